@@ -11,6 +11,7 @@ use walkers::{Map, MapMemory, lon_lat};
 use super::basemap::{Basemap, BasemapChoice, BasemapHealth};
 use super::geo::{self, MercRect};
 use super::overlays;
+use super::world::WorldOutline;
 
 const SETTINGS_KEY: &str = "kestrel-settings";
 const MAX_RECENT: usize = 12;
@@ -81,6 +82,7 @@ pub struct KestrelApp {
     /// Where the map should go at the next frame (zoom-to-scene).
     pending_fit: Option<MercRect>,
     last_map_size: egui::Vec2,
+    world: Option<WorldOutline>,
 }
 
 impl KestrelApp {
@@ -114,6 +116,7 @@ impl KestrelApp {
             pending_open: files,
             pending_fit: None,
             last_map_size: egui::vec2(800.0, 600.0),
+            world: WorldOutline::bundled(),
         }
     }
 
@@ -233,7 +236,7 @@ impl KestrelApp {
         ui.horizontal_wrapped(|ui| {
             match self.basemap.health() {
                 BasemapHealth::Offline => {
-                    ui.label(RichText::new("Basemap offline: showing graticule").color(Color32::from_rgb(230, 180, 80)));
+                    ui.label(RichText::new("Basemap offline: showing bundled outlines").color(Color32::from_rgb(230, 180, 80)));
                 }
                 BasemapHealth::Waiting => {
                     ui.label("Basemap loading…");
@@ -266,10 +269,14 @@ impl KestrelApp {
         let default_pos = lon_lat(self.settings.view.lon, self.settings.view.lat);
         let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
         let attribution = self.basemap.attribution();
+        let world = self.world.as_ref();
         let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos);
         map.show(ui, |ui, _response, projector, _memory| {
             let painter = ui.painter();
             if show_graticule {
+                if let Some(w) = world {
+                    w.draw(painter, projector);
+                }
                 overlays::draw_graticule(painter, projector);
             }
             overlays::draw_scale_bar(painter, projector);
@@ -287,7 +294,11 @@ impl KestrelApp {
                 }
             }
         });
+        let before = self.basemap.health();
         self.basemap.update_health();
+        if self.basemap.health() != before {
+            ui.ctx().request_repaint();
+        }
         if self.basemap.health() == BasemapHealth::Waiting {
             // keep re-checking until tiles arrive or the basemap is declared offline
             ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));

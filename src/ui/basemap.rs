@@ -51,8 +51,9 @@ pub struct Basemap {
     health: BasemapHealth,
 }
 
-/// How long to wait with no tile and no request in flight before calling it offline.
-const OFFLINE_AFTER: Duration = Duration::from_secs(3);
+/// How long to wait for the first tile before calling the basemap offline. It turns
+/// `Online` again as soon as any tile arrives.
+const OFFLINE_AFTER: Duration = Duration::from_secs(4);
 
 impl Basemap {
     pub fn new(choice: BasemapChoice, ctx: &egui::Context) -> Self {
@@ -99,17 +100,17 @@ impl Basemap {
 
     /// Update the health state; call once per frame after the map was drawn.
     pub fn update_health(&mut self) {
-        let Some(tiles) = &self.tiles else {
+        if self.tiles.is_none() {
             self.health = BasemapHealth::Disabled;
             return;
         };
         self.health = if self.any_tile {
             BasemapHealth::Online
         } else {
+            // Requests may fail at once (no route) or hang until a TCP timeout (DNS black
+            // hole), so judge by time: nothing arrived a few seconds after the first request.
             match self.first_request {
-                Some(t0) if tiles.stats().in_progress == 0 && t0.elapsed() > OFFLINE_AFTER => {
-                    BasemapHealth::Offline
-                }
+                Some(t0) if t0.elapsed() > OFFLINE_AFTER => BasemapHealth::Offline,
                 _ => BasemapHealth::Waiting,
             }
         };

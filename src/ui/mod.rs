@@ -10,6 +10,7 @@ pub mod app;
 pub mod basemap;
 pub mod geo;
 pub mod overlays;
+pub mod world;
 
 use std::path::PathBuf;
 
