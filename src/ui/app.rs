@@ -10,8 +10,12 @@ use walkers::{Map, MapMemory, lon_lat};
 
 use super::basemap::{Basemap, BasemapChoice, BasemapHealth};
 use super::geo::{self, MercRect};
+use super::inspector::Inspector;
+use super::layers_panel::{self, LayersAction};
 use super::overlays;
+use super::scene_layer::{LayerEvent, SceneLayer};
 use super::world::WorldOutline;
+use crate::raster::Bounds;
 
 const SETTINGS_KEY: &str = "kestrel-settings";
 const MAX_RECENT: usize = 12;
@@ -83,6 +87,12 @@ pub struct KestrelApp {
     pending_fit: Option<MercRect>,
     last_map_size: egui::Vec2,
     world: Option<WorldOutline>,
+    /// Opened scenes, drawn bottom to top.
+    pub layers: Vec<SceneLayer>,
+    /// The scene the side panels talk about.
+    pub active: Option<usize>,
+    next_layer_id: u64,
+    pub inspector: Inspector,
 }
 
 impl KestrelApp {
@@ -117,6 +127,10 @@ impl KestrelApp {
             pending_fit: None,
             last_map_size: egui::vec2(800.0, 600.0),
             world: WorldOutline::bundled(),
+            layers: Vec::new(),
+            active: None,
+            next_layer_id: 1,
+            inspector: Inspector::default(),
         }
     }
 
@@ -258,6 +272,53 @@ impl KestrelApp {
         });
     }
 
+    fn layers_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Scenes");
+        let mut actions = Vec::new();
+        layers_panel::layers_list_ui(ui, &mut self.layers, self.active, &mut actions);
+        if let Some(i) = self.active.filter(|i| *i < self.layers.len()) {
+            layers_panel::scene_details_ui(ui, i, &self.layers[i], &mut actions);
+        }
+        for a in actions {
+            self.apply_layers_action(a, ui.ctx());
+        }
+    }
+
+    fn apply_layers_action(&mut self, action: LayersAction, ctx: &egui::Context) {
+        match action {
+            LayersAction::Select(i) => self.active = Some(i),
+            LayersAction::ZoomTo(i) => {
+                if let Some(s) = self.layers.get(i).and_then(|l| l.scene.as_ref()) {
+                    self.pending_fit = Some(MercRect::from_bounds(&s.info().bounds_3857));
+                }
+            }
+            LayersAction::Remove(i) => {
+                if i < self.layers.len() {
+                    self.layers.remove(i);
+                    self.active = match self.active {
+                        Some(a) if a == i => (!self.layers.is_empty()).then(|| i.min(self.layers.len() - 1)),
+                        Some(a) if a > i => Some(a - 1),
+                        a => a,
+                    };
+                }
+            }
+            LayersAction::SetStyle(i, style) => {
+                if let Some(l) = self.layers.get_mut(i) {
+                    l.set_style(style, ctx);
+                }
+            }
+            LayersAction::AssignBands(i, roles) => {
+                let Some(layer) = self.layers.get_mut(i) else { return };
+                let Some(scene) = &layer.scene else { return };
+                let mut scene = (**scene).clone();
+                match scene.set_band_roles(roles) {
+                    Ok(()) => layer.set_scene(scene, ctx),
+                    Err(e) => self.error(format!("{e}")),
+                }
+            }
+        }
+    }
+
     fn map_ui(&mut self, ui: &mut egui::Ui) {
         let size = ui.available_size();
         self.last_map_size = size;
@@ -270,8 +331,12 @@ impl KestrelApp {
         let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
         let attribution = self.basemap.attribution();
         let world = self.world.as_ref();
+        let layers = &mut self.layers;
+        let active = self.active;
+        let marker = self.inspector.marker;
+        let ppp = ui.ctx().pixels_per_point();
         let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos);
-        map.show(ui, |ui, _response, projector, _memory| {
+        let inner = map.show(ui, |ui, response, projector, _memory| {
             let painter = ui.painter();
             if show_graticule {
                 if let Some(w) = world {
@@ -279,21 +344,48 @@ impl KestrelApp {
                 }
                 overlays::draw_graticule(painter, projector);
             }
-            overlays::draw_scale_bar(painter, projector);
-            if let Some(a) = attribution {
-                let rect = ui.max_rect();
-                let text = format!("© {}", a.text);
-                let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), Color32::BLACK);
-                let pos = egui::pos2(rect.max.x - galley.size().x - 6.0, rect.max.y - galley.size().y - 4.0);
-                let bg = egui::Rect::from_min_size(pos - egui::vec2(3.0, 1.0), galley.size() + egui::vec2(6.0, 2.0));
-                painter.rect_filled(bg, 2.0, Color32::from_white_alpha(200));
-                painter.galley(pos, galley, Color32::BLACK);
-                let resp = ui.interact(bg, ui.scope_id().with("attribution"), egui::Sense::click());
-                if resp.on_hover_text(a.url).clicked() {
-                    ui.ctx().open_url(egui::OpenUrl::new_tab(a.url));
+            let visible = geo::visible_merc_rect(projector, response.rect);
+            let visible_b = Bounds::new(visible.min_x, visible.min_y, visible.max_x, visible.max_y);
+            for (i, layer) in layers.iter_mut().enumerate() {
+                if !layer.visible {
+                    continue;
                 }
+                for tex in [layer.overview.as_ref(), layer.view.as_ref()].into_iter().flatten() {
+                    if tex.style == layer.style {
+                        let r = MercRect::from_bounds(&tex.bounds);
+                        overlays::draw_georef_image(painter, projector, tex.texture.id(), &r, layer.opacity);
+                    }
+                }
+                if let Some(scene) = &layer.scene {
+                    let ring: Vec<[f64; 2]> = scene.info().footprint_wgs84.iter().map(|(x, y)| [*x, *y]).collect();
+                    let color = if active == Some(i) { Color32::from_rgb(255, 200, 60) } else { Color32::from_gray(200) };
+                    overlays::draw_lonlat_ring(painter, projector, &ring, egui::Stroke::new(1.5, color));
+                }
+                layer.want_view(visible_b, response.rect.width() * ppp, response.rect.height() * ppp, ui.ctx());
+            }
+            if let Some((lon, lat)) = marker {
+                let p = geo::lonlat_to_screen(projector, lon, lat);
+                painter.circle_stroke(p, 6.0, egui::Stroke::new(2.0, Color32::from_rgb(255, 60, 200)));
+            }
+            overlays::draw_scale_bar(painter, projector);
+            if let Some(a) = &attribution {
+                draw_attribution(ui, a);
+            }
+            // A click (not a drag) inspects the pixel under the pointer.
+            if response.clicked()
+                && let Some(pos) = response.interact_pointer_pos()
+            {
+                let ll = projector.unproject(pos.to_vec2());
+                Some((ll.x(), ll.y()))
+            } else {
+                None
             }
         });
+        if let Some((lon, lat)) = inner.inner
+            && let Some(scene) = self.active.and_then(|i| self.layers.get(i)).and_then(|l| l.scene.clone())
+        {
+            self.inspector.inspect(scene, lon, lat, ui.ctx());
+        }
         let before = self.basemap.health();
         self.basemap.update_health();
         if self.basemap.health() != before {
@@ -313,20 +405,66 @@ impl KestrelApp {
     }
 }
 
+/// The basemap's attribution in the lower-right corner, clickable.
+fn draw_attribution(ui: &egui::Ui, a: &walkers::sources::Attribution) {
+    let painter = ui.painter();
+    let rect = ui.max_rect();
+    let text = format!("© {}", a.text);
+    let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), Color32::BLACK);
+    let pos = egui::pos2(rect.max.x - galley.size().x - 6.0, rect.max.y - galley.size().y - 4.0);
+    let bg = egui::Rect::from_min_size(pos - egui::vec2(3.0, 1.0), galley.size() + egui::vec2(6.0, 2.0));
+    painter.rect_filled(bg, 2.0, Color32::from_white_alpha(200));
+    painter.galley(pos, galley, Color32::BLACK);
+    let resp = ui.interact(bg, ui.scope_id().with("attribution"), egui::Sense::click());
+    if resp.on_hover_text(a.url).clicked() {
+        ui.ctx().open_url(egui::OpenUrl::new_tab(a.url));
+    }
+}
+
 impl eframe::App for KestrelApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll_file_dialog();
         self.handle_dropped_files(ctx);
         let to_open = std::mem::take(&mut self.pending_open);
         for p in to_open {
-            self.settings.push_recent(&p);
-            self.info(format!("open {}", p.display()));
+            let id = self.next_layer_id;
+            self.next_layer_id += 1;
+            self.layers.push(SceneLayer::open(id, p, ctx));
+            self.active = Some(self.layers.len() - 1);
         }
+        let mut events = Vec::new();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            if let Some(ev) = layer.poll(ctx) {
+                events.push((i, ev));
+            }
+        }
+        for (i, ev) in events {
+            match ev {
+                LayerEvent::Opened => {
+                    let path = self.layers[i].path.clone();
+                    self.settings.push_recent(&path);
+                    if let Some(scene) = &self.layers[i].scene {
+                        self.pending_fit = Some(MercRect::from_bounds(&scene.info().bounds_3857));
+                    }
+                }
+                LayerEvent::Failed(msg) => self.error(msg),
+            }
+        }
+        self.inspector.poll();
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        egui::Panel::left("layers").resizable(true).default_size(300.0).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.layers_ui(ui));
+        });
+        egui::Panel::right("inspector").resizable(true).default_size(280.0).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                ui.heading("Pixel inspector");
+                self.inspector.ui(ui);
+            });
+        });
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui));
     }
 

@@ -37,6 +37,14 @@ impl MercRect {
     pub fn contains(&self, o: &MercRect) -> bool {
         o.min_x >= self.min_x && o.max_x <= self.max_x && o.min_y >= self.min_y && o.max_y <= self.max_y
     }
+    pub fn from_bounds(b: &crate::raster::Bounds) -> Self {
+        Self {
+            min_x: b.min_x,
+            min_y: b.min_y,
+            max_x: b.max_x,
+            max_y: b.max_y,
+        }
+    }
     pub fn from_array(a: [f64; 4]) -> Self {
         Self {
             min_x: a[0],

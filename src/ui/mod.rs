@@ -9,7 +9,10 @@
 pub mod app;
 pub mod basemap;
 pub mod geo;
+pub mod inspector;
+pub mod layers_panel;
 pub mod overlays;
+pub mod scene_layer;
 pub mod world;
 
 use std::path::PathBuf;
