@@ -24,7 +24,6 @@
 use serde::Serialize;
 
 use super::bands::{BandRole, S2Band};
-use super::stretch::quantile_sorted;
 
 /// Processing level of the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -142,24 +141,31 @@ fn fmt_dn(v: f64) -> String {
     }
 }
 
-/// Valid raw values of a band (NaN and, for integer data, 0 removed), sorted.
-fn valid_sorted(values: &[f32], zero_is_nodata: bool) -> Vec<f32> {
-    let mut v: Vec<f32> = values
+/// Valid raw values of a band (NaN and, for integer data, 0 removed).
+fn valid(values: &[f32], zero_is_nodata: bool) -> Vec<f32> {
+    values
         .iter()
         .copied()
         .filter(|x| x.is_finite() && !(zero_is_nodata && *x == 0.0))
-        .collect();
-    v.sort_by(f32::total_cmp);
-    v
+        .collect()
+}
+
+/// Quantile `q` of unsorted NaN-free values by selection (O(n); the nearest rank).
+fn quantile(values: &mut [f32], q: f64) -> f32 {
+    if values.is_empty() {
+        return f32::NAN;
+    }
+    let k = ((values.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+    *values.select_nth_unstable_by(k, f32::total_cmp).1
 }
 
 /// Result of the dark-floor test: `Some(reason)` when the +1000 offset is present.
 fn dark_floor_offset(sample: &SpectralSample, zero_is_nodata: bool) -> Result<String, String> {
     let mut lows = Vec::new();
     for (band, values) in &sample.bands {
-        let v = valid_sorted(values, zero_is_nodata);
+        let mut v = valid(values, zero_is_nodata);
         if v.len() >= 100 {
-            lows.push((*band, quantile_sorted(&v, 0.002)));
+            lows.push((*band, quantile(&mut v, 0.002)));
         }
     }
     if lows.len() < 3 {
@@ -217,8 +223,7 @@ fn vegetation_scale_1000(
             veg_nir.len()
         ));
     }
-    veg_nir.sort_by(f32::total_cmp);
-    let med = quantile_sorted(&veg_nir, 0.5);
+    let med = quantile(&mut veg_nir, 0.5);
     let desc = format!(
         "vegetation (NDVI > 0.4, {} of {valid} samples) has median NIR {med:.0}",
         veg_nir.len()
@@ -296,14 +301,13 @@ pub fn decide(inputs: &RadiometryInputs) -> Radiometry {
             .iter()
             .flat_map(|(_, v)| v.iter().copied().filter(|x| x.is_finite()))
             .collect();
-        all.sort_by(f32::total_cmp);
-        if !all.is_empty() && quantile_sorted(&all, 0.995) <= 2.0 {
+        let q995 = quantile(&mut all, 0.995);
+        if q995 <= 2.0 {
             scale = Some(10000.0);
             scale_evidence = Evidence::Detected;
             offset.get_or_insert(0.0);
             reasons.push(format!(
-                "values are reflectance 0–1 (float, 99.5 % quantile {:.3}): × 10000",
-                quantile_sorted(&all, 0.995)
+                "values are reflectance 0–1 (float, 99.5 % quantile {q995:.3}): × 10000"
             ));
         }
     }

@@ -360,10 +360,17 @@ pub(crate) fn harmonise(band: &BandInfo, values: &mut [f32]) {
     }
 }
 
+/// An open band source, possibly wrapped in an in-memory VRT. The VRT refers to the
+/// base dataset's bands, so it is declared (and dropped) first.
+struct Opened {
+    vrt: Option<Dataset>,
+    base: Dataset,
+}
+
 /// Reads windows of one scene, keeping its GDAL datasets open. `Send`, not `Sync`.
 pub struct SceneReader<'a> {
     scene: &'a Scene,
-    datasets: RefCell<HashMap<String, Dataset>>,
+    datasets: RefCell<HashMap<String, Opened>>,
 }
 
 impl<'a> SceneReader<'a> {
@@ -399,29 +406,85 @@ impl<'a> SceneReader<'a> {
                 info.bands.len()
             ))
         })?;
+        // Interpolating a band whose nodata (DN 0) is not declared in the file would blend
+        // 0 into valid pixels at nodata edges: read it through an in-memory VRT that
+        // declares 0 as nodata, so GDAL's resampler masks it. Decimated reads skip this
+        // (they rely on the source's overviews; at most a one-pixel fringe at the edge).
+        let alg = resampling.for_role(band.role);
+        let src_px_per_out = (window.width as f64 * info.grid.resolution())
+            / (band.grid.resolution() * out_w.max(1) as f64);
+        let wrap_nodata = band.zero_is_nodata
+            && band.nodata.is_none()
+            && alg != Resampling::Nearest
+            && src_px_per_out <= 1.5;
+        let key = if wrap_nodata {
+            format!("{}\u{0}nodata0", band.source)
+        } else {
+            band.source.clone()
+        };
         let mut cache = self.datasets.borrow_mut();
-        if !cache.contains_key(&band.source) {
-            let ds = Dataset::open(&band.source).map_err(|e| RasterError::Open {
+        if !cache.contains_key(&key) {
+            let open_err = |e: gdal::errors::GdalError| RasterError::Open {
                 path: band.source.clone().into(),
                 message: gdal_message(&e),
-            })?;
-            cache.insert(band.source.clone(), ds);
+            };
+            let base = Dataset::open(&band.source).map_err(open_err)?;
+            let vrt = if wrap_nodata {
+                let drv = gdal::DriverManager::get_driver_by_name("VRT").map_err(open_err)?;
+                let vrt = base
+                    .create_copy(&drv, "", &Default::default())
+                    .map_err(open_err)?;
+                for i in 1..=vrt.raster_count() {
+                    vrt.rasterband(i)
+                        .and_then(|mut rb| rb.set_no_data_value(Some(0.0)))
+                        .map_err(open_err)?;
+                }
+                Some(vrt)
+            } else {
+                None
+            };
+            cache.insert(key.clone(), Opened { vrt, base });
         }
-        let ds = cache.get(&band.source).ok_or_else(|| RasterError::Open {
+        let opened = cache.get(&key).ok_or_else(|| RasterError::Open {
             path: band.source.clone().into(),
             message: "dataset vanished from the cache".into(),
         })?;
-        read_band_raw(
-            ds, band, &info.grid, window, out_w, out_h, resampling, cancel, notes,
-        )
-        .map_err(|e| match e {
+        let ds = opened.vrt.as_ref().unwrap_or(&opened.base);
+        let fail = |e: ReadFail| match e {
             ReadFail::Cancelled => RasterError::Cancelled(crate::jobs::Cancelled),
             ReadFail::Gdal(message) => RasterError::Read {
                 path: band.source.clone().into(),
                 band: band.role.label().to_string(),
                 message,
             },
-        })
+        };
+        let mut values = read_band_raw(
+            ds, band, &info.grid, window, out_w, out_h, resampling, cancel, notes,
+        )
+        .map_err(fail)?;
+        if wrap_nodata {
+            // The masked interpolation still extends valid values half a native pixel
+            // into nodata areas; a pixel is nodata when the native pixel under its
+            // centre is.
+            let nearest = read_band_raw(
+                &opened.base,
+                band,
+                &info.grid,
+                window,
+                out_w,
+                out_h,
+                Resampling::Nearest,
+                cancel,
+                notes,
+            )
+            .map_err(fail)?;
+            for (v, n) in values.iter_mut().zip(&nearest) {
+                if *n == 0.0 || n.is_nan() {
+                    *v = f32::NAN;
+                }
+            }
+        }
+        Ok(values)
     }
 
     /// Read a window (see the module docs).

@@ -1207,7 +1207,7 @@ impl Scene {
             .any(|b| b.role == BandRole::Other && b.description.eq_ignore_ascii_case("QA60"));
         if (!settled || has_qa60) && !scene.info.bands.is_empty() {
             let all: Vec<usize> = (0..scene.info.bands.len()).collect();
-            let (w, h) = fit_size(grid.width, grid.height, 256);
+            let (w, h) = fit_size(grid.width, grid.height, OPEN_SAMPLE_SIDE);
             let reader = scene.reader();
             let mut raw = Vec::with_capacity(all.len());
             let mut sample_notes = Vec::new();
@@ -1260,6 +1260,9 @@ impl Scene {
         Ok(scene)
     }
 }
+
+/// Long side of the whole-scene sample taken while opening (radiometry tests).
+const OPEN_SAMPLE_SIDE: usize = 160;
 
 struct FinishArgs<'a> {
     path: &'a Path,
