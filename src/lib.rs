@@ -32,3 +32,4 @@ pub mod atomic;
 pub mod cli;
 pub mod jobs;
 pub mod ui;
+pub mod raster;

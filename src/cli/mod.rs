@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod info;
+
 /// Kestrel: Sentinel-2 viewer with local multispectral CLIP search.
 #[derive(Debug, Parser)]
 #[command(name = "kestrel", version, about, long_about = None)]
@@ -119,7 +121,8 @@ pub struct ClassifyArgs {
 /// Run a headless command.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Info(_) | Command::EmbedImages(_) | Command::EmbedText(_) | Command::Classify(_) => {
+        Command::Info(args) => info::run(&args),
+        Command::EmbedImages(_) | Command::EmbedText(_) | Command::Classify(_) => {
             anyhow::bail!("this command is not built yet")
         }
     }
