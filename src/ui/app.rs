@@ -262,7 +262,7 @@ impl KestrelApp {
                 let color = if m.error { Color32::from_rgb(255, 110, 110) } else { ui.visuals().text_color() };
                 ui.separator();
                 ui.label(RichText::new(&m.text).color(color));
-                if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+                if ui.small_button("x").on_hover_text("Dismiss").clicked() {
                     dismiss = Some(i);
                 }
             }

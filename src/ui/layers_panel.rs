@@ -28,7 +28,7 @@ const CHANNEL_COLORS: [Color32; 3] = [
 
 pub fn layers_list_ui(ui: &mut Ui, layers: &mut [SceneLayer], active: Option<usize>, actions: &mut Vec<LayersAction>) {
     if layers.is_empty() {
-        ui.label("No scene open. Use File ▸ Open…, drop a file on the window, or pass it on the command line.");
+        ui.label("No scene open. Use File > Open…, drop a file on the window, or pass it on the command line.");
         return;
     }
     for (i, layer) in layers.iter_mut().enumerate() {
@@ -48,10 +48,10 @@ pub fn layers_list_ui(ui: &mut Ui, layers: &mut [SceneLayer], active: Option<usi
                 ui.spinner();
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.small_button("✕").on_hover_text("Close this scene").clicked() {
+                if ui.small_button("close").on_hover_text("Close this scene").clicked() {
                     actions.push(LayersAction::Remove(i));
                 }
-                if layer.scene.is_some() && ui.small_button("⌖").on_hover_text("Zoom to scene").clicked() {
+                if layer.scene.is_some() && ui.small_button("zoom").on_hover_text("Zoom to scene").clicked() {
                     actions.push(LayersAction::ZoomTo(i));
                 }
             });
