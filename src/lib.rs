@@ -30,5 +30,6 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod export;
 pub mod jobs;
 pub mod search;

@@ -15,8 +15,11 @@ use kestrel::search::record::{INDEX_FORMAT_VERSION, IndexMeta, TileRecord, TileS
 const DIM: usize = 16;
 
 const CHECK_PY: &str = r#"
-import json, sys
+import json, struct, sys
 path = sys.argv[1]
+# Floats travel as bit patterns so the comparison in Rust is exact.
+f32bits = lambda x: None if x is None else struct.unpack("<I", struct.pack("<f", x))[0]
+f64bits = lambda x: struct.unpack("<Q", struct.pack("<d", x))[0]
 out = {}
 import pyarrow.parquet as pq
 t = pq.read_table(path)
@@ -29,7 +32,8 @@ import duckdb
 con = duckdb.connect()
 q = ("SELECT tile_row, tile_col, status, typeof(embedding), embedding, cloud_fraction "
      "FROM read_parquet(?) ORDER BY tile_row, tile_col")
-out["duckdb_rows"] = [list(r) for r in con.execute(q, [path]).fetchall()]
+out["duckdb_rows"] = [[r[0], r[1], r[2], r[3], None if r[4] is None else [f32bits(x) for x in r[4]],
+                       f32bits(r[5])] for r in con.execute(q, [path]).fetchall()]
 
 def load_spatial():
     try:
@@ -56,7 +60,7 @@ try:
     g = gpd.read_parquet(path).sort_values(["tile_row", "tile_col"])
     out["gpd_crs"] = g.crs.to_string()
     out["gpd_crs_is_lonlat"] = g.crs.equals("OGC:CRS84")
-    out["gpd_rings"] = [list(map(list, p.exterior.coords)) for p in g.geometry]
+    out["gpd_rings"] = [[[f64bits(x), f64bits(y)] for x, y in p.exterior.coords] for p in g.geometry]
     out["gpd_embedding_lens"] = [None if e is None else len(e) for e in g["embedding"]]
 except ImportError as e:
     out["gpd_skipped"] = repr(e)
@@ -181,7 +185,16 @@ fn duckdb_pyarrow_and_geopandas_read_an_index() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    for key in [
+        "arrow_embedding_type",
+        "arrow_geometry_type",
+        "duckdb_spatial",
+        "duckdb_geometry_type",
+        "gpd_crs",
+    ] {
+        println!("{key}: {}", v[key]);
+    }
+    println!("duckdb ST_AsText row 0: {}", v["duckdb_wkt"][0]);
 
     assert_eq!(v["arrow_rows"], 6);
     assert!(
@@ -208,13 +221,16 @@ fn duckdb_pyarrow_and_geopandas_read_an_index() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|x| x.as_f64().unwrap() as f32)
+                    .map(|x| f32::from_bits(x.as_u64().unwrap() as u32))
                     .collect();
                 assert_eq!(&got, e);
             }
             None => assert!(r[4].is_null()),
         }
-        assert_eq!(r[5].as_f64().map(|c| c as f32), t.cloud_fraction);
+        assert_eq!(
+            r[5].as_u64().map(|c| f32::from_bits(c as u32)),
+            t.cloud_fraction
+        );
     }
 
     match v.get("duckdb_wkt") {
@@ -236,7 +252,10 @@ fn duckdb_pyarrow_and_geopandas_read_an_index() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
+                    .map(|p| {
+                        let bits = |v: &serde_json::Value| f64::from_bits(v.as_u64().unwrap());
+                        [bits(&p[0]), bits(&p[1])]
+                    })
                     .collect();
                 assert_eq!(got, t.polygon_wgs84);
             }

@@ -188,8 +188,17 @@ fn geo_metadata_and_schema_follow_geoparquet() {
     ];
     // serde_json's parser may be 1 ulp off; the text itself must be the exact value.
     let bbox_text = format!("{:?}", expect.map(|v| v.to_string())).replace(['"', ' '], "");
-    assert!(get(GEO_KEY).unwrap().contains(&format!("\"bbox\":{bbox_text}")), "{}", get(GEO_KEY).unwrap());
-    assert_eq!(get(GEO_KEY).unwrap(), geoparquet::geo_metadata(&ts).to_string());
+    assert!(
+        get(GEO_KEY)
+            .unwrap()
+            .contains(&format!("\"bbox\":{bbox_text}")),
+        "{}",
+        get(GEO_KEY).unwrap()
+    );
+    assert_eq!(
+        get(GEO_KEY).unwrap(),
+        geoparquet::geo_metadata(&ts).to_string()
+    );
 
     let kestrel: IndexMeta = serde_json::from_str(&get(META_KEY).unwrap()).unwrap();
     assert_eq!(kestrel, m);
