@@ -516,7 +516,7 @@ pub fn read_index(path: &Path) -> Result<(IndexMeta, Vec<TileRecord>), StoreErro
         path: path.to_path_buf(),
         problem,
     };
-    let tiles = decode(&opened.reader).map_err(corrupt)?;
+    let tiles = guarded(|| decode(&opened.reader)).map_err(corrupt)?;
     let digest = content_sha256(&opened.meta_json, &tiles);
     if digest != opened.checksum {
         return Err(corrupt(format!(
@@ -593,10 +593,10 @@ fn open(path: &Path) -> Result<Opened, StoreError> {
         MagicError::NotParquet => StoreError::NotParquet { path: p() },
         MagicError::Truncated => StoreError::Truncated { path: p() },
     })?;
-    let reader = SerializedFileReader::new(file).map_err(|e| StoreError::Corrupt {
-        path: p(),
-        problem: format!("unreadable Parquet footer: {e}"),
-    })?;
+    let reader = guarded(|| {
+        SerializedFileReader::new(file).map_err(|e| format!("unreadable Parquet footer: {e}"))
+    })
+    .map_err(|problem| StoreError::Corrupt { path: p(), problem })?;
     let file_meta = reader.metadata().file_metadata();
     let kv = |key: &str| {
         file_meta
@@ -632,6 +632,21 @@ fn open(path: &Path) -> Result<Opened, StoreError> {
         meta,
         meta_json,
         checksum,
+    })
+}
+
+/// Run a decoding step, turning a panic inside the parquet crate into an error: on some
+/// damaged footers it panics instead of returning one (found by flipping every byte of
+/// a small index; e.g. "column start and length should not be negative",
+/// "Decoder for dict should have been set"). The default panic hook still prints it.
+fn guarded<T>(step: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!("the Parquet decoder failed: {msg}"))
     })
 }
 
