@@ -455,7 +455,8 @@ fn many_scenes_load_together_when_compatible() {
 }
 
 /// Size and speed for a full Sentinel-2 tile (2 401 tiles x 512 floats). Prints, asserts
-/// only correctness. Run: `cargo test --test geoparquet_roundtrip -- --ignored --nocapture`.
+/// only correctness. Run: `cargo test --test geoparquet_roundtrip -- --ignored --nocapture`
+/// (`KESTREL_KEEP_INDEX=PATH` keeps the file).
 #[test]
 #[ignore = "measurement; run by hand"]
 fn measure_full_scene_index() {
@@ -480,6 +481,10 @@ fn measure_full_scene_index() {
     let _ = read_meta(&path).unwrap();
     let meta_s = t2.elapsed().as_secs_f64();
     assert_eq!(back, ts);
+    if let Some(keep) = std::env::var_os("KESTREL_KEEP_INDEX") {
+        // For checking the file by hand with DuckDB / GeoPandas.
+        fs::copy(&path, &keep).unwrap();
+    }
     println!(
         "{} tiles x {DIM} f32: write {:.1} ms, read {:.1} ms, read_meta {:.2} ms, file {:.2} MB \
          ({:.3} of the {:.2} MB of raw embeddings)",

@@ -1,5 +1,5 @@
-//! CSV export: one row per tile with the columns of [`super::ranked_table`] /
-//! [`super::classes_table`] plus a `wkt` column holding the tile polygon in EPSG:4326
+//! CSV export: one row per tile with the columns listed in [`super`], plus a last `wkt`
+//! column holding the tile polygon in EPSG:4326
 //! (lon lat order), which QGIS's "Delimited text" source loads as a polygon layer.
 //! Quoting is the `csv` crate's (queries may hold commas, quotes and newlines).
 //! Numbers are written in Rust's shortest round-trip form (full f32/f64 precision).

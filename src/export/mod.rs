@@ -7,6 +7,20 @@
 //! (query, model, checkpoint sha256, bands, harmonisation, scene path) so a row is
 //! self-describing when filtered or joined elsewhere. Pure Rust; runs on the caller's
 //! thread.
+//!
+//! Columns, in order:
+//! - ranked results: `rank`, `score`, then the tile columns, then the provenance columns;
+//! - classification: the tile columns, `top_class`, `top_probability`, one `p_<class>`
+//!   column per class ([`class_columns`]), then the provenance columns with `classes`
+//!   (a JSON array of the original class names) after `query_examples`.
+//!
+//! Tile columns: `scene_id`, `tile_row`, `tile_col`, `px_x0`, `px_y0`, `px_width`,
+//! `px_height`, `crs_epsg`, `crs_minx`, `crs_miny`, `crs_maxx`, `crs_maxy` (scene CRS),
+//! `wgs84_min_lon`, `wgs84_min_lat`, `wgs84_max_lon`, `wgs84_max_lat` (of the lon/lat
+//! polygon), `centre_lon`, `centre_lat`, `nodata_fraction`, `cloud_fraction` (empty /
+//! null when unknown), `status`. Provenance columns: `query_text`, `query_examples`,
+//! `model_name`, `checkpoint_sha256`, `bands` (comma-separated), `harmonisation`,
+//! `scene_path`.
 
 pub mod csv;
 pub mod geojson;
