@@ -30,6 +30,8 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod export;
 pub mod jobs;
-pub mod ui;
 pub mod raster;
+pub mod search;
+pub mod ui;
