@@ -3,7 +3,9 @@
 //! indexer, the scorer and the exports ([`record`]), their on-disk form (GeoParquet tile
 //! indexes, [`geoparquet`]) and scoring queries against them ([`query`]). No egui here.
 
+pub mod cache;
 pub mod geoparquet;
+pub mod index;
 pub mod query;
 pub mod record;
 pub mod tiling;
