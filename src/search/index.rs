@@ -172,12 +172,12 @@ pub fn build_index(
     let started = std::time::Instant::now();
 
     let reader_result = std::thread::scope(|s| -> Result<(), IndexError> {
+        let (grid, model_bands) = (&grid, &model_bands);
+        // The reader owns the sender: the channel closes when it ends.
         let reader = std::thread::Builder::new()
             .name("kestrel-index-reader".into())
-            .spawn_scoped(s, || read_tiles(scene, &grid, &model_bands, scl, cld, cfg, opts, batch_size, &tx, cancel))
+            .spawn_scoped(s, move || read_tiles(scene, grid, model_bands, scl, cld, cfg, opts, batch_size, &tx, cancel))
             .map_err(|e| unsupported(format!("cannot start the reader thread: {e}")))?;
-        // `tx` lives in this scope too; drop our copy so the channel closes when the reader ends.
-        drop(tx);
         let mut consume = || -> Result<(), IndexError> {
             for batch in &rx {
                 cancel.check()?;

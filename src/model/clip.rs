@@ -1,0 +1,157 @@
+//! A CLIP model built from a [`ClipConfig`] and [`Weights`]: both towers, and batch encoders
+//! returning unnormalised f32 embeddings (normalisation is the caller's choice).
+
+use candle_core::{DType, Device, Tensor};
+
+use super::ModelError;
+use super::config::ClipConfig;
+use super::layers::{Tap, fused_available};
+use super::text::TextTransformer;
+use super::vision::VisionTransformer;
+use super::weights::Weights;
+
+/// Which implementation of the layers to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernels {
+    /// Fused CPU kernels when the model is f32 on the CPU, candle ops otherwise.
+    #[default]
+    Auto,
+    /// Plain candle ops everywhere (reference path).
+    Generic,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClipModel {
+    config: ClipConfig,
+    vision: VisionTransformer,
+    text: TextTransformer,
+    device: Device,
+    dtype: DType,
+    fused: bool,
+}
+
+/// A tap that ignores everything.
+pub fn no_tap(_: &str, _: &Tensor) -> candle_core::Result<()> {
+    Ok(())
+}
+
+impl ClipModel {
+    pub fn new(
+        config: &ClipConfig,
+        weights: &Weights,
+        kernels: Kernels,
+    ) -> Result<Self, ModelError> {
+        let vit = config.vit().map_err(ModelError::Unsupported)?;
+        let text_cfg = config.text_transformer().map_err(ModelError::Unsupported)?;
+        let fused = kernels == Kernels::Auto && fused_available(weights.device(), weights.dtype());
+        Ok(Self {
+            config: config.clone(),
+            vision: VisionTransformer::load(
+                weights,
+                vit,
+                config.in_channels,
+                config.activation,
+                fused,
+            )?,
+            text: TextTransformer::load(weights, text_cfg, config.activation, fused)?,
+            device: weights.device().clone(),
+            dtype: weights.dtype(),
+            fused,
+        })
+    }
+
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// Whether the fused CPU kernels are in use.
+    pub fn uses_fused_kernels(&self) -> bool {
+        self.fused
+    }
+    pub fn vision(&self) -> &VisionTransformer {
+        &self.vision
+    }
+    pub fn text(&self) -> &TextTransformer {
+        &self.text
+    }
+
+    /// Number of f32 values one preprocessed image has (`C·S·S`).
+    pub fn image_len(&self) -> usize {
+        let v = self.vision.config();
+        self.config.in_channels * v.image_size * v.image_size
+    }
+
+    /// Unnormalised image embeddings `[n, embed_dim]` (f32, on the CPU) for `n` preprocessed
+    /// images packed in `pixels` (`n·C·S·S` values, CHW each).
+    pub fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Tensor, ModelError> {
+        self.encode_images_tap(pixels, n, &mut no_tap)
+    }
+
+    /// [`Self::encode_images`] with a tap on the intermediates.
+    pub fn encode_images_tap(
+        &self,
+        pixels: &[f32],
+        n: usize,
+        tap: Tap,
+    ) -> Result<Tensor, ModelError> {
+        if n == 0 || pixels.len() != n * self.image_len() {
+            return Err(ModelError::Input(format!(
+                "image batch has {} values, {n} images need {}",
+                pixels.len(),
+                n * self.image_len()
+            )));
+        }
+        let v = self.vision.config();
+        let x = Tensor::from_slice(
+            pixels,
+            (n, self.config.in_channels, v.image_size, v.image_size),
+            &Device::Cpu,
+        )?
+        .to_device(&self.device)?
+        .to_dtype(self.dtype)?;
+        let out = self.vision.forward(&x, tap)?;
+        Ok(out.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)
+    }
+
+    /// Unnormalised text embeddings `[rows, embed_dim]` for token id rows (each of the
+    /// context length), encoding only up to the last end-of-text position.
+    pub fn encode_token_ids(&self, rows: &[&[u32]]) -> Result<Tensor, ModelError> {
+        self.encode_token_ids_with(rows, true, &mut no_tap)
+    }
+
+    /// As [`Self::encode_token_ids`]; `truncate = false` runs the whole context.
+    pub fn encode_token_ids_with(
+        &self,
+        rows: &[&[u32]],
+        truncate: bool,
+        tap: Tap,
+    ) -> Result<Tensor, ModelError> {
+        self.text.check_ids(rows)?;
+        let out = self.text.forward(rows, truncate, tap)?;
+        Ok(out.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)
+    }
+}
+
+/// L2-normalise each row of a `[n, d]` f32 tensor into vectors.
+pub fn normalized_rows(t: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
+    let rows = t.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    Ok(rows.into_iter().map(|r| normalize(&r)).collect())
+}
+
+/// `v / ‖v‖` (zero stays zero).
+pub fn normalize(v: &[f32]) -> Vec<f32> {
+    let norm = v
+        .iter()
+        .map(|x| (*x as f64) * (*x as f64))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 {
+        return v.to_vec();
+    }
+    v.iter().map(|x| (*x as f64 / norm) as f32).collect()
+}

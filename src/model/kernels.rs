@@ -1,0 +1,550 @@
+//! CPU f32 kernels for the fast inference path, on plain slices.
+//!
+//! candle's CPU backend runs each element-wise op as its own single-threaded pass and
+//! computes exact GELU with scalar `libm::erff`; on a 2-core machine that costs as much as
+//! the matrix products. These kernels fuse what the transformer needs:
+//! - [`linear`]: `act(residual + bias + x·Wᵀ)` — the bias and the residual are written into
+//!   the output first and the product is accumulated onto them by `gemm`, the activation is
+//!   applied in parallel chunks; few-row inputs (a text query) take a weight-streaming path;
+//! - [`attention`]: multi-head attention read straight from the fused `[q|k|v]` projection
+//!   (no head permutes), one (image, head) pair per task, optional causal mask;
+//! - [`layer_norm`], [`softmax_in_place`], and an erf accurate to ~1e-7 that vectorises
+//!   (used by exact GELU).
+//!
+//! Threads: everything runs on the global rayon pool (the one candle's own matmul uses).
+//! Element-wise loops are compiled twice, plain and with AVX2+FMA, and picked at run time.
+
+use rayon::prelude::*;
+
+use super::config::Activation;
+
+/// Up to this many rows, [`linear`] streams the weights once with dot products instead of
+/// calling `gemm` (which packs the whole weight matrix for every call).
+pub const SKINNY_MAX_ROWS: usize = 16;
+
+/// Defines `$name` that runs `$body` compiled for AVX2+FMA when the CPU has it.
+macro_rules! simd_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])* $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn inner($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? { inner($($arg),*) }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the running CPU supports the features `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            inner($($arg),*)
+        }
+    };
+}
+
+/// `e^x` for f32, branch-free so that it vectorises (Cephes `expf` polynomial, about 1 ulp).
+/// Inputs below −87.3 give about 1e-38 instead of a denormal or 0.
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // coefficients as published
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.3);
+    let n = (x * LOG2E + 0.5).floor();
+    let r = x - n * C1 - n * C2;
+    let z = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let y = p * z + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    y * scale
+}
+
+/// Complementary error function for `z >= 0` (Numerical Recipes `erfcc`: fractional error
+/// below 1.2e-7), branch-free.
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // coefficients as published
+fn erfc_nonneg(z: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -1.265_512_2
+        + t * (1.000_023_7
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    t * exp_f32(-z * z + poly)
+}
+
+/// Exact (erf) GELU of one value.
+#[inline(always)]
+pub fn gelu_erf(x: f32) -> f32 {
+    let e = erfc_nonneg(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
+    let h = 0.5 * x * e;
+    // x ≥ 0: 0.5·x·(2 − erfc) = x − h;  x < 0: 0.5·x·erfc(|x|/√2) = h.
+    if x >= 0.0 { x - h } else { h }
+}
+
+/// QuickGELU of one value, `x·σ(1.702x)`.
+#[inline(always)]
+pub fn quick_gelu(x: f32) -> f32 {
+    x / (1.0 + exp_f32(-1.702 * x))
+}
+
+simd_fn! {
+    fn apply_activation_chunk(xs: &mut [f32], act: Activation) {
+        match act {
+            Activation::Gelu => xs.iter_mut().for_each(|x| *x = gelu_erf(*x)),
+            Activation::QuickGelu => xs.iter_mut().for_each(|x| *x = quick_gelu(*x)),
+        }
+    }
+}
+
+/// Apply `act` to every element, in parallel.
+pub fn activation_in_place(xs: &mut [f32], act: Activation) {
+    xs.par_chunks_mut(16 * 1024)
+        .for_each(|c| apply_activation_chunk(c, act));
+}
+
+simd_fn! {
+    /// Dot product with 16 independent accumulators (vectorises to two AVX registers).
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0f32; 16];
+        let body = n / 16 * 16;
+        for (ca, cb) in a[..body].chunks_exact(16).zip(b[..body].chunks_exact(16)) {
+            for i in 0..16 {
+                acc[i] += ca[i] * cb[i];
+            }
+        }
+        let mut tail = 0f32;
+        for i in body..n {
+            tail += a[i] * b[i];
+        }
+        for w in [8, 4, 2, 1] {
+            for i in 0..w {
+                acc[i] += acc[i + w];
+            }
+        }
+        acc[0] + tail
+    }
+}
+
+simd_fn! {
+    /// `out[r][j] += x[r]·w[j0 + j]` for a block of weight rows; `x` holds `rows` rows of `k`.
+    fn skinny_block(x: &[f32], rows: usize, k: usize, w_block: &[f32], out: &mut [f32], n: usize, j0: usize) {
+        for (jj, wrow) in w_block.chunks_exact(k).enumerate() {
+            for r in 0..rows {
+                out[r * n + j0 + jj] += dot(&x[r * k..(r + 1) * k], wrow);
+            }
+        }
+    }
+}
+
+/// `act(residual + bias + x·Wᵀ)` for row-major `x` `[rows, k]` and torch-layout `w` `[n, k]`.
+#[allow(clippy::too_many_arguments)]
+pub fn linear(
+    x: &[f32],
+    rows: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    act: Option<Activation>,
+) -> Vec<f32> {
+    debug_assert_eq!(x.len(), rows * k);
+    debug_assert_eq!(w.len(), n * k);
+    let mut out = match residual {
+        Some(r) => r.to_vec(),
+        None => vec![0f32; rows * n],
+    };
+    if let Some(b) = bias {
+        out.par_chunks_mut(n).for_each(|row| {
+            row.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+        });
+    }
+    if rows == 0 || n == 0 {
+        return out;
+    }
+    if rows <= SKINNY_MAX_ROWS {
+        skinny_matmul_acc(x, rows, k, w, n, &mut out);
+    } else {
+        // SAFETY: `out` is [rows, n], `x` is [rows, k] and `w` is [n, k], all row-major and
+        // live for the call; the strides below stay inside them.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                w.as_ptr(),
+                k as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            );
+        }
+    }
+    if let Some(act) = act {
+        activation_in_place(&mut out, act);
+    }
+    out
+}
+
+/// `out += x·Wᵀ` for few rows: the weight matrix is read once, split across threads by
+/// output column blocks.
+fn skinny_matmul_acc(x: &[f32], rows: usize, k: usize, w: &[f32], n: usize, out: &mut [f32]) {
+    const BLOCK: usize = 64;
+    let blocks: Vec<(usize, Vec<f32>)> = w
+        .par_chunks(BLOCK * k)
+        .enumerate()
+        .map(|(bi, w_block)| {
+            let cols = w_block.len() / k;
+            let mut local = vec![0f32; rows * cols];
+            skinny_block(x, rows, k, w_block, &mut local, cols, 0);
+            (bi * BLOCK, local)
+        })
+        .collect();
+    for (j0, local) in blocks {
+        let cols = local.len() / rows.max(1);
+        for r in 0..rows {
+            let dst = &mut out[r * n + j0..r * n + j0 + cols];
+            dst.iter_mut()
+                .zip(&local[r * cols..(r + 1) * cols])
+                .for_each(|(o, v)| *o += v);
+        }
+    }
+}
+
+simd_fn! {
+    fn layer_norm_row(src: &[f32], dst: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let n = src.len() as f32;
+        let mut acc = [0f32; 16];
+        let body = src.len() / 16 * 16;
+        for c in src[..body].chunks_exact(16) {
+            for i in 0..16 {
+                acc[i] += c[i];
+            }
+        }
+        let mut sum: f32 = src[body..].iter().sum();
+        sum += acc.iter().sum::<f32>();
+        let mean = sum / n;
+        let mut acc = [0f32; 16];
+        for c in src[..body].chunks_exact(16) {
+            for i in 0..16 {
+                let d = c[i] - mean;
+                acc[i] += d * d;
+            }
+        }
+        let mut var: f32 = src[body..].iter().map(|v| (v - mean) * (v - mean)).sum();
+        var += acc.iter().sum::<f32>();
+        let rstd = 1.0 / (var / n + eps).sqrt();
+        for (((d, s), g), b) in dst.iter_mut().zip(src).zip(gamma).zip(beta) {
+            *d = (s - mean) * rstd * g + b;
+        }
+    }
+}
+
+/// LayerNorm over the last dimension (`dim`) of row-major `src` (two-pass mean/variance).
+pub fn layer_norm(src: &[f32], dim: usize, gamma: &[f32], beta: &[f32], eps: f32) -> Vec<f32> {
+    let mut dst = vec![0f32; src.len()];
+    dst.par_chunks_mut(dim)
+        .zip(src.par_chunks(dim))
+        .for_each(|(d, s)| layer_norm_row(s, d, gamma, beta, eps));
+    dst
+}
+
+simd_fn! {
+    /// Softmax of `row[..valid]` in place; entries from `valid` on are set to 0.
+    pub fn softmax_in_place(row: &mut [f32], valid: usize) {
+        let valid = valid.min(row.len());
+        let (live, masked) = row.split_at_mut(valid);
+        masked.iter_mut().for_each(|v| *v = 0.0);
+        let max = live.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for v in live.iter_mut() {
+            *v = exp_f32(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        live.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// Multi-head scaled-dot-product attention on the fused projection `qkv` `[batch, seq, 3·width]`
+/// (q, k, v blocks in that order, heads contiguous inside each block), returning
+/// `[batch, seq, width]` with the heads concatenated — the layout `out_proj` expects.
+pub fn attention(
+    qkv: &[f32],
+    batch: usize,
+    seq: usize,
+    width: usize,
+    heads: usize,
+    causal: bool,
+) -> Vec<f32> {
+    debug_assert_eq!(qkv.len(), batch * seq * 3 * width);
+    let hd = width / heads;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let row = 3 * width;
+    let per_head: Vec<Vec<f32>> = (0..batch * heads)
+        .into_par_iter()
+        .map(|task| {
+            let (b, h) = (task / heads, task % heads);
+            let base = b * seq * row + h * hd;
+            let q = &qkv[base..];
+            let k = &qkv[base + width..];
+            let v = &qkv[base + 2 * width..];
+            let mut scores = vec![0f32; seq * seq];
+            // SAFETY: q/k/v rows are `row` apart and `hd` long inside `qkv`; `scores` is
+            // [seq, seq]; `out` below is [seq, hd].
+            unsafe {
+                gemm::gemm(
+                    seq,
+                    seq,
+                    hd,
+                    scores.as_mut_ptr(),
+                    1,
+                    seq as isize,
+                    false,
+                    q.as_ptr(),
+                    1,
+                    row as isize,
+                    k.as_ptr(),
+                    row as isize,
+                    1,
+                    0.0,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            for (i, r) in scores.chunks_exact_mut(seq).enumerate() {
+                softmax_in_place(r, if causal { i + 1 } else { seq });
+            }
+            let mut out = vec![0f32; seq * hd];
+            unsafe {
+                gemm::gemm(
+                    seq,
+                    hd,
+                    seq,
+                    out.as_mut_ptr(),
+                    1,
+                    hd as isize,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    seq as isize,
+                    v.as_ptr(),
+                    1,
+                    row as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            out
+        })
+        .collect();
+    let mut out = vec![0f32; batch * seq * width];
+    out.par_chunks_mut(seq * width)
+        .enumerate()
+        .for_each(|(b, dst)| {
+            for h in 0..heads {
+                let src = &per_head[b * heads + h];
+                for i in 0..seq {
+                    dst[i * width + h * hd..i * width + (h + 1) * hd]
+                        .copy_from_slice(&src[i * hd..(i + 1) * hd]);
+                }
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// erf in f64: Taylor series for |x| < 2.5, the erfc continued fraction beyond.
+    fn erf_ref(x: f64) -> f64 {
+        if x.abs() < 2.5 {
+            let mut term = x;
+            let mut sum = x;
+            for n in 1..200 {
+                term *= -x * x / n as f64;
+                sum += term / (2 * n + 1) as f64;
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        } else {
+            let z = x.abs();
+            let mut t = z;
+            for k in (1..=200).rev() {
+                t = z + (k as f64 / 2.0) / t;
+            }
+            let erfc = (-z * z).exp() / std::f64::consts::PI.sqrt() / t;
+            x.signum() * (1.0 - erfc)
+        }
+    }
+
+    #[test]
+    fn exp_matches_std_to_a_few_ulp() {
+        for i in -800..=800 {
+            let x = i as f32 * 0.1;
+            let (a, b) = (exp_f32(x), x.exp());
+            assert!(((a - b) / b).abs() < 4e-7, "x={x}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn gelu_matches_erf_definition() {
+        // Absolute error scaled by max(1, |x|): the f32 rounding of z² inside exp(−z²)
+        // limits erfc to ~1e-6 relative where it is small.
+        let mut worst = 0f64;
+        for i in -6000..=6000 {
+            let x = i as f64 * 0.002;
+            let want = 0.5 * x * (1.0 + erf_ref(x / std::f64::consts::SQRT_2));
+            let got = gelu_erf(x as f32) as f64;
+            worst = worst.max((got - want).abs() / x.abs().max(1.0));
+        }
+        assert!(worst < 2e-7, "worst scaled error {worst}");
+        assert_eq!(gelu_erf(0.0), 0.0);
+        assert!((gelu_erf(1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((gelu_erf(-1.0) + 0.158_655_25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn quick_gelu_definition() {
+        for x in [-3.0f32, -0.5, 0.0, 0.7, 4.0] {
+            let want = x / (1.0 + (-1.702 * x).exp());
+            assert!((quick_gelu(x) - want).abs() < 1e-6);
+        }
+    }
+
+    fn naive_linear(x: &[f32], rows: usize, k: usize, w: &[f32], n: usize, b: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; rows * n];
+        for r in 0..rows {
+            for j in 0..n {
+                let mut s = b[j] as f64;
+                for i in 0..k {
+                    s += x[r * k + i] as f64 * w[j * k + i] as f64;
+                }
+                out[r * n + j] = s as f32;
+            }
+        }
+        out
+    }
+
+    fn pseudo(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn linear_gemm_and_skinny_paths_match_naive() {
+        for rows in [1, 3, SKINNY_MAX_ROWS, SKINNY_MAX_ROWS + 1, 40] {
+            let (k, n) = (37, 150);
+            let x = pseudo(rows * k, 1);
+            let w = pseudo(n * k, 2);
+            let b = pseudo(n, 3);
+            let res = pseudo(rows * n, 4);
+            let want = naive_linear(&x, rows, k, &w, n, &b);
+            let got = linear(&x, rows, k, &w, n, Some(&b), None, None);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "rows {rows}: {g} vs {w}");
+            }
+            let got = linear(
+                &x,
+                rows,
+                k,
+                &w,
+                n,
+                Some(&b),
+                Some(&res),
+                Some(Activation::Gelu),
+            );
+            for ((g, w), r) in got.iter().zip(&want).zip(&res) {
+                let want = gelu_erf(w + r);
+                assert!((g - want).abs() < 1e-5, "rows {rows}: {g} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn layer_norm_matches_definition() {
+        let dim = 37;
+        let x: Vec<f32> = pseudo(dim * 3, 9).iter().map(|v| v * 10.0 + 3.0).collect();
+        let g = pseudo(dim, 5);
+        let b = pseudo(dim, 6);
+        let y = layer_norm(&x, dim, &g, &b, 1e-5);
+        for r in 0..3 {
+            let row = &x[r * dim..(r + 1) * dim];
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / dim as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / dim as f64;
+            for i in 0..dim {
+                let want = (row[i] as f64 - mean) / (var + 1e-5).sqrt() * g[i] as f64 + b[i] as f64;
+                assert!((y[r * dim + i] as f64 - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn attention_matches_naive_with_and_without_mask() {
+        let (batch, seq, width, heads) = (2, 5, 8, 2);
+        let hd = width / heads;
+        let qkv = pseudo(batch * seq * 3 * width, 11);
+        for causal in [false, true] {
+            let got = attention(&qkv, batch, seq, width, heads, causal);
+            for b in 0..batch {
+                for h in 0..heads {
+                    let at = |t: usize, part: usize, d: usize| {
+                        qkv[(b * seq + t) * 3 * width + part * width + h * hd + d] as f64
+                    };
+                    for i in 0..seq {
+                        let valid = if causal { i + 1 } else { seq };
+                        let s: Vec<f64> = (0..valid)
+                            .map(|j| {
+                                (0..hd).map(|d| at(i, 0, d) * at(j, 1, d)).sum::<f64>()
+                                    / (hd as f64).sqrt()
+                            })
+                            .collect();
+                        let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                        let e: Vec<f64> = s.iter().map(|v| (v - m).exp()).collect();
+                        let z: f64 = e.iter().sum();
+                        for d in 0..hd {
+                            let want: f64 = (0..valid).map(|j| e[j] / z * at(j, 2, d)).sum();
+                            let g = got[(b * seq + i) * width + h * hd + d] as f64;
+                            assert!((g - want).abs() < 1e-5, "causal={causal} {g} vs {want}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

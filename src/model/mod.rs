@@ -1,0 +1,29 @@
+//! The multispectral CLIP model: an open_clip-config-driven port of Llama3-MS-CLIP in candle.
+//!
+//! - [`config`]: open_clip configs and the built-in Llama3-MS-CLIP default;
+//! - [`checkpoint`]: the released `.pt` layout and plain `.safetensors`, validated against the
+//!   config, plus the checkpoint sha256; [`weights`]: the loaded tensors;
+//! - [`layers`], [`vision`], [`text`], [`clip`]: the towers (generic candle ops on any
+//!   device, fused [`kernels`] on the CPU);
+//! - [`preprocess`]: band selection, antialiased resize, crop and normalisation;
+//! - [`zeroshot`]: prompt templates, the zero-shot classifier, retrieval ranking;
+//! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download.
+//!
+//! Nothing here touches the UI. Loading and inference are long operations meant for worker
+//! threads; they take a [`crate::jobs::CancelToken`] where they can stop early.
+
+pub mod checkpoint;
+pub mod clip;
+pub mod config;
+pub mod device;
+mod error;
+pub mod hub;
+pub mod kernels;
+pub mod layers;
+pub mod preprocess;
+pub mod text;
+pub mod vision;
+pub mod weights;
+pub mod zeroshot;
+
+pub use error::ModelError;

@@ -1,0 +1,224 @@
+//! The named parameter tensors of a model (open_clip state-dict names, no prefix), the list
+//! of names and shapes a configuration expects, and seeded random weights for benchmarks.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+
+use super::ModelError;
+use super::config::ClipConfig;
+
+/// Parameters by open_clip name, all on one device in one dtype.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+    device: Device,
+    dtype: DType,
+}
+
+impl Weights {
+    pub fn new(tensors: HashMap<String, Tensor>, device: Device, dtype: DType) -> Self {
+        Self {
+            tensors,
+            device,
+            dtype,
+        }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// The tensor called `name` (cheap: tensors are reference counted).
+    pub fn get(&self, name: &str) -> Result<Tensor, ModelError> {
+        self.tensors
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ModelError::Internal(format!("weight {name} was not loaded")))
+    }
+
+    /// Random weights with the shapes `cfg` expects, with magnitudes like the oracle's
+    /// (fan-in scaled), for benchmarks. Deterministic for a seed on the CPU.
+    pub fn random(
+        cfg: &ClipConfig,
+        seed: u64,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, ModelError> {
+        let mut rng = SplitMix64(seed);
+        let mut tensors = HashMap::new();
+        for (name, shape) in expected_shapes(cfg)? {
+            let n: usize = shape.iter().product();
+            let scale = init_scale(&name, &shape);
+            let data: Vec<f32> = (0..n)
+                .map(|_| {
+                    let v = rng.normal() * scale.1;
+                    scale.0 + v
+                })
+                .collect();
+            let t = Tensor::from_vec(data, shape.as_slice(), &Device::Cpu)?
+                .to_dtype(dtype)?
+                .to_device(device)?;
+            tensors.insert(name, t);
+        }
+        Ok(Self::new(tensors, device.clone(), dtype))
+    }
+}
+
+/// (offset, std) for the random initialisation of a parameter, after the oracle's rules.
+fn init_scale(name: &str, shape: &[usize]) -> (f32, f32) {
+    let is_ln = name.contains(".ln_") || name.starts_with("ln_") || name.contains("ln_final");
+    if name == "logit_scale" {
+        ((1.0f32 / 0.07).ln(), 0.0)
+    } else if is_ln && name.ends_with(".weight") {
+        (1.0, 0.02)
+    } else if name.ends_with("weight") && shape.len() >= 2 && !name.starts_with("token_embedding") {
+        let fan_in: usize = shape[1..].iter().product();
+        (0.0, 1.0 / (fan_in as f32).sqrt())
+    } else if name == "visual.proj" || name == "text_projection" {
+        (0.0, 1.0 / (shape[0] as f32).sqrt())
+    } else {
+        (0.0, 0.02)
+    }
+}
+
+/// Small deterministic normal generator (SplitMix64 + Box–Muller) for benchmark weights.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f32 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    }
+}
+
+/// Every parameter the model built from `cfg` needs, with its shape, in open_clip's
+/// state-dict order.
+pub fn expected_shapes(cfg: &ClipConfig) -> Result<Vec<(String, Vec<usize>)>, ModelError> {
+    let v = cfg.vit().map_err(ModelError::Unsupported)?;
+    let t = cfg.text_transformer().map_err(ModelError::Unsupported)?;
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut push = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
+    push("positional_embedding".into(), &[t.context_length, t.width]);
+    push("text_projection".into(), &[t.width, cfg.embed_dim]);
+    push("logit_scale".into(), &[]);
+    push("visual.class_embedding".into(), &[v.width]);
+    push("visual.positional_embedding".into(), &[v.tokens(), v.width]);
+    push("visual.proj".into(), &[v.width, cfg.embed_dim]);
+    push(
+        "visual.conv1.weight".into(),
+        &[v.width, cfg.in_channels, v.patch_size, v.patch_size],
+    );
+    push("visual.ln_pre.weight".into(), &[v.width]);
+    push("visual.ln_pre.bias".into(), &[v.width]);
+    let block = |prefix: &str, width: usize, mlp: usize, push: &mut dyn FnMut(String, &[usize])| {
+        push(format!("{prefix}.ln_1.weight"), &[width]);
+        push(format!("{prefix}.ln_1.bias"), &[width]);
+        push(format!("{prefix}.attn.in_proj_weight"), &[3 * width, width]);
+        push(format!("{prefix}.attn.in_proj_bias"), &[3 * width]);
+        push(format!("{prefix}.attn.out_proj.weight"), &[width, width]);
+        push(format!("{prefix}.attn.out_proj.bias"), &[width]);
+        push(format!("{prefix}.ln_2.weight"), &[width]);
+        push(format!("{prefix}.ln_2.bias"), &[width]);
+        push(format!("{prefix}.mlp.c_fc.weight"), &[mlp, width]);
+        push(format!("{prefix}.mlp.c_fc.bias"), &[mlp]);
+        push(format!("{prefix}.mlp.c_proj.weight"), &[width, mlp]);
+        push(format!("{prefix}.mlp.c_proj.bias"), &[width]);
+    };
+    for i in 0..v.layers {
+        block(
+            &format!("visual.transformer.resblocks.{i}"),
+            v.width,
+            v.mlp_width,
+            &mut push,
+        );
+    }
+    push("visual.ln_post.weight".into(), &[v.width]);
+    push("visual.ln_post.bias".into(), &[v.width]);
+    for i in 0..t.layers {
+        block(
+            &format!("transformer.resblocks.{i}"),
+            t.width,
+            t.mlp_width,
+            &mut push,
+        );
+    }
+    push("token_embedding.weight".into(), &[t.vocab_size, t.width]);
+    push("ln_final.weight".into(), &[t.width]);
+    push("ln_final.bias".into(), &[t.width]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_config_expects_302_tensors_of_150m_params() {
+        let shapes = expected_shapes(&ClipConfig::llama3_ms_clip()).unwrap();
+        assert_eq!(shapes.len(), 302);
+        let params: usize = shapes
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
+        assert_eq!(params, 150_996_993);
+        assert_eq!(
+            shapes[6],
+            ("visual.conv1.weight".to_owned(), vec![768, 10, 16, 16])
+        );
+    }
+
+    #[test]
+    fn random_weights_are_deterministic_and_scaled() {
+        let cfg = ClipConfig::from_json_str(
+            r#"{"model_cfg": {"embed_dim": 8, "vision_cfg": {"image_size": 32, "layers": 1, "width": 16,
+               "head_width": 8, "patch_size": 16}, "text_cfg": {"context_length": 8, "vocab_size": 50,
+               "width": 16, "heads": 2, "layers": 1}}, "in_channels": 2}"#,
+            std::path::Path::new("t.json"),
+        )
+        .unwrap();
+        let a = Weights::random(&cfg, 7, &Device::Cpu, DType::F32).unwrap();
+        let b = Weights::random(&cfg, 7, &Device::Cpu, DType::F32).unwrap();
+        let ta = a
+            .get("visual.conv1.weight")
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let tb = b
+            .get("visual.conv1.weight")
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(ta, tb);
+        let std = (ta.iter().map(|v| v * v).sum::<f32>() / ta.len() as f32).sqrt();
+        assert!((std - 1.0 / (512f32).sqrt()).abs() < 0.01, "{std}");
+        let ln = a.get("ln_final.weight").unwrap().to_vec1::<f32>().unwrap();
+        assert!(ln.iter().all(|v| (v - 1.0).abs() < 0.2));
+    }
+}
