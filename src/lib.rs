@@ -31,3 +31,4 @@
 pub mod atomic;
 pub mod cli;
 pub mod jobs;
+pub mod model;
