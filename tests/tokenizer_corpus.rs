@@ -86,6 +86,7 @@ fn queries_are_checked_not_truncated() {
     let limit = corpus.context_length - 2;
     let mut too_long = 0;
     for e in &corpus.entries {
+        assert_eq!(tokenizer.token_count(&e.text), e.n_bpe, "{:?}", e.text);
         match tokenizer.encode_query(&e.text) {
             Ok(ids) => {
                 assert!(

@@ -118,8 +118,10 @@ impl ClipTokenizer {
         }
         let mut merges = Vec::with_capacity(MERGES_END_LINE - 1);
         for (index, line) in lines[1..MERGES_END_LINE].iter().enumerate() {
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            let [first, second] = parts[..] else {
+            let mut symbols = line.split_whitespace();
+            let (Some(first), Some(second), None) =
+                (symbols.next(), symbols.next(), symbols.next())
+            else {
                 return Err(bad_vocab(format!(
                     "line {} is {line:?}, not a merge of two symbols",
                     index + 2
@@ -224,6 +226,12 @@ impl ClipTokenizer {
             });
         }
         Ok(self.frame(ids))
+    }
+
+    /// Number of BPE tokens of `text` after cleaning, before the start and end tokens are
+    /// added: a query fits when this is between 1 and `context_length - 2`.
+    pub fn token_count(&self, text: &str) -> usize {
+        self.bpe_ids(&self.cleaner.clean(text)).len()
     }
 
     /// Position of the first end-of-text id: where the text tower pools.
