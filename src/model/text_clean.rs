@@ -16,11 +16,16 @@
 //!   `fix_latin_ligatures`; `fix_character_width`; `uncurl_quotes`; `fix_line_breaks`;
 //!   `remove_terminal_escapes`; `remove_control_chars`; NFC; repeated until nothing changes.
 //! - Not ported: `fix_surrogates` (a Rust `&str` cannot hold surrogates, so there is nothing to
-//!   fix), and two of Python's `$`-before-a-final-newline quirks inside ftfy's CESU-8 decoder
-//!   are ported only where they can be reached (see [`decode_utf8_variants`]). The character
-//!   tables are Python 3.11's (Unicode 14); the Rust side uses the Unicode tables of `std`,
-//!   `regex` and `unicode-normalization`, which can differ for characters added since.
-//!   The fix loops stop after [`MAX_FIX_ROUNDS`] rounds where ftfy has no bound.
+//!   fix). Python's regular expressions are re-expressed for Rust where they differ (`\s`, `\w`,
+//!   verbose mode, a look-ahead on bytes); ftfy's CESU-8 decoder keeps the two quirks it gets
+//!   from `$` matching before a final newline (see [`decode_utf8_variants`]).
+//! - Differences left: Python 3.11 uses Unicode 14 tables; `std`, `regex` and
+//!   `unicode-normalization` use newer ones, so characters assigned since may case-map,
+//!   normalise or classify differently. The fix loops stop after [`MAX_FIX_ROUNDS`] rounds
+//!   where ftfy has no bound.
+//!
+//! Checked against Python: all 670 strings of `tests/fixtures/tokenizer_corpus.json`, and
+//! (once, not committed) ftfy's own 161 test-case inputs plus 6 000 generated mojibake strings.
 //!
 //! Thread ownership: a [`TextCleaner`] is immutable once built; share it freely (`Send + Sync`).
 

@@ -42,6 +42,8 @@ const MERGES_END_LINE: usize = 49152 - 256 - 2 + 1;
 /// There, ignoring case changes no character class except one: U+0345 (a combining mark that
 /// case-folds to ι) matches no alternative and is dropped. Rust's `(?i)` would instead fold it
 /// into `\p{L}`, so only the literals are case-insensitive here and U+0345 is left out.
+/// Checked for every code point against `regex` 2026.11.15: the only other differences are
+/// letters and digits new in Unicode 17, which Rust's `regex` tables do not have yet.
 const PRE_TOKENIZE_PATTERN: &str = r"(?i:<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d)|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}\x{345}]+";
 
 #[derive(Debug, thiserror::Error)]
