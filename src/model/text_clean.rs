@@ -18,7 +18,7 @@
 //! - Not ported: `fix_surrogates` (a Rust `&str` cannot hold surrogates, so there is nothing to
 //!   fix). Python's regular expressions are re-expressed for Rust where they differ (`\s`, `\w`,
 //!   verbose mode, a look-ahead on bytes); ftfy's CESU-8 decoder keeps the two quirks it gets
-//!   from `$` matching before a final newline (see [`decode_utf8_variants`]).
+//!   from `$` matching before a final newline (see `decode_utf8_variants`).
 //! - Differences left: Python 3.11 uses Unicode 14 tables; `std`, `regex` and
 //!   `unicode-normalization` use newer ones, so characters assigned since may case-map,
 //!   normalise or classify differently. The fix loops stop after [`MAX_FIX_ROUNDS`] rounds
