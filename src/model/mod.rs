@@ -8,7 +8,8 @@
 //! - [`tokenizer`], [`text_clean`]: open_clip's SimpleTokenizer (ids identical to Python's);
 //! - [`preprocess`]: band selection, antialiased resize, crop and normalisation;
 //! - [`zeroshot`]: prompt templates, the zero-shot classifier, retrieval ranking;
-//! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download.
+//! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download;
+//! - [`embedder`]: the facade the CLI, search and UI use ([`Embedder`]).
 //!
 //! Nothing here touches the UI. Loading and inference are long operations meant for worker
 //! threads; they take a [`crate::jobs::CancelToken`] where they can stop early.
@@ -17,6 +18,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod config;
 pub mod device;
+pub mod embedder;
 mod error;
 pub mod hub;
 pub mod kernels;
@@ -29,4 +31,5 @@ pub mod vision;
 pub mod weights;
 pub mod zeroshot;
 
+pub use embedder::{Embedder, ModelSpec};
 pub use error::ModelError;

@@ -14,6 +14,7 @@ use super::inspector::Inspector;
 use super::layers_panel::{self, LayersAction};
 use super::overlays;
 use super::scene_layer::{LayerEvent, SceneLayer};
+use super::search_panel::{SearchAction, SearchPanel, SearchSettings};
 use super::world::WorldOutline;
 use crate::raster::Bounds;
 
@@ -55,6 +56,7 @@ pub struct Settings {
     pub recent_files: Vec<PathBuf>,
     pub view: ViewState,
     pub basemap: BasemapChoice,
+    pub search: SearchSettings,
 }
 
 impl Settings {
@@ -93,6 +95,9 @@ pub struct KestrelApp {
     pub active: Option<usize>,
     next_layer_id: u64,
     pub inspector: Inspector,
+    pub search: SearchPanel,
+    /// Where to centre the map at the next frame (a search hit).
+    pending_centre: Option<(f64, f64)>,
 }
 
 impl KestrelApp {
@@ -116,6 +121,7 @@ impl KestrelApp {
         map_memory.center_at(lon_lat(settings.view.lon, settings.view.lat));
         let _ = map_memory.set_zoom(settings.view.zoom);
         let basemap = Basemap::new(settings.basemap, ctx);
+        let search = SearchPanel::new(settings.search.clone());
         Self {
             basemap_choice: settings.basemap,
             settings,
@@ -131,6 +137,8 @@ impl KestrelApp {
             active: None,
             next_layer_id: 1,
             inspector: Inspector::default(),
+            search,
+            pending_centre: None,
         }
     }
 
@@ -284,6 +292,22 @@ impl KestrelApp {
         }
     }
 
+    fn apply_search_action(&mut self, action: SearchAction) {
+        match action {
+            SearchAction::CentreOn { lon, lat } => self.pending_centre = Some((lon, lat)),
+            SearchAction::Message { error: true, text } => self.error(text),
+            SearchAction::Message { error: false, text } => self.info(text),
+        }
+    }
+
+    fn search_ui(&mut self, ui: &mut egui::Ui) {
+        let layer = self.active.and_then(|i| self.layers.get(i));
+        let actions = self.search.ui(ui, layer);
+        for a in actions {
+            self.apply_search_action(a);
+        }
+    }
+
     fn apply_layers_action(&mut self, action: LayersAction, ctx: &egui::Context) {
         match action {
             LayersAction::Select(i) => self.active = Some(i),
@@ -294,7 +318,8 @@ impl KestrelApp {
             }
             LayersAction::Remove(i) => {
                 if i < self.layers.len() {
-                    self.layers.remove(i);
+                    let removed = self.layers.remove(i);
+                    self.search.layer_closed(removed.id);
                     self.active = match self.active {
                         Some(a) if a == i => (!self.layers.is_empty()).then(|| i.min(self.layers.len() - 1)),
                         Some(a) if a > i => Some(a - 1),
@@ -327,6 +352,9 @@ impl KestrelApp {
             self.map_memory.center_at(lon_lat(lon, lat));
             let _ = self.map_memory.set_zoom(geo::zoom_to_fit(&r, size));
         }
+        if let Some((lon, lat)) = self.pending_centre.take() {
+            self.map_memory.center_at(lon_lat(lon, lat));
+        }
         let default_pos = lon_lat(self.settings.view.lon, self.settings.view.lat);
         let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
         let attribution = self.basemap.attribution();
@@ -334,6 +362,8 @@ impl KestrelApp {
         let layers = &mut self.layers;
         let active = self.active;
         let marker = self.inspector.marker;
+        let search = &self.search;
+        let active_id = active.and_then(|i| layers.get(i)).map(|l| l.id);
         let ppp = ui.ctx().pixels_per_point();
         let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos);
         let inner = map.show(ui, |ui, response, projector, _memory| {
@@ -363,6 +393,15 @@ impl KestrelApp {
                 }
                 layer.want_view(visible_b, response.rect.width() * ppp, response.rect.height() * ppp, ui.ctx());
             }
+            if let Some(id) = active_id {
+                search.draw_overlay(painter, projector, id);
+                if let Some(pos) = response.hover_pos() {
+                    let ll = projector.unproject(pos.to_vec2());
+                    if let Some(text) = search.tile_at(id, ll.x(), ll.y()).and_then(|t| search.hover_text(id, t)) {
+                        response.clone().on_hover_text_at_pointer(text);
+                    }
+                }
+            }
             if let Some((lon, lat)) = marker {
                 let p = geo::lonlat_to_screen(projector, lon, lat);
                 painter.circle_stroke(p, 6.0, egui::Stroke::new(2.0, Color32::from_rgb(255, 60, 200)));
@@ -382,9 +421,14 @@ impl KestrelApp {
             }
         });
         if let Some((lon, lat)) = inner.inner
-            && let Some(scene) = self.active.and_then(|i| self.layers.get(i)).and_then(|l| l.scene.clone())
+            && let Some(layer) = self.active.and_then(|i| self.layers.get(i))
         {
-            self.inspector.inspect(scene, lon, lat, ui.ctx());
+            if let Some(scene) = layer.scene.clone() {
+                self.inspector.inspect(scene, lon, lat, ui.ctx());
+            }
+            if let Some(tile) = self.search.tile_at(layer.id, lon, lat) {
+                self.search.selected = Some(tile);
+            }
         }
         let before = self.basemap.health();
         self.basemap.update_health();
@@ -451,6 +495,9 @@ impl eframe::App for KestrelApp {
             }
         }
         self.inspector.poll();
+        for action in self.search.poll(ctx) {
+            self.apply_search_action(action);
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -459,16 +506,17 @@ impl eframe::App for KestrelApp {
         egui::Panel::left("layers").resizable(true).default_size(300.0).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| self.layers_ui(ui));
         });
-        egui::Panel::right("inspector").resizable(true).default_size(280.0).show(ui, |ui| {
+        egui::Panel::right("tools").resizable(true).default_size(320.0).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                ui.heading("Pixel inspector");
-                self.inspector.ui(ui);
+                egui::CollapsingHeader::new(RichText::new("Search").heading()).default_open(true).show(ui, |ui| self.search_ui(ui));
+                egui::CollapsingHeader::new(RichText::new("Pixel inspector").heading()).default_open(true).show(ui, |ui| self.inspector.ui(ui));
             });
         });
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui));
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.search = self.search.settings.clone();
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
     }
 }
