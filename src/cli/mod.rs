@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod common;
 pub mod info;
+mod search_cmds;
 mod tokenize;
 pub use tokenize::TokenizeArgs;
 
@@ -32,6 +34,86 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Show the token ids open_clip's tokenizer gives texts (`--bench N` times it).
     Tokenize(TokenizeArgs),
+    /// Cut a scene into 224 px tiles and embed them (cached; `--out` writes a GeoParquet index).
+    Index(IndexCmdArgs),
+    /// Rank every tile of scenes (or index files) by a text query; export CSV / GeoJSON.
+    Search(SearchArgs),
+    /// Zero-shot classify every tile of scenes (or index files); export CSV / GeoJSON.
+    ClassifyScene(ClassifySceneArgs),
+}
+
+/// Model and tiling options shared by the scene commands.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Tile stride in pixels (default: the tile size, 224; 112 = 50 % overlap).
+    #[arg(long)]
+    pub stride: Option<u32>,
+    /// Skip tiles with more cloud than this fraction (where SCL or cloud probability exists).
+    #[arg(long, default_value_t = 0.5)]
+    pub max_cloud: f32,
+    /// Skip tiles with more nodata than this fraction.
+    #[arg(long, default_value_t = 0.5)]
+    pub max_nodata: f32,
+    /// Tiles per model call.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexCmdArgs {
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Also write the index to this GeoParquet file (for cluster jobs; `search` reads it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// With --out, also keep the index in the cache.
+    #[arg(long)]
+    pub cache: bool,
+    #[arg(long)]
+    pub json: bool,
+    pub scene: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// What to look for, e.g. "flooded fields".
+    #[arg(long)]
+    pub query: String,
+    /// How many tiles to list and export.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    #[arg(long)]
+    pub geojson: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// Scenes, or tile index files (.parquet) from `kestrel index --out`.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifySceneArgs {
+    #[command(flatten)]
+    pub index: IndexArgs,
+    #[arg(long, required = true, num_args = 1..)]
+    pub classes: Vec<String>,
+    #[arg(long, value_enum, default_value_t = TemplatesArg::Msclip)]
+    pub templates: TemplatesArg,
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    #[arg(long)]
+    pub geojson: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// Scenes, or tile index files (.parquet).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +209,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Info(args) => info::run(&args),
         Command::Tokenize(args) => tokenize::run(&args),
+        Command::Index(args) => search_cmds::run_index(&args),
+        Command::Search(args) => search_cmds::run_search(&args),
+        Command::ClassifyScene(args) => search_cmds::run_classify_scene(&args),
         Command::EmbedImages(_) | Command::EmbedText(_) | Command::Classify(_) => {
             anyhow::bail!("this command is not built yet")
         }

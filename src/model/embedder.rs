@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ModelError;
 use super::checkpoint::{self, Checkpoint};
 use super::clip::{ClipModel, Kernels, normalized_rows};
 use super::config::{ClipConfig, PreprocessConfig};
@@ -15,7 +16,6 @@ use super::device::{self, DevicePreference, Precision};
 use super::hub;
 use super::tokenizer::ClipTokenizer;
 use super::zeroshot::{Classifier, TemplateSet, class_vector, prompts_for};
-use super::ModelError;
 use crate::jobs::{CancelToken, ProgressSink};
 
 /// Which model to load and where to run it.
@@ -54,7 +54,10 @@ pub struct Embedder {
 }
 
 /// The config for a checkpoint: explicit, next to it, or the built-in default.
-pub fn resolve_config(checkpoint: &Path, explicit: Option<&Path>) -> Result<ClipConfig, ModelError> {
+pub fn resolve_config(
+    checkpoint: &Path,
+    explicit: Option<&Path>,
+) -> Result<ClipConfig, ModelError> {
     if let Some(p) = explicit {
         return Ok(ClipConfig::from_file(p)?);
     }
@@ -69,10 +72,16 @@ pub fn resolve_config(checkpoint: &Path, explicit: Option<&Path>) -> Result<Clip
 
 impl Embedder {
     /// Find (or download), hash, validate and load the model.
-    pub fn load(spec: &ModelSpec, progress: &dyn ProgressSink, cancel: &CancelToken) -> Result<Self, ModelError> {
+    pub fn load(
+        spec: &ModelSpec,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<Self, ModelError> {
         let path = match &spec.checkpoint {
             Some(p) => p.clone(),
-            None => hub::resolve_or_download(&hub::HubOptions::llama3_ms_clip()?, progress, cancel)?,
+            None => {
+                hub::resolve_or_download(&hub::HubOptions::llama3_ms_clip()?, progress, cancel)?
+            }
         };
         let config = resolve_config(&path, spec.config.as_deref())?;
         let preprocess = config.preprocess.clone().ok_or_else(|| {
@@ -88,7 +97,14 @@ impl Embedder {
         let weights = ck.load(&config, &device, dtype, progress, cancel)?;
         let model = ClipModel::new(&config, &weights, Kernels::Auto)?;
         let tokenizer = ClipTokenizer::new()
-            .and_then(|t| t.with_context_length(config.text_transformer().map(|t| t.context_length).unwrap_or(77)))
+            .and_then(|t| {
+                t.with_context_length(
+                    config
+                        .text_transformer()
+                        .map(|t| t.context_length)
+                        .unwrap_or(77),
+                )
+            })
             .map_err(|e| ModelError::Internal(format!("tokenizer: {e}")))?;
         Ok(Self {
             model,
@@ -119,7 +135,10 @@ impl Embedder {
 
     /// Name shown to users and written into exports: the config name and the checkpoint file.
     pub fn model_name(&self) -> String {
-        let file = self.checkpoint_path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let file = self
+            .checkpoint_path
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         format!("{} ({file})", self.config.name)
     }
 
@@ -160,14 +179,23 @@ impl Embedder {
     /// A user's search query: refused when empty or longer than the model reads, never
     /// silently truncated. Returns the L2-normalised embedding.
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, ModelError> {
-        let ids = self.tokenizer.encode_query(text).map_err(|e| ModelError::Input(e.to_string()))?;
+        let ids = self
+            .tokenizer
+            .encode_query(text)
+            .map_err(|e| ModelError::Input(e.to_string()))?;
         let emb = normalized_rows(&self.model.encode_token_ids(&[&ids])?)?;
-        emb.into_iter().next().ok_or_else(|| ModelError::Internal("no text embedding".into()))
+        emb.into_iter()
+            .next()
+            .ok_or_else(|| ModelError::Internal("no text embedding".into()))
     }
 
     /// The zero-shot classifier of `classes` with a template set (mean of normalised
     /// prompt embeddings, renormalised).
-    pub fn classifier(&self, classes: &[String], templates: TemplateSet) -> Result<Classifier, ModelError> {
+    pub fn classifier(
+        &self,
+        classes: &[String],
+        templates: TemplateSet,
+    ) -> Result<Classifier, ModelError> {
         if classes.is_empty() {
             return Err(ModelError::Input("no class names given".into()));
         }
@@ -178,7 +206,11 @@ impl Embedder {
             }
             let prompts = prompts_for(c, templates.templates());
             let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
-            let emb: Vec<Vec<f32>> = self.embed_texts(&refs)?.into_iter().map(|(_, e)| e).collect();
+            let emb: Vec<Vec<f32>> = self
+                .embed_texts(&refs)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect();
             vectors.push(class_vector(&emb));
         }
         Ok(Classifier {

@@ -16,13 +16,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Cosine score of every tile (`None` for tiles without an embedding).
-pub fn score<'a>(embeddings: impl IntoIterator<Item = Option<&'a [f32]>>, query: &[f32]) -> Vec<Option<f32>> {
-    embeddings.into_iter().map(|e| e.map(|e| dot(e, query))).collect()
+pub fn score<'a>(
+    embeddings: impl IntoIterator<Item = Option<&'a [f32]>>,
+    query: &[f32],
+) -> Vec<Option<f32>> {
+    embeddings
+        .into_iter()
+        .map(|e| e.map(|e| dot(e, query)))
+        .collect()
 }
 
 /// Indices of scored tiles, best first; ties keep the lower index first.
 pub fn rank(scores: &[Option<f32>]) -> Vec<(usize, f32)> {
-    let mut v: Vec<(usize, f32)> = scores.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+    let mut v: Vec<(usize, f32)> = scores
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (i, s)))
+        .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v
 }
@@ -47,8 +57,15 @@ impl Default for RefineWeights {
 
 /// Build a query vector from an optional text embedding and example tile embeddings.
 /// Returns `None` when there is nothing to search for (no text and no positive example).
-pub fn combine_query(text: Option<&[f32]>, positives: &[&[f32]], negatives: &[&[f32]], w: RefineWeights) -> Option<Vec<f32>> {
-    let dim = text.map(<[f32]>::len).or_else(|| positives.first().map(|p| p.len()))?;
+pub fn combine_query(
+    text: Option<&[f32]>,
+    positives: &[&[f32]],
+    negatives: &[&[f32]],
+    w: RefineWeights,
+) -> Option<Vec<f32>> {
+    let dim = text
+        .map(<[f32]>::len)
+        .or_else(|| positives.first().map(|p| p.len()))?;
     if text.is_none() && positives.is_empty() {
         return None;
     }
@@ -73,10 +90,13 @@ pub fn combine_query(text: Option<&[f32]>, positives: &[&[f32]], negatives: &[&[
 
 /// Index of the largest value (first on ties).
 pub fn argmax(v: &[f32]) -> Option<usize> {
-    v.iter().enumerate().fold(None, |best: Option<(usize, f32)>, (i, &x)| match best {
-        Some((_, b)) if b >= x => best,
-        _ => Some((i, x)),
-    }).map(|(i, _)| i)
+    v.iter()
+        .enumerate()
+        .fold(None, |best: Option<(usize, f32)>, (i, &x)| match best {
+            Some((_, b)) if b >= x => best,
+            _ => Some((i, x)),
+        })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -105,7 +125,11 @@ mod tests {
         let q = combine_query(Some(&t), &[&p1], &[&n1], RefineWeights::default()).unwrap();
         // (1, 1, -0.5) normalised
         let norm = (1.0f32 + 1.0 + 0.25).sqrt();
-        assert!((q[0] - 1.0 / norm).abs() < 1e-6 && (q[1] - 1.0 / norm).abs() < 1e-6 && (q[2] + 0.5 / norm).abs() < 1e-6);
+        assert!(
+            (q[0] - 1.0 / norm).abs() < 1e-6
+                && (q[1] - 1.0 / norm).abs() < 1e-6
+                && (q[2] + 0.5 / norm).abs() < 1e-6
+        );
         // examples alone
         let q = combine_query(None, &[&p1], &[], RefineWeights::default()).unwrap();
         assert_eq!(q, vec![0.0, 1.0, 0.0]);

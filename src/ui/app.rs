@@ -178,15 +178,20 @@ impl KestrelApp {
         let ctx = ctx.clone();
         // rfd's xdg-portal backend may be driven from any thread on Linux; running it on a
         // worker keeps the UI responsive while the dialog is open.
-        let spawned = std::thread::Builder::new().name("kestrel-file-dialog".into()).spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .set_title("Open Sentinel-2 scene")
-                .add_filter("Sentinel-2", &["tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip"])
-                .add_filter("All files", &["*"])
-                .pick_file();
-            let _ = tx.send(picked);
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("kestrel-file-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title("Open Sentinel-2 scene")
+                    .add_filter(
+                        "Sentinel-2",
+                        &["tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip"],
+                    )
+                    .add_filter("All files", &["*"])
+                    .pick_file();
+                let _ = tx.send(picked);
+                ctx.request_repaint();
+            });
         match spawned {
             Ok(_) => self.file_dialog = Some(rx),
             Err(e) => self.error(format!("cannot open the file dialog: {e}")),
@@ -211,7 +216,13 @@ impl KestrelApp {
     }
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
         if !dropped.is_empty() {
             self.open_paths(dropped);
         }
@@ -243,7 +254,10 @@ impl KestrelApp {
             ui.menu_button("View", |ui| {
                 ui.label("Basemap");
                 for choice in [BasemapChoice::OpenStreetMap, BasemapChoice::Plain] {
-                    if ui.radio(self.basemap_choice == choice, choice.label()).clicked() {
+                    if ui
+                        .radio(self.basemap_choice == choice, choice.label())
+                        .clicked()
+                    {
                         self.basemap_choice = choice;
                         self.settings.basemap = choice;
                         self.basemap = Basemap::new(choice, ui.ctx());
@@ -258,7 +272,10 @@ impl KestrelApp {
         ui.horizontal_wrapped(|ui| {
             match self.basemap.health() {
                 BasemapHealth::Offline => {
-                    ui.label(RichText::new("Basemap offline: showing bundled outlines").color(Color32::from_rgb(230, 180, 80)));
+                    ui.label(
+                        RichText::new("Basemap offline: showing bundled outlines")
+                            .color(Color32::from_rgb(230, 180, 80)),
+                    );
                 }
                 BasemapHealth::Waiting => {
                     ui.label("Basemap loading…");
@@ -267,7 +284,11 @@ impl KestrelApp {
             }
             let mut dismiss = None;
             for (i, m) in self.messages.iter().enumerate().rev().take(3) {
-                let color = if m.error { Color32::from_rgb(255, 110, 110) } else { ui.visuals().text_color() };
+                let color = if m.error {
+                    Color32::from_rgb(255, 110, 110)
+                } else {
+                    ui.visuals().text_color()
+                };
                 ui.separator();
                 ui.label(RichText::new(&m.text).color(color));
                 if ui.small_button("x").on_hover_text("Dismiss").clicked() {
@@ -321,7 +342,9 @@ impl KestrelApp {
                     let removed = self.layers.remove(i);
                     self.search.layer_closed(removed.id);
                     self.active = match self.active {
-                        Some(a) if a == i => (!self.layers.is_empty()).then(|| i.min(self.layers.len() - 1)),
+                        Some(a) if a == i => {
+                            (!self.layers.is_empty()).then(|| i.min(self.layers.len() - 1))
+                        }
                         Some(a) if a > i => Some(a - 1),
                         a => a,
                     };
@@ -333,7 +356,9 @@ impl KestrelApp {
                 }
             }
             LayersAction::AssignBands(i, roles) => {
-                let Some(layer) = self.layers.get_mut(i) else { return };
+                let Some(layer) = self.layers.get_mut(i) else {
+                    return;
+                };
                 let Some(scene) = &layer.scene else { return };
                 let mut scene = (**scene).clone();
                 match scene.set_band_roles(roles) {
@@ -380,31 +405,66 @@ impl KestrelApp {
                 if !layer.visible {
                     continue;
                 }
-                for tex in [layer.overview.as_ref(), layer.view.as_ref()].into_iter().flatten() {
+                for tex in [layer.overview.as_ref(), layer.view.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
                     if tex.style == layer.style {
                         let r = MercRect::from_bounds(&tex.bounds);
-                        overlays::draw_georef_image(painter, projector, tex.texture.id(), &r, layer.opacity);
+                        overlays::draw_georef_image(
+                            painter,
+                            projector,
+                            tex.texture.id(),
+                            &r,
+                            layer.opacity,
+                        );
                     }
                 }
                 if let Some(scene) = &layer.scene {
-                    let ring: Vec<[f64; 2]> = scene.info().footprint_wgs84.iter().map(|(x, y)| [*x, *y]).collect();
-                    let color = if active == Some(i) { Color32::from_rgb(255, 200, 60) } else { Color32::from_gray(200) };
-                    overlays::draw_lonlat_ring(painter, projector, &ring, egui::Stroke::new(1.5, color));
+                    let ring: Vec<[f64; 2]> = scene
+                        .info()
+                        .footprint_wgs84
+                        .iter()
+                        .map(|(x, y)| [*x, *y])
+                        .collect();
+                    let color = if active == Some(i) {
+                        Color32::from_rgb(255, 200, 60)
+                    } else {
+                        Color32::from_gray(200)
+                    };
+                    overlays::draw_lonlat_ring(
+                        painter,
+                        projector,
+                        &ring,
+                        egui::Stroke::new(1.5, color),
+                    );
                 }
-                layer.want_view(visible_b, response.rect.width() * ppp, response.rect.height() * ppp, ui.ctx());
+                layer.want_view(
+                    visible_b,
+                    response.rect.width() * ppp,
+                    response.rect.height() * ppp,
+                    ui.ctx(),
+                );
             }
             if let Some(id) = active_id {
                 search.draw_overlay(painter, projector, id);
                 if let Some(pos) = response.hover_pos() {
                     let ll = projector.unproject(pos.to_vec2());
-                    if let Some(text) = search.tile_at(id, ll.x(), ll.y()).and_then(|t| search.hover_text(id, t)) {
+                    if let Some(text) = search
+                        .tile_at(id, ll.x(), ll.y())
+                        .and_then(|t| search.hover_text(id, t))
+                    {
                         response.clone().on_hover_text_at_pointer(text);
                     }
                 }
             }
             if let Some((lon, lat)) = marker {
                 let p = geo::lonlat_to_screen(projector, lon, lat);
-                painter.circle_stroke(p, 6.0, egui::Stroke::new(2.0, Color32::from_rgb(255, 60, 200)));
+                painter.circle_stroke(
+                    p,
+                    6.0,
+                    egui::Stroke::new(2.0, Color32::from_rgb(255, 60, 200)),
+                );
             }
             overlays::draw_scale_bar(painter, projector);
             if let Some(a) = &attribution {
@@ -437,7 +497,8 @@ impl KestrelApp {
         }
         if self.basemap.health() == BasemapHealth::Waiting {
             // keep re-checking until tiles arrive or the basemap is declared offline
-            ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(500));
         }
         if let Some(c) = self.map_memory.detached() {
             self.settings.view = ViewState {
@@ -455,8 +516,14 @@ fn draw_attribution(ui: &egui::Ui, a: &walkers::sources::Attribution) {
     let rect = ui.max_rect();
     let text = format!("© {}", a.text);
     let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), Color32::BLACK);
-    let pos = egui::pos2(rect.max.x - galley.size().x - 6.0, rect.max.y - galley.size().y - 4.0);
-    let bg = egui::Rect::from_min_size(pos - egui::vec2(3.0, 1.0), galley.size() + egui::vec2(6.0, 2.0));
+    let pos = egui::pos2(
+        rect.max.x - galley.size().x - 6.0,
+        rect.max.y - galley.size().y - 4.0,
+    );
+    let bg = egui::Rect::from_min_size(
+        pos - egui::vec2(3.0, 1.0),
+        galley.size() + egui::vec2(6.0, 2.0),
+    );
     painter.rect_filled(bg, 2.0, Color32::from_white_alpha(200));
     painter.galley(pos, galley, Color32::BLACK);
     let resp = ui.interact(bg, ui.scope_id().with("attribution"), egui::Sense::click());
@@ -503,16 +570,28 @@ impl eframe::App for KestrelApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
-        egui::Panel::left("layers").resizable(true).default_size(300.0).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.layers_ui(ui));
-        });
-        egui::Panel::right("tools").resizable(true).default_size(320.0).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                egui::CollapsingHeader::new(RichText::new("Search").heading()).default_open(true).show(ui, |ui| self.search_ui(ui));
-                egui::CollapsingHeader::new(RichText::new("Pixel inspector").heading()).default_open(true).show(ui, |ui| self.inspector.ui(ui));
+        egui::Panel::left("layers")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.layers_ui(ui));
             });
-        });
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui));
+        egui::Panel::right("tools")
+            .resizable(true)
+            .default_size(320.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    egui::CollapsingHeader::new(RichText::new("Search").heading())
+                        .default_open(true)
+                        .show(ui, |ui| self.search_ui(ui));
+                    egui::CollapsingHeader::new(RichText::new("Pixel inspector").heading())
+                        .default_open(true)
+                        .show(ui, |ui| self.inspector.ui(ui));
+                });
+            });
+        egui::CentralPanel::default()
+            .frame(egui::Frame::NONE)
+            .show(ui, |ui| self.map_ui(ui));
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

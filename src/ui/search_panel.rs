@@ -51,7 +51,15 @@ impl Default for SearchSettings {
             checkpoint: String::new(),
             device: DevicePreferenceSetting::Auto,
             index: IndexOptions::default(),
-            classes: ["forest", "water", "urban area", "agricultural land", "snow and ice"].map(String::from).to_vec(),
+            classes: [
+                "forest",
+                "water",
+                "urban area",
+                "agricultural land",
+                "snow and ice",
+            ]
+            .map(String::from)
+            .to_vec(),
             templates: TemplateSetting::Msclip,
             heat_opacity: 0.6,
             top_n: 20,
@@ -263,13 +271,18 @@ impl SearchPanel {
     /// Start loading the model from the settings.
     pub fn load_model(&mut self, ctx: &egui::Context) {
         let spec = ModelSpec {
-            checkpoint: (!self.settings.checkpoint.trim().is_empty()).then(|| PathBuf::from(self.settings.checkpoint.trim())),
+            checkpoint: (!self.settings.checkpoint.trim().is_empty())
+                .then(|| PathBuf::from(self.settings.checkpoint.trim())),
             config: None,
             device: self.settings.device.to_model(),
             precision: Precision::F32,
         };
         self.model = Slot::Running(
-            JobHandle::spawn("load-model", repaint(ctx), move |jc| Embedder::load(&spec, jc, &jc.cancel).map(Arc::new).map_err(|e| format!("{e:#}"))),
+            JobHandle::spawn("load-model", repaint(ctx), move |jc| {
+                Embedder::load(&spec, jc, &jc.cancel)
+                    .map(Arc::new)
+                    .map_err(|e| format!("{e:#}"))
+            }),
             None,
         );
         // a new model invalidates every index and result
@@ -280,13 +293,30 @@ impl SearchPanel {
 
     /// Start indexing a scene (cache first).
     pub fn index_scene(&mut self, layer: &SceneLayer, ctx: &egui::Context) {
-        let (Some(model), Some(scene)) = (self.model.ready().cloned(), layer.scene.clone()) else { return };
+        let (Some(model), Some(scene)) = (self.model.ready().cloned(), layer.scene.clone()) else {
+            return;
+        };
         let opts = self.settings.index;
         let job = JobHandle::spawn("index-scene", repaint(ctx), move |jc| {
-            let (index, outcome) = cache::open_or_build(&cache::cache_dir(), &scene, model.as_ref(), &opts, jc, &jc.cancel).map_err(|e| format!("{e}"))?;
+            let (index, outcome) = cache::open_or_build(
+                &cache::cache_dir(),
+                &scene,
+                model.as_ref(),
+                &opts,
+                jc,
+                &jc.cancel,
+            )
+            .map_err(|e| format!("{e}"))?;
             match outcome {
                 CacheOutcome::Hit(p) => log::info!("index from cache {}", p.display()),
-                CacheOutcome::Built { path, reason, saved } => log::info!("index built ({reason}); saved to {}: {saved:?}", path.display()),
+                CacheOutcome::Built {
+                    path,
+                    reason,
+                    saved,
+                } => log::info!(
+                    "index built ({reason}); saved to {}: {saved:?}",
+                    path.display()
+                ),
             }
             Ok(Arc::new(index))
         });
@@ -299,32 +329,64 @@ impl SearchPanel {
         if self.result.as_ref().is_some_and(|r| r.layer_id == layer_id) {
             self.result = None;
         }
-        if self.classes_result.as_ref().is_some_and(|r| r.layer_id == layer_id) {
+        if self
+            .classes_result
+            .as_ref()
+            .is_some_and(|r| r.layer_id == layer_id)
+        {
             self.classes_result = None;
         }
     }
 
     fn run_query(&mut self, layer_id: u64, ctx: &egui::Context) {
-        let (Some(model), Some(index)) = (self.model.ready().cloned(), self.index_of(layer_id).cloned()) else { return };
+        let (Some(model), Some(index)) = (
+            self.model.ready().cloned(),
+            self.index_of(layer_id).cloned(),
+        ) else {
+            return;
+        };
         let text = self.query.trim().to_string();
         let positives = self.positives.clone();
         let negatives = self.negatives.clone();
         let job = JobHandle::spawn("query", repaint(ctx), move |_jc| {
-            let text_emb = if text.is_empty() { None } else { Some(model.embed_query(&text).map_err(|e| format!("{e}"))?) };
+            let text_emb = if text.is_empty() {
+                None
+            } else {
+                Some(model.embed_query(&text).map_err(|e| format!("{e}"))?)
+            };
             let emb = |i: &usize| index.tiles.get(*i).and_then(|t| t.embedding.as_deref());
             let pos: Vec<&[f32]> = positives.iter().filter_map(emb).collect();
             let neg: Vec<&[f32]> = negatives.iter().filter_map(emb).collect();
-            let q = query::combine_query(text_emb.as_deref(), &pos, &neg, query::RefineWeights::default())
-                .ok_or_else(|| "type a description or add a positive example tile".to_string())?;
+            let q = query::combine_query(
+                text_emb.as_deref(),
+                &pos,
+                &neg,
+                query::RefineWeights::default(),
+            )
+            .ok_or_else(|| "type a description or add a positive example tile".to_string())?;
             let scores = query::score(index.tiles.iter().map(|t| t.embedding.as_deref()), &q);
             let ranked = query::rank(&scores);
             let name = |i: &usize| index.tiles.get(*i).map(|t| format!("r{}c{}", t.row, t.col));
             let mut examples = Vec::new();
             if !positives.is_empty() {
-                examples.push(format!("positive {}", positives.iter().filter_map(name).collect::<Vec<_>>().join(" ")));
+                examples.push(format!(
+                    "positive {}",
+                    positives
+                        .iter()
+                        .filter_map(name)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
             }
             if !negatives.is_empty() {
-                examples.push(format!("negative {}", negatives.iter().filter_map(name).collect::<Vec<_>>().join(" ")));
+                examples.push(format!(
+                    "negative {}",
+                    negatives
+                        .iter()
+                        .filter_map(name)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
             }
             let examples = examples.join("; ");
             let description = match (text.is_empty(), examples.is_empty()) {
@@ -345,8 +407,19 @@ impl SearchPanel {
     }
 
     fn run_classify(&mut self, layer_id: u64, ctx: &egui::Context) {
-        let (Some(model), Some(index)) = (self.model.ready().cloned(), self.index_of(layer_id).cloned()) else { return };
-        let classes: Vec<String> = self.classes_text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        let (Some(model), Some(index)) = (
+            self.model.ready().cloned(),
+            self.index_of(layer_id).cloned(),
+        ) else {
+            return;
+        };
+        let classes: Vec<String> = self
+            .classes_text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
         if classes.len() < 2 {
             self.classify_job = Slot::Failed("give at least two class names, one per line".into());
             return;
@@ -354,9 +427,19 @@ impl SearchPanel {
         self.settings.classes.clone_from(&classes);
         let templates = self.settings.templates.to_model();
         let job = JobHandle::spawn("classify", repaint(ctx), move |_jc| {
-            let classifier: Classifier = model.classifier(&classes, templates).map_err(|e| format!("{e}"))?;
-            let probs = index.tiles.iter().map(|t| t.embedding.as_deref().map(|e| classifier.probs(e))).collect();
-            Ok(ClassResult { layer_id, classes, probs })
+            let classifier: Classifier = model
+                .classifier(&classes, templates)
+                .map_err(|e| format!("{e}"))?;
+            let probs = index
+                .tiles
+                .iter()
+                .map(|t| t.embedding.as_deref().map(|e| classifier.probs(e)))
+                .collect();
+            Ok(ClassResult {
+                layer_id,
+                classes,
+                probs,
+            })
         });
         self.classify_job = Slot::Running(job, None);
     }
@@ -367,13 +450,19 @@ impl SearchPanel {
         if self.model.poll()
             && let Slot::Failed(e) = &self.model
         {
-            out.push(SearchAction::Message { error: true, text: e.clone() });
+            out.push(SearchAction::Message {
+                error: true,
+                text: e.clone(),
+            });
         }
         for slot in self.indexes.values_mut() {
             if slot.poll()
                 && let Slot::Failed(e) = slot
             {
-                out.push(SearchAction::Message { error: true, text: e.clone() });
+                out.push(SearchAction::Message {
+                    error: true,
+                    text: e.clone(),
+                });
             }
         }
         if self.query_job.poll() {
@@ -382,14 +471,20 @@ impl SearchPanel {
                     self.threshold = r.ranked.last().map_or(-1.0, |x| x.1);
                     self.result = Some(r);
                 }
-                Slot::Failed(e) => out.push(SearchAction::Message { error: true, text: e }),
+                Slot::Failed(e) => out.push(SearchAction::Message {
+                    error: true,
+                    text: e,
+                }),
                 _ => {}
             }
         }
         if self.classify_job.poll() {
             match std::mem::replace(&mut self.classify_job, Slot::Empty) {
                 Slot::Ready(r) => self.classes_result = Some(r),
-                Slot::Failed(e) => out.push(SearchAction::Message { error: true, text: e }),
+                Slot::Failed(e) => out.push(SearchAction::Message {
+                    error: true,
+                    text: e,
+                }),
                 _ => {}
             }
         }
@@ -403,8 +498,14 @@ impl SearchPanel {
         }
         if self.export_job.poll() {
             match std::mem::replace(&mut self.export_job, Slot::Empty) {
-                Slot::Ready(p) => out.push(SearchAction::Message { error: false, text: format!("exported {}", p.display()) }),
-                Slot::Failed(e) => out.push(SearchAction::Message { error: true, text: e }),
+                Slot::Ready(p) => out.push(SearchAction::Message {
+                    error: false,
+                    text: format!("exported {}", p.display()),
+                }),
+                Slot::Failed(e) => out.push(SearchAction::Message {
+                    error: true,
+                    text: e,
+                }),
                 _ => {}
             }
         }
@@ -425,7 +526,9 @@ impl SearchPanel {
             return actions;
         }
         self.index_ui(ui, layer);
-        let Some(index) = self.index_of(layer.id).cloned() else { return actions };
+        let Some(index) = self.index_of(layer.id).cloned() else {
+            return actions;
+        };
         ui.separator();
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.mode, Mode::Search, "Search");
@@ -440,10 +543,15 @@ impl SearchPanel {
 
     fn model_ui(&mut self, ui: &mut Ui) {
         ui.label(RichText::new("Model: Llama3-MS-CLIP").strong());
-        ui.label(RichText::new(hub::LICENSE_NOTICE).italics()).on_hover_text(hub::LICENSE_SUMMARY);
+        ui.label(RichText::new(hub::LICENSE_NOTICE).italics())
+            .on_hover_text(hub::LICENSE_SUMMARY);
         ui.horizontal(|ui| {
             ui.label("Checkpoint");
-            ui.add(egui::TextEdit::singleline(&mut self.settings.checkpoint).hint_text("Hugging Face cache / download").desired_width(170.0));
+            ui.add(
+                egui::TextEdit::singleline(&mut self.settings.checkpoint)
+                    .hint_text("Hugging Face cache / download")
+                    .desired_width(170.0),
+            );
         });
         ui.horizontal(|ui| {
             ui.label("Device");
@@ -458,21 +566,31 @@ impl SearchPanel {
         });
         match &self.model {
             Slot::Empty => {
-                if ui.button("Load model").on_hover_text(hub::LICENSE_SUMMARY).clicked() {
+                if ui
+                    .button("Load model")
+                    .on_hover_text(hub::LICENSE_SUMMARY)
+                    .clicked()
+                {
                     self.load_model(ui.ctx());
                 }
             }
             Slot::Running(job, p) => {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(p.as_ref().map_or("loading the model…".to_string(), progress_text));
+                    ui.label(
+                        p.as_ref()
+                            .map_or("loading the model…".to_string(), progress_text),
+                    );
                     if ui.button("Cancel").clicked() {
                         job.cancel();
                     }
                 });
             }
             Slot::Ready(m) => {
-                ui.label(RichText::new(format!("{} on {}", m.model_name(), m.device_description())).small());
+                ui.label(
+                    RichText::new(format!("{} on {}", m.model_name(), m.device_description()))
+                        .small(),
+                );
                 if ui.small_button("Reload").clicked() {
                     self.load_model(ui.ctx());
                 }
@@ -498,7 +616,11 @@ impl SearchPanel {
         match slot {
             None | Some(Slot::Empty) => {
                 let can = self.model.ready().is_some();
-                if ui.add_enabled(can, egui::Button::new("Index scene")).on_disabled_hover_text("load the model first").clicked() {
+                if ui
+                    .add_enabled(can, egui::Button::new("Index scene"))
+                    .on_disabled_hover_text("load the model first")
+                    .clicked()
+                {
                     self.index_scene(layer, ui.ctx());
                 }
             }
@@ -514,7 +636,12 @@ impl SearchPanel {
             }
             Some(Slot::Ready(ix)) => {
                 let skipped = ix.tiles.len() - ix.embedded_count();
-                ui.label(format!("{} tiles, {} embedded, {} skipped", ix.tiles.len(), ix.embedded_count(), skipped));
+                ui.label(format!(
+                    "{} tiles, {} embedded, {} skipped",
+                    ix.tiles.len(),
+                    ix.embedded_count(),
+                    skipped
+                ));
                 if ui.small_button("Re-index").clicked() {
                     self.index_scene(layer, ui.ctx());
                 }
@@ -528,8 +655,18 @@ impl SearchPanel {
         }
     }
 
-    fn search_ui(&mut self, ui: &mut Ui, layer_id: u64, index: &Arc<TileIndex>, actions: &mut Vec<SearchAction>) {
-        let resp = ui.add(egui::TextEdit::singleline(&mut self.query).hint_text("describe what to find, e.g. flooded fields").desired_width(f32::INFINITY));
+    fn search_ui(
+        &mut self,
+        ui: &mut Ui,
+        layer_id: u64,
+        index: &Arc<TileIndex>,
+        actions: &mut Vec<SearchAction>,
+    ) {
+        let resp = ui.add(
+            egui::TextEdit::singleline(&mut self.query)
+                .hint_text("describe what to find, e.g. flooded fields")
+                .desired_width(f32::INFINITY),
+        );
         let enter = resp.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         ui.horizontal(|ui| {
             if (ui.button("Search").clicked() || enter) && !self.query_job.is_running() {
@@ -539,7 +676,11 @@ impl SearchPanel {
                 ui.spinner();
             }
             if !self.positives.is_empty() || !self.negatives.is_empty() {
-                ui.label(format!("examples +{} / -{}", self.positives.len(), self.negatives.len()));
+                ui.label(format!(
+                    "examples +{} / -{}",
+                    self.positives.len(),
+                    self.negatives.len()
+                ));
                 if ui.small_button("clear").clicked() {
                     self.positives.clear();
                     self.negatives.clear();
@@ -571,16 +712,26 @@ impl SearchPanel {
         }
         // Taken out for the duration of the drawing so that the buttons below may change the
         // panel; put back at the end.
-        let Some(res) = self.result.take() else { return };
+        let Some(res) = self.result.take() else {
+            return;
+        };
         self.results_ui(ui, &res, index, actions);
         self.result = Some(res);
     }
 
-    fn results_ui(&mut self, ui: &mut Ui, res: &SearchResult, index: &Arc<TileIndex>, actions: &mut Vec<SearchAction>) {
+    fn results_ui(
+        &mut self,
+        ui: &mut Ui,
+        res: &SearchResult,
+        index: &Arc<TileIndex>,
+        actions: &mut Vec<SearchAction>,
+    ) {
         ui.label(RichText::new(format!("Results for: {}", res.description)).strong());
         // heatmap controls
         let (lo, hi) = score_range(res);
-        ui.add(egui::Slider::new(&mut self.settings.heat_opacity, 0.0..=1.0).text("heatmap opacity"));
+        ui.add(
+            egui::Slider::new(&mut self.settings.heat_opacity, 0.0..=1.0).text("heatmap opacity"),
+        );
         ui.add(egui::Slider::new(&mut self.threshold, lo..=hi.max(lo + 1e-6)).text("threshold"));
         ui.horizontal(|ui| {
             ui.checkbox(&mut self.settings.top_n_only, "top");
@@ -597,35 +748,78 @@ impl SearchPanel {
                 self.ask_save(ExportKind::GeoJson, ui.ctx());
             }
         });
-        egui::ScrollArea::vertical().id_salt("ranked").max_height(260.0).show(ui, |ui| {
-            egui::Grid::new("ranked-grid").num_columns(4).striped(true).show(ui, |ui| {
-                for (rank, &(i, score)) in res.ranked.iter().enumerate().take(200) {
-                    let t = &index.tiles[i];
-                    let selected = self.selected == Some(i);
-                    if ui.selectable_label(selected, format!("{:>3}. r{} c{}", rank + 1, t.row, t.col)).clicked() {
-                        self.selected = Some(i);
-                        actions.push(SearchAction::CentreOn { lon: t.centre_lonlat[0], lat: t.centre_lonlat[1] });
-                    }
-                    ui.label(format!("{score:.4}"));
-                    if ui.small_button("+").on_hover_text("more like this").clicked() && !self.positives.contains(&i) {
-                        self.positives.push(i);
-                    }
-                    if ui.small_button("-").on_hover_text("less like this").clicked() && !self.negatives.contains(&i) {
-                        self.negatives.push(i);
-                    }
-                    ui.end_row();
-                }
+        egui::ScrollArea::vertical()
+            .id_salt("ranked")
+            .max_height(260.0)
+            .show(ui, |ui| {
+                egui::Grid::new("ranked-grid")
+                    .num_columns(4)
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for (rank, &(i, score)) in res.ranked.iter().enumerate().take(200) {
+                            let t = &index.tiles[i];
+                            let selected = self.selected == Some(i);
+                            if ui
+                                .selectable_label(
+                                    selected,
+                                    format!("{:>3}. r{} c{}", rank + 1, t.row, t.col),
+                                )
+                                .clicked()
+                            {
+                                self.selected = Some(i);
+                                actions.push(SearchAction::CentreOn {
+                                    lon: t.centre_lonlat[0],
+                                    lat: t.centre_lonlat[1],
+                                });
+                            }
+                            ui.label(format!("{score:.4}"));
+                            if ui
+                                .small_button("+")
+                                .on_hover_text("more like this")
+                                .clicked()
+                                && !self.positives.contains(&i)
+                            {
+                                self.positives.push(i);
+                            }
+                            if ui
+                                .small_button("-")
+                                .on_hover_text("less like this")
+                                .clicked()
+                                && !self.negatives.contains(&i)
+                            {
+                                self.negatives.push(i);
+                            }
+                            ui.end_row();
+                        }
+                    });
             });
-        });
     }
 
-    fn classify_ui(&mut self, ui: &mut Ui, layer_id: u64, index: &Arc<TileIndex>, _actions: &mut Vec<SearchAction>) {
+    fn classify_ui(
+        &mut self,
+        ui: &mut Ui,
+        layer_id: u64,
+        index: &Arc<TileIndex>,
+        _actions: &mut Vec<SearchAction>,
+    ) {
         ui.label("Classes, one per line:");
-        ui.add(egui::TextEdit::multiline(&mut self.classes_text).desired_rows(5).desired_width(f32::INFINITY));
+        ui.add(
+            egui::TextEdit::multiline(&mut self.classes_text)
+                .desired_rows(5)
+                .desired_width(f32::INFINITY),
+        );
         ui.horizontal(|ui| {
             ui.label("Templates");
-            ui.radio_value(&mut self.settings.templates, TemplateSetting::Msclip, "MS-CLIP (50)");
-            ui.radio_value(&mut self.settings.templates, TemplateSetting::Clip, "CLIP (3)");
+            ui.radio_value(
+                &mut self.settings.templates,
+                TemplateSetting::Msclip,
+                "MS-CLIP (50)",
+            );
+            ui.radio_value(
+                &mut self.settings.templates,
+                TemplateSetting::Clip,
+                "CLIP (3)",
+            );
             ui.radio_value(&mut self.settings.templates, TemplateSetting::None, "names");
         });
         ui.horizontal(|ui| {
@@ -636,23 +830,34 @@ impl SearchPanel {
                 ui.spinner();
             }
         });
-        let Some(res) = self.classes_result.as_ref().filter(|r| r.layer_id == layer_id) else { return };
-        ui.add(egui::Slider::new(&mut self.settings.heat_opacity, 0.0..=1.0).text("class map opacity"));
+        let Some(res) = self
+            .classes_result
+            .as_ref()
+            .filter(|r| r.layer_id == layer_id)
+        else {
+            return;
+        };
+        ui.add(
+            egui::Slider::new(&mut self.settings.heat_opacity, 0.0..=1.0).text("class map opacity"),
+        );
         let mut counts = vec![0usize; res.classes.len()];
         for p in res.probs.iter().flatten() {
             if let Some(k) = query::argmax(p) {
                 counts[k] += 1;
             }
         }
-        egui::Grid::new("class-legend").num_columns(3).show(ui, |ui| {
-            for (k, c) in res.classes.iter().enumerate() {
-                let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
-                ui.painter().rect_filled(rect, 2.0, class_color(k));
-                ui.label(c);
-                ui.label(format!("{} tiles", counts[k]));
-                ui.end_row();
-            }
-        });
+        egui::Grid::new("class-legend")
+            .num_columns(3)
+            .show(ui, |ui| {
+                for (k, c) in res.classes.iter().enumerate() {
+                    let (rect, _) =
+                        ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+                    ui.painter().rect_filled(rect, 2.0, class_color(k));
+                    ui.label(c);
+                    ui.label(format!("{} tiles", counts[k]));
+                    ui.end_row();
+                }
+            });
         if let Some(sel) = self.selected
             && let Some(Some(p)) = res.probs.get(sel)
         {
@@ -682,11 +887,16 @@ impl SearchPanel {
             ExportKind::Csv => ("csv", "kestrel-results.csv"),
             ExportKind::GeoJson => ("geojson", "kestrel-results.geojson"),
         };
-        let spawned = std::thread::Builder::new().name("kestrel-save-dialog".into()).spawn(move || {
-            let picked = rfd::FileDialog::new().set_file_name(name).add_filter(ext, &[ext]).save_file();
-            let _ = tx.send(picked.map(|p| (p, kind)));
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("kestrel-save-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_file_name(name)
+                    .add_filter(ext, &[ext])
+                    .save_file();
+                let _ = tx.send(picked.map(|p| (p, kind)));
+                ctx.request_repaint();
+            });
         if spawned.is_ok() {
             self.save_dialog = Some(rx);
         }
@@ -729,13 +939,24 @@ impl SearchPanel {
 
     /// The ranked tiles that pass the threshold and the top-N filter.
     pub fn visible_ranked(&self, r: &SearchResult) -> Vec<(usize, f32)> {
-        let n = if self.settings.top_n_only { self.settings.top_n } else { usize::MAX };
-        r.ranked.iter().copied().filter(|(_, s)| *s >= self.threshold).take(n).collect()
+        let n = if self.settings.top_n_only {
+            self.settings.top_n
+        } else {
+            usize::MAX
+        };
+        r.ranked
+            .iter()
+            .copied()
+            .filter(|(_, s)| *s >= self.threshold)
+            .take(n)
+            .collect()
     }
 
     /// Draw the heatmap or class map of `layer_id` on the map.
     pub fn draw_overlay(&self, painter: &egui::Painter, projector: &Projector, layer_id: u64) {
-        let Some(index) = self.index_of(layer_id) else { return };
+        let Some(index) = self.index_of(layer_id) else {
+            return;
+        };
         let alpha = self.settings.heat_opacity;
         match self.mode {
             Mode::Search => {
@@ -744,12 +965,21 @@ impl SearchPanel {
                     let ramp = colormap::viridis();
                     for (i, s) in self.visible_ranked(r) {
                         let c = ramp.color_scaled(s, lo, hi).unwrap_or([0, 0, 0]);
-                        fill_tile(painter, projector, &index.tiles[i], Color32::from_rgb(c[0], c[1], c[2]).gamma_multiply(alpha));
+                        fill_tile(
+                            painter,
+                            projector,
+                            &index.tiles[i],
+                            Color32::from_rgb(c[0], c[1], c[2]).gamma_multiply(alpha),
+                        );
                     }
                 }
             }
             Mode::Classify => {
-                if let Some(r) = self.classes_result.as_ref().filter(|r| r.layer_id == layer_id) {
+                if let Some(r) = self
+                    .classes_result
+                    .as_ref()
+                    .filter(|r| r.layer_id == layer_id)
+                {
                     for (t, p) in index.tiles.iter().zip(&r.probs) {
                         if let Some(k) = p.as_deref().and_then(query::argmax) {
                             fill_tile(painter, projector, t, class_color(k).gamma_multiply(alpha));
@@ -761,25 +991,46 @@ impl SearchPanel {
         // skipped tiles: hatched grey outline so they are visibly not searched
         for t in &index.tiles {
             if t.embedding.is_none() {
-                super::overlays::draw_lonlat_ring(painter, projector, &t.polygon_wgs84, egui::Stroke::new(1.0, Color32::from_gray(120)));
+                super::overlays::draw_lonlat_ring(
+                    painter,
+                    projector,
+                    &t.polygon_wgs84,
+                    egui::Stroke::new(1.0, Color32::from_gray(120)),
+                );
             }
         }
-        for (set, color) in [(&self.positives, Color32::from_rgb(60, 220, 90)), (&self.negatives, Color32::from_rgb(240, 70, 70))] {
+        for (set, color) in [
+            (&self.positives, Color32::from_rgb(60, 220, 90)),
+            (&self.negatives, Color32::from_rgb(240, 70, 70)),
+        ] {
             for &i in set {
                 if let Some(t) = index.tiles.get(i) {
-                    super::overlays::draw_lonlat_ring(painter, projector, &t.polygon_wgs84, egui::Stroke::new(2.0, color));
+                    super::overlays::draw_lonlat_ring(
+                        painter,
+                        projector,
+                        &t.polygon_wgs84,
+                        egui::Stroke::new(2.0, color),
+                    );
                 }
             }
         }
         if let Some(t) = self.selected.and_then(|i| index.tiles.get(i)) {
-            super::overlays::draw_lonlat_ring(painter, projector, &t.polygon_wgs84, egui::Stroke::new(2.5, Color32::WHITE));
+            super::overlays::draw_lonlat_ring(
+                painter,
+                projector,
+                &t.polygon_wgs84,
+                egui::Stroke::new(2.5, Color32::WHITE),
+            );
         }
     }
 
     /// The tile of `layer_id` under a lon/lat point.
     pub fn tile_at(&self, layer_id: u64, lon: f64, lat: f64) -> Option<usize> {
         let index = self.index_of(layer_id)?;
-        index.tiles.iter().position(|t| point_in_ring(lon, lat, &t.polygon_wgs84))
+        index
+            .tiles
+            .iter()
+            .position(|t| point_in_ring(lon, lat, &t.polygon_wgs84))
     }
 
     /// Tooltip text for a tile under the pointer.
@@ -800,7 +1051,10 @@ impl SearchPanel {
                 }
             }
             Mode::Classify => {
-                if let Some(r) = self.classes_result.as_ref().filter(|r| r.layer_id == layer_id)
+                if let Some(r) = self
+                    .classes_result
+                    .as_ref()
+                    .filter(|r| r.layer_id == layer_id)
                     && let Some(Some(p)) = r.probs.get(tile)
                 {
                     for (c, v) in r.classes.iter().zip(p) {
@@ -818,12 +1072,25 @@ enum Payload {
     Classes(Vec<String>, Vec<Option<Vec<f32>>>),
 }
 
-fn write_export(path: &std::path::Path, kind: ExportKind, index: &TileIndex, payload: &Payload) -> Result<(), String> {
+fn write_export(
+    path: &std::path::Path,
+    kind: ExportKind,
+    index: &TileIndex,
+    payload: &Payload,
+) -> Result<(), String> {
     let ctx = ExportContext::from_metas([&index.meta]);
     match payload {
         Payload::Ranked(text, examples, ranked) => {
             let ctx = ctx.with_query(text.clone(), examples.clone());
-            let rows: Vec<RankedTile> = ranked.iter().enumerate().map(|(k, &(i, s))| RankedTile { rank: k + 1, score: s, tile: &index.tiles[i] }).collect();
+            let rows: Vec<RankedTile> = ranked
+                .iter()
+                .enumerate()
+                .map(|(k, &(i, s))| RankedTile {
+                    rank: k + 1,
+                    score: s,
+                    tile: &index.tiles[i],
+                })
+                .collect();
             match kind {
                 ExportKind::Csv => export::write_ranked_csv(path, &ctx, &rows),
                 ExportKind::GeoJson => export::write_ranked_geojson(path, &ctx, &rows),
@@ -836,7 +1103,11 @@ fn write_export(path: &std::path::Path, kind: ExportKind, index: &TileIndex, pay
                 .zip(probs)
                 .filter_map(|(t, p)| {
                     let p = p.as_ref()?;
-                    Some(ClassifiedTile { tile: t, probs: p.clone(), top: query::argmax(p)? })
+                    Some(ClassifiedTile {
+                        tile: t,
+                        probs: p.clone(),
+                        top: query::argmax(p)?,
+                    })
                 })
                 .collect();
             match kind {
@@ -867,14 +1138,21 @@ fn score_range(r: &SearchResult) -> (f32, f32) {
 
 fn legend_ui(ui: &mut Ui, lo: f32, hi: f32) {
     let ramp = colormap::viridis();
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width().min(240.0), 12.0), egui::Sense::hover());
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(ui.available_width().min(240.0), 12.0),
+        egui::Sense::hover(),
+    );
     let n = 48;
     for k in 0..n {
         let v = lo + (hi - lo) * (k as f32 + 0.5) / n as f32;
         let c = ramp.color_scaled(v, lo, hi).unwrap_or([0, 0, 0]);
         let x0 = rect.min.x + rect.width() * k as f32 / n as f32;
         let x1 = rect.min.x + rect.width() * (k + 1) as f32 / n as f32;
-        ui.painter().rect_filled(egui::Rect::from_x_y_ranges(x0..=x1, rect.y_range()), 0.0, Color32::from_rgb(c[0], c[1], c[2]));
+        ui.painter().rect_filled(
+            egui::Rect::from_x_y_ranges(x0..=x1, rect.y_range()),
+            0.0,
+            Color32::from_rgb(c[0], c[1], c[2]),
+        );
     }
     ui.horizontal(|ui| {
         ui.label(RichText::new(format!("{lo:.3}")).small());
@@ -897,8 +1175,14 @@ fn score_histogram_ui(ui: &mut Ui, r: &SearchResult, threshold: f32) {
         .enumerate()
         .map(|(k, &c)| {
             let x = lo + w * (k as f32 + 0.5);
-            let color = if x >= threshold { Color32::from_rgb(120, 200, 120) } else { Color32::from_gray(110) };
-            Bar::new(f64::from(x), f64::from(c)).width(f64::from(w) * 0.95).fill(color)
+            let color = if x >= threshold {
+                Color32::from_rgb(120, 200, 120)
+            } else {
+                Color32::from_gray(110)
+            };
+            Bar::new(f64::from(x), f64::from(c))
+                .width(f64::from(w) * 0.95)
+                .fill(color)
         })
         .collect();
     Plot::new("score-histogram")
@@ -913,7 +1197,12 @@ fn score_histogram_ui(ui: &mut Ui, r: &SearchResult, threshold: f32) {
 fn fill_tile(painter: &egui::Painter, projector: &Projector, t: &TileRecord, color: Color32) {
     // The ring is closed and starts at the top-left corner; tiles are small enough that the
     // quad of their projected outline is convex.
-    let pts: Vec<egui::Pos2> = t.polygon_wgs84.iter().take(t.polygon_wgs84.len().saturating_sub(1)).map(|p| geo::lonlat_to_screen(projector, p[0], p[1])).collect();
+    let pts: Vec<egui::Pos2> = t
+        .polygon_wgs84
+        .iter()
+        .take(t.polygon_wgs84.len().saturating_sub(1))
+        .map(|p| geo::lonlat_to_screen(projector, p[0], p[1]))
+        .collect();
     if pts.len() >= 3 {
         painter.add(egui::Shape::convex_polygon(pts, color, egui::Stroke::NONE));
     }
