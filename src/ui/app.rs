@@ -581,7 +581,7 @@ impl eframe::App for KestrelApp {
             .default_size(320.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    egui::CollapsingHeader::new(RichText::new("Search").heading())
+                    egui::CollapsingHeader::new(RichText::new("Model search").heading())
                         .default_open(true)
                         .show(ui, |ui| self.search_ui(ui));
                     egui::CollapsingHeader::new(RichText::new("Pixel inspector").heading())

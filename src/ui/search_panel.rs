@@ -546,12 +546,13 @@ impl SearchPanel {
         ui.label(RichText::new(hub::LICENSE_NOTICE).italics())
             .on_hover_text(hub::LICENSE_SUMMARY);
         ui.horizontal(|ui| {
-            ui.label("Checkpoint");
+            let label = ui.label("Checkpoint");
             ui.add(
                 egui::TextEdit::singleline(&mut self.settings.checkpoint)
                     .hint_text("Hugging Face cache / download")
                     .desired_width(170.0),
-            );
+            )
+            .labelled_by(label.id);
         });
         ui.horizontal(|ui| {
             ui.label("Device");
@@ -669,7 +670,7 @@ impl SearchPanel {
         );
         let enter = resp.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         ui.horizontal(|ui| {
-            if (ui.button("Search").clicked() || enter) && !self.query_job.is_running() {
+            if (ui.button("Search tiles").clicked() || enter) && !self.query_job.is_running() {
                 self.run_query(layer_id, ui.ctx());
             }
             if self.query_job.is_running() {
@@ -734,9 +735,8 @@ impl SearchPanel {
         );
         ui.add(egui::Slider::new(&mut self.threshold, lo..=hi.max(lo + 1e-6)).text("threshold"));
         ui.horizontal(|ui| {
-            ui.checkbox(&mut self.settings.top_n_only, "top");
-            ui.add(egui::DragValue::new(&mut self.settings.top_n).range(1..=10_000));
-            ui.label("only");
+            let check = ui.checkbox(&mut self.settings.top_n_only, "show only the top");
+            ui.add(egui::DragValue::new(&mut self.settings.top_n).range(1..=10_000)).labelled_by(check.id);
         });
         legend_ui(ui, lo, hi);
         score_histogram_ui(ui, res, self.threshold);
@@ -802,12 +802,13 @@ impl SearchPanel {
         index: &Arc<TileIndex>,
         _actions: &mut Vec<SearchAction>,
     ) {
-        ui.label("Classes, one per line:");
+        let label = ui.label("Classes, one per line:");
         ui.add(
             egui::TextEdit::multiline(&mut self.classes_text)
                 .desired_rows(5)
                 .desired_width(f32::INFINITY),
-        );
+        )
+        .labelled_by(label.id);
         ui.horizontal(|ui| {
             ui.label("Templates");
             ui.radio_value(
