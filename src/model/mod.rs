@@ -12,6 +12,7 @@
 //! Nothing here touches the UI. Loading and inference are long operations meant for worker
 //! threads; they take a [`crate::jobs::CancelToken`] where they can stop early.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
@@ -20,6 +21,7 @@ mod error;
 pub mod hub;
 pub mod kernels;
 pub mod layers;
+pub mod matmul;
 pub mod preprocess;
 pub mod text;
 pub mod vision;
