@@ -30,5 +30,9 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod export;
 pub mod jobs;
 pub mod model;
+pub mod raster;
+pub mod search;
+pub mod ui;

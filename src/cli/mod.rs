@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod info;
+mod tokenize;
+pub use tokenize::TokenizeArgs;
+
 /// Kestrel: Sentinel-2 viewer with local multispectral CLIP search.
 #[derive(Debug, Parser)]
 #[command(name = "kestrel", version, about, long_about = None)]
@@ -26,6 +30,8 @@ pub enum Command {
     EmbedText(EmbedTextArgs),
     /// Zero-shot classify images against class names.
     Classify(ClassifyArgs),
+    /// Show the token ids open_clip's tokenizer gives texts (`--bench N` times it).
+    Tokenize(TokenizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,7 +125,9 @@ pub struct ClassifyArgs {
 /// Run a headless command.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Info(_) | Command::EmbedImages(_) | Command::EmbedText(_) | Command::Classify(_) => {
+        Command::Info(args) => info::run(&args),
+        Command::Tokenize(args) => tokenize::run(&args),
+        Command::EmbedImages(_) | Command::EmbedText(_) | Command::Classify(_) => {
             anyhow::bail!("this command is not built yet")
         }
     }

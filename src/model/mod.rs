@@ -5,6 +5,7 @@
 //!   config, plus the checkpoint sha256; [`weights`]: the loaded tensors;
 //! - [`layers`], [`vision`], [`text`], [`clip`]: the towers (generic candle ops on any
 //!   device, fused [`kernels`] on the CPU);
+//! - [`tokenizer`], [`text_clean`]: open_clip's SimpleTokenizer (ids identical to Python's);
 //! - [`preprocess`]: band selection, antialiased resize, crop and normalisation;
 //! - [`zeroshot`]: prompt templates, the zero-shot classifier, retrieval ranking;
 //! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download.
@@ -24,6 +25,8 @@ pub mod layers;
 pub mod matmul;
 pub mod preprocess;
 pub mod text;
+pub mod text_clean;
+pub mod tokenizer;
 pub mod vision;
 pub mod weights;
 pub mod zeroshot;

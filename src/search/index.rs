@@ -1,0 +1,461 @@
+//! Building a scene's tile index: read the model's bands on the 10 m grid strip by strip,
+//! cut 224 px tiles, measure nodata and cloud, preprocess, embed in batches, and collect
+//! [`TileRecord`]s.
+//!
+//! Threads: [`build_index`] runs on the caller's (worker) thread and starts one reader
+//! thread. The reader opens its own GDAL datasets, reads one tile row (a strip `size`
+//! pixels high, all bands) at a time, and sends preprocessed batches through a bounded
+//! channel (2 batches) to the caller, which runs the model. Reads therefore overlap with
+//! inference, and memory stays bounded: one strip (a full 10980 px wide Sentinel-2 tile
+//! row of 11 bands is 108 MB of f32) plus two batches, whatever the scene size.
+//! Both sides check the [`CancelToken`]; dropping the receiver stops the reader.
+
+use std::time::SystemTime;
+
+use crossbeam_channel::bounded;
+use serde::{Deserialize, Serialize};
+
+use super::record::{INDEX_FORMAT_VERSION, IndexMeta, TileRecord, TileStatus};
+use super::tiling::{TileGrid, TileWindow};
+use crate::jobs::{CancelToken, Cancelled, Progress, ProgressSink};
+use crate::model::config::PreprocessConfig;
+use crate::raster::read::{ReadRequest, Resampling, Window};
+use crate::raster::{BandRole, CrsTransformer, RasterError, S2Band, Scene};
+
+/// Version of the tile preprocessing (band reads, resampling, nodata filling,
+/// normalisation). Part of the cache key: bump it when any of these change.
+pub const PREPROCESS_VERSION: u32 = 1;
+
+/// SCL classes counted as cloud: cloud shadows, medium and high probability cloud, cirrus.
+pub const SCL_CLOUD_CLASSES: [u8; 4] = [3, 8, 9, 10];
+/// Cloud probability (0–100) from which a pixel counts as cloudy.
+pub const CLOUD_PROB_THRESHOLD: f32 = 50.0;
+
+/// How a scene is cut and which tiles are skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IndexOptions {
+    /// Distance between tile origins in pixels; `None` = the tile size (no overlap).
+    pub stride: Option<u32>,
+    /// Tiles with more nodata than this (0–1) are skipped.
+    pub max_nodata_fraction: f32,
+    /// Tiles with more cloud than this (0–1, of their valid pixels) are skipped, where the
+    /// scene has SCL or cloud probability.
+    pub max_cloud_fraction: f32,
+    /// Tiles per model call.
+    pub batch_size: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        Self {
+            stride: None,
+            max_nodata_fraction: 0.5,
+            max_cloud_fraction: 0.5,
+            batch_size: 8,
+        }
+    }
+}
+
+/// What the indexer needs from a model (implemented by [`crate::model::Embedder`]).
+pub trait TileEmbedder: Sync {
+    /// Bands, normalisation and input size.
+    fn preprocess_config(&self) -> &PreprocessConfig;
+    /// L2-normalised embeddings of `n` preprocessed tiles laid out `n × C × S × S`.
+    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String>;
+    fn model_name(&self) -> String;
+    fn checkpoint_sha256(&self) -> String;
+    fn embed_dim(&self) -> usize;
+}
+
+/// A scene's index: metadata plus one record per tile, row by row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TileIndex {
+    pub meta: IndexMeta,
+    pub tiles: Vec<TileRecord>,
+}
+
+impl TileIndex {
+    pub fn embedded_count(&self) -> usize {
+        self.tiles.iter().filter(|t| t.embedding.is_some()).count()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Raster(#[from] RasterError),
+    #[error("cannot index {scene}: {reason}")]
+    Unsupported { scene: String, reason: String },
+    #[error("model failed on {scene}: {reason}")]
+    Model { scene: String, reason: String },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<Cancelled> for IndexError {
+    fn from(_: Cancelled) -> Self {
+        IndexError::Cancelled
+    }
+}
+
+/// One tile leaving the reader: its record (without embedding) and, when it is to be
+/// embedded, its preprocessed pixels.
+struct ReadTile {
+    record: TileRecord,
+    pixels: Option<Vec<f32>>,
+}
+
+/// Build the index of `scene` with `model` (see the module docs).
+pub fn build_index(
+    scene: &Scene,
+    model: &dyn TileEmbedder,
+    opts: &IndexOptions,
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<TileIndex, IndexError> {
+    let info = scene.info();
+    let scene_name = info.path.display().to_string();
+    let unsupported = |reason: String| IndexError::Unsupported {
+        scene: scene_name.clone(),
+        reason,
+    };
+    let cfg = model.preprocess_config();
+    if cfg.bands.is_empty() {
+        return Err(unsupported("the model config names no input bands".into()));
+    }
+    let wanted: Vec<S2Band> = cfg
+        .bands
+        .iter()
+        .map(|n| S2Band::from_name(n).ok_or_else(|| unsupported(format!("model band {n:?} is not a Sentinel-2 band"))))
+        .collect::<Result<_, _>>()?;
+    let model_bands = scene.require_bands(&wanted)?;
+    let scl = scene.band_index(BandRole::Scl);
+    let cld = scene.band_index(BandRole::CloudProb);
+    let size = u32::try_from(cfg.image_size).map_err(|_| unsupported("tile size too large".into()))?;
+    let stride = opts.stride.unwrap_or(size).clamp(1, size);
+    let grid = TileGrid::new(info.grid.width as u64, info.grid.height as u64, size, stride);
+    let total = grid.len() as u64;
+    let has_cloud_info = scl.is_some() || cld.is_some();
+
+    let meta = IndexMeta {
+        format_version: INDEX_FORMAT_VERSION,
+        kestrel_version: env!("CARGO_PKG_VERSION").to_string(),
+        scene_path: scene_name.clone(),
+        scene_identity: info.identity.clone(),
+        scene_crs_wkt: info.crs.wkt.clone(),
+        scene_epsg: info.crs.epsg,
+        model_name: model.model_name(),
+        checkpoint_sha256: model.checkpoint_sha256(),
+        preprocess_version: PREPROCESS_VERSION,
+        bands: cfg.bands.clone(),
+        harmonisation: info.radiometry.reason.clone(),
+        tile_size: size,
+        stride,
+        embed_dim: model.embed_dim() as u32,
+        max_nodata_fraction: opts.max_nodata_fraction,
+        max_cloud_fraction: has_cloud_info.then_some(opts.max_cloud_fraction),
+        created_utc: utc_now_iso8601(),
+    };
+
+    let batch_size = opts.batch_size.max(1);
+    let (tx, rx) = bounded::<Vec<ReadTile>>(2);
+    let mut tiles: Vec<TileRecord> = Vec::with_capacity(grid.len());
+    let mut done = 0u64;
+    let label = format!("indexing {}", info.name);
+    progress.report(&Progress {
+        label: label.clone(),
+        done: 0,
+        total,
+        elapsed_secs: 0.0,
+    });
+    let started = std::time::Instant::now();
+
+    let reader_result = std::thread::scope(|s| -> Result<(), IndexError> {
+        let (grid, model_bands) = (&grid, &model_bands);
+        // The reader owns the sender: the channel closes when it ends.
+        let reader = std::thread::Builder::new()
+            .name("kestrel-index-reader".into())
+            .spawn_scoped(s, move || read_tiles(scene, grid, model_bands, scl, cld, cfg, opts, batch_size, &tx, cancel))
+            .map_err(|e| unsupported(format!("cannot start the reader thread: {e}")))?;
+        let mut consume = || -> Result<(), IndexError> {
+            for batch in &rx {
+                cancel.check()?;
+                let n = batch.iter().filter(|t| t.pixels.is_some()).count();
+                let mut pixels = Vec::with_capacity(n * cfg.bands.len() * cfg.image_size * cfg.image_size);
+                for t in &batch {
+                    if let Some(p) = &t.pixels {
+                        pixels.extend_from_slice(p);
+                    }
+                }
+                let mut embeddings = if n > 0 {
+                    model
+                        .embed_tiles(&pixels, n)
+                        .map_err(|reason| IndexError::Model {
+                            scene: scene_name.clone(),
+                            reason,
+                        })?
+                        .into_iter()
+                } else {
+                    Vec::new().into_iter()
+                };
+                for t in batch {
+                    let mut rec = t.record;
+                    if t.pixels.is_some() {
+                        rec.embedding = embeddings.next();
+                    }
+                    tiles.push(rec);
+                    done += 1;
+                }
+                progress.report(&Progress {
+                    label: label.clone(),
+                    done,
+                    total,
+                    elapsed_secs: started.elapsed().as_secs_f64(),
+                });
+            }
+            Ok(())
+        };
+        let consumed = consume();
+        if consumed.is_err() {
+            // Stop the reader: it fails its next send once the receiver is gone.
+            cancel.cancel();
+        }
+        drop(rx);
+        let read = reader.join().unwrap_or_else(|_| Err(unsupported("the reader thread panicked".into())));
+        consumed?;
+        read
+    });
+    reader_result?;
+    cancel.check()?;
+    tiles.sort_by_key(|t| (t.row, t.col));
+    Ok(TileIndex { meta, tiles })
+}
+
+/// The reader thread: strips → tiles → batches.
+#[allow(clippy::too_many_arguments)]
+fn read_tiles(
+    scene: &Scene,
+    grid: &TileGrid,
+    model_bands: &[usize],
+    scl: Option<usize>,
+    cld: Option<usize>,
+    cfg: &PreprocessConfig,
+    opts: &IndexOptions,
+    batch_size: usize,
+    tx: &crossbeam_channel::Sender<Vec<ReadTile>>,
+    cancel: &CancelToken,
+) -> Result<(), IndexError> {
+    let info = scene.info();
+    let reader = scene.reader();
+    let to_wgs84 = CrsTransformer::new(&info.crs.wkt).map_err(|reason| IndexError::Unsupported {
+        scene: info.path.display().to_string(),
+        reason: format!("cannot transform the scene CRS to WGS84: {reason}"),
+    })?;
+    let mut bands = model_bands.to_vec();
+    bands.extend(scl);
+    bands.extend(cld);
+    let c = model_bands.len();
+    let s = grid.size as usize;
+    let strip_w = (grid.cols() as usize - 1) * grid.stride as usize + s;
+    let mut batch: Vec<ReadTile> = Vec::with_capacity(batch_size);
+    let mut embed_in_batch = 0;
+    for row in 0..grid.rows() {
+        cancel.check()?;
+        let y0 = i64::from(row) * i64::from(grid.stride);
+        let req = ReadRequest {
+            bands: bands.clone(),
+            window: Window::new(0, y0, strip_w, s),
+            out_width: strip_w,
+            out_height: s,
+            resampling: Resampling::Bilinear,
+        };
+        let strip = reader.read(&req, cancel)?;
+        for col in 0..grid.cols() {
+            let tw = grid.tile(row, col);
+            let x0 = tw.x0 as usize;
+            let plane = |i: usize| strip.plane(i);
+            // model bands of this tile, band-major, harmonised DN with NaN nodata
+            let mut px = Vec::with_capacity(c * s * s);
+            for b in 0..c {
+                let p = plane(b);
+                for y in 0..s {
+                    px.extend_from_slice(&p[y * strip_w + x0..y * strip_w + x0 + s]);
+                }
+            }
+            let valid: Vec<bool> = (0..s * s).map(|i| (0..c).all(|b| !px[b * s * s + i].is_nan())).collect();
+            let n_valid = valid.iter().filter(|v| **v).count();
+            let nodata_fraction = 1.0 - n_valid as f32 / (s * s) as f32;
+            let cloud_fraction = if scl.is_some() || cld.is_some() {
+                let mut cloudy = 0usize;
+                for y in 0..s {
+                    for x in 0..s {
+                        let i = y * s + x;
+                        if !valid[i] {
+                            continue;
+                        }
+                        let at = |k: usize| plane(k)[y * strip_w + x0 + x];
+                        let by_scl = scl.is_some_and(|_| {
+                            let v = at(c);
+                            v.is_finite() && SCL_CLOUD_CLASSES.contains(&(v as u8))
+                        });
+                        let by_cld = cld.is_some_and(|_| {
+                            let v = at(c + usize::from(scl.is_some()));
+                            v.is_finite() && v >= CLOUD_PROB_THRESHOLD
+                        });
+                        if by_scl || by_cld {
+                            cloudy += 1;
+                        }
+                    }
+                }
+                Some(if n_valid == 0 { 0.0 } else { cloudy as f32 / n_valid as f32 })
+            } else {
+                None
+            };
+            let status = if nodata_fraction > opts.max_nodata_fraction {
+                TileStatus::SkippedNodata
+            } else if cloud_fraction.is_some_and(|f| f > opts.max_cloud_fraction) {
+                TileStatus::SkippedCloud
+            } else {
+                TileStatus::Embedded
+            };
+            let record = tile_record(&info.identity, &tw, &info.grid, &to_wgs84, nodata_fraction, cloud_fraction, status)
+                .map_err(|reason| IndexError::Unsupported {
+                    scene: info.path.display().to_string(),
+                    reason,
+                })?;
+            let pixels = (status == TileStatus::Embedded).then(|| normalize_tile(px, &valid, cfg));
+            embed_in_batch += usize::from(pixels.is_some());
+            batch.push(ReadTile { record, pixels });
+            if embed_in_batch >= batch_size {
+                if tx.send(std::mem::take(&mut batch)).is_err() {
+                    return Ok(()); // the consumer stopped
+                }
+                embed_in_batch = 0;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(())
+}
+
+/// MS-CLIP normalisation `(x − mean) / std` per band (f32, as torchvision), with nodata
+/// pixels set to the band mean (0 after normalisation) so they carry no signal.
+fn normalize_tile(mut px: Vec<f32>, valid: &[bool], cfg: &PreprocessConfig) -> Vec<f32> {
+    let n = valid.len();
+    for (b, chunk) in px.chunks_mut(n).enumerate() {
+        let (m, sd) = (cfg.mean[b], cfg.std[b]);
+        for (v, ok) in chunk.iter_mut().zip(valid) {
+            *v = if *ok && !v.is_nan() { (*v - m) / sd } else { 0.0 };
+        }
+    }
+    px
+}
+
+/// The record of one tile: window, bounds in the scene CRS and WGS84, fractions.
+fn tile_record(
+    scene_id: &str,
+    tw: &TileWindow,
+    grid: &crate::raster::Grid,
+    to_wgs84: &CrsTransformer,
+    nodata_fraction: f32,
+    cloud_fraction: Option<f32>,
+    status: TileStatus,
+) -> Result<TileRecord, String> {
+    let s = f64::from(tw.size);
+    let (x0, y0) = (tw.x0 as f64, tw.y0 as f64);
+    // corners clockwise from the top-left, densified a little so that long tiles in a
+    // strongly distorted CRS stay faithful in lon/lat
+    let mut ring_px = Vec::new();
+    let steps = 4;
+    for k in 0..steps {
+        ring_px.push((x0 + s * f64::from(k) / f64::from(steps), y0));
+    }
+    for k in 0..steps {
+        ring_px.push((x0 + s, y0 + s * f64::from(k) / f64::from(steps)));
+    }
+    for k in 0..steps {
+        ring_px.push((x0 + s - s * f64::from(k) / f64::from(steps), y0 + s));
+    }
+    for k in 0..steps {
+        ring_px.push((x0, y0 + s - s * f64::from(k) / f64::from(steps)));
+    }
+    let ring_crs: Vec<(f64, f64)> = ring_px.iter().map(|(c, r)| grid.pixel_to_crs(*c, *r)).collect();
+    let (ax, ay) = grid.pixel_to_crs(x0, y0);
+    let (bx, by) = grid.pixel_to_crs(x0 + s, y0 + s);
+    let bounds_crs = [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)];
+    let mut pts = ring_crs.clone();
+    pts.push(grid.pixel_to_crs(x0 + s / 2.0, y0 + s / 2.0));
+    let ll = to_wgs84.to_wgs84(&pts)?;
+    let centre = ll[ll.len() - 1];
+    let mut polygon: Vec<[f64; 2]> = ll[..ll.len() - 1].iter().map(|(x, y)| [*x, *y]).collect();
+    if let Some(first) = polygon.first().copied() {
+        polygon.push(first);
+    }
+    Ok(TileRecord {
+        scene_id: scene_id.to_string(),
+        row: tw.row,
+        col: tw.col,
+        px_x0: tw.x0,
+        px_y0: tw.y0,
+        px_width: tw.size,
+        px_height: tw.size,
+        bounds_crs,
+        polygon_wgs84: polygon,
+        centre_lonlat: [centre.0, centre.1],
+        nodata_fraction,
+        cloud_fraction,
+        status,
+        embedding: None,
+    })
+}
+
+/// Current UTC time as `YYYY-MM-DDThh:mm:ssZ`.
+pub fn utc_now_iso8601() -> String {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    iso8601_from_unix(secs)
+}
+
+fn iso8601_from_unix(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // civil-from-days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601() {
+        assert_eq!(iso8601_from_unix(0), "1970-01-01T00:00:00Z");
+        // date -u -d @1795388800
+        assert_eq!(iso8601_from_unix(1_795_388_800), "2026-11-22T23:06:40Z");
+        assert_eq!(iso8601_from_unix(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn normalisation_fills_nodata_with_the_mean() {
+        let cfg = PreprocessConfig {
+            bands: vec!["B02".into()],
+            mean: vec![100.0],
+            std: vec![50.0],
+            image_size: 2,
+            interpolation: crate::model::config::Interpolation::Bicubic,
+        };
+        let out = normalize_tile(vec![150.0, f32::NAN, 0.0, 100.0], &[true, false, true, true], &cfg);
+        assert_eq!(out, vec![1.0, 0.0, -2.0, 0.0]);
+    }
+}

@@ -1,0 +1,148 @@
+//! The map's background: OpenStreetMap raster tiles when the network is there, and a clean
+//! offline fallback (plain background + graticule) when it is not.
+//!
+//! walkers' `HttpTiles` fails each request at once when offline and never retries a
+//! failed tile while it stays cached, so nothing hangs; we only need to notice that no
+//! tile ever arrives and say so once, instead of leaving a blank map unexplained. The
+//! fetch warnings walkers logs per tile are filtered out in `main` (no log spam).
+
+use std::time::{Duration, Instant};
+
+use walkers::sources::{Attribution, OpenStreetMap};
+use walkers::{HttpOptions, HttpTiles, TileId, TilePiece, Tiles};
+
+/// Which background the user chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum BasemapChoice {
+    /// OpenStreetMap standard tiles (network).
+    #[default]
+    OpenStreetMap,
+    /// No tiles: plain background and graticule (offline use).
+    Plain,
+}
+
+impl BasemapChoice {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OpenStreetMap => "OpenStreetMap",
+            Self::Plain => "Plain (offline)",
+        }
+    }
+}
+
+/// Whether tiles are arriving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasemapHealth {
+    /// No network tiles in use.
+    Disabled,
+    /// Requests made, nothing received yet.
+    Waiting,
+    /// At least one tile arrived.
+    Online,
+    /// Requests finished and no tile ever arrived.
+    Offline,
+}
+
+/// Network tiles wrapped with a health check.
+pub struct Basemap {
+    tiles: Option<HttpTiles>,
+    first_request: Option<Instant>,
+    any_tile: bool,
+    health: BasemapHealth,
+}
+
+/// How long to wait for the first tile before calling the basemap offline. It turns
+/// `Online` again as soon as any tile arrives.
+const OFFLINE_AFTER: Duration = Duration::from_secs(4);
+
+impl Basemap {
+    pub fn new(choice: BasemapChoice, ctx: &egui::Context) -> Self {
+        let tiles = match choice {
+            BasemapChoice::Plain => None,
+            BasemapChoice::OpenStreetMap => {
+                let options = HttpOptions {
+                    cache: dirs::cache_dir().map(|d| d.join("kestrel").join("tiles")),
+                    ..HttpOptions::default()
+                };
+                Some(HttpTiles::with_options(OpenStreetMap, options, ctx.clone()))
+            }
+        };
+        let health = if tiles.is_some() {
+            BasemapHealth::Waiting
+        } else {
+            BasemapHealth::Disabled
+        };
+        Self {
+            tiles,
+            first_request: None,
+            any_tile: false,
+            health,
+        }
+    }
+
+    pub fn health(&self) -> BasemapHealth {
+        self.health
+    }
+
+    /// The tile source for walkers, if any.
+    pub fn tiles_mut(&mut self) -> Option<&mut dyn Tiles> {
+        if self.tiles.is_some() {
+            Some(self as &mut dyn Tiles)
+        } else {
+            None
+        }
+    }
+
+    /// Attribution to draw on the map (OSM requires it to be visible).
+    pub fn attribution(&self) -> Option<Attribution> {
+        self.tiles.as_ref().map(Tiles::attribution)
+    }
+
+    /// Update the health state; call once per frame after the map was drawn.
+    pub fn update_health(&mut self) {
+        if self.tiles.is_none() {
+            self.health = BasemapHealth::Disabled;
+            return;
+        };
+        self.health = if self.any_tile {
+            BasemapHealth::Online
+        } else {
+            // Requests may fail at once (no route) or hang until a TCP timeout (DNS black
+            // hole), so judge by time: nothing arrived a few seconds after the first request.
+            match self.first_request {
+                Some(t0) if t0.elapsed() > OFFLINE_AFTER => BasemapHealth::Offline,
+                _ => BasemapHealth::Waiting,
+            }
+        };
+    }
+}
+
+impl Tiles for Basemap {
+    fn at(&mut self, tile_id: TileId) -> Option<TilePiece> {
+        let tiles = self.tiles.as_mut()?;
+        self.first_request.get_or_insert_with(Instant::now);
+        let piece = tiles.at(tile_id);
+        self.any_tile |= piece.is_some();
+        piece
+    }
+
+    fn attribution(&self) -> Attribution {
+        match &self.tiles {
+            Some(t) => t.attribution(),
+            None => Attribution {
+                text: "",
+                url: "",
+                logo_light: None,
+                logo_dark: None,
+            },
+        }
+    }
+
+    fn tile_size(&self) -> u32 {
+        self.tiles.as_ref().map_or(256, Tiles::tile_size)
+    }
+
+    fn stats(&self) -> walkers::Stats {
+        self.tiles.as_ref().map(Tiles::stats).unwrap_or_default()
+    }
+}

@@ -1,0 +1,349 @@
+//! Bad and awkward input, crafted with GDAL in a temporary folder: a truncated TIFF, a
+//! TIFF without CRS, a one-band JPEG, an unknown band order, a missing file, empty and
+//! unrelated folders, band files in different CRSs. Each gives a clear error naming the
+//! file and the problem (or, for the band order, an openable scene that asks the user),
+//! never a panic. Also: nodata-aware upsampling and cancellation.
+
+use std::path::{Path, PathBuf};
+
+use gdal::raster::Buffer;
+use gdal::spatial_ref::SpatialRef;
+use gdal::{Dataset, DriverManager, Metadata as _};
+use kestrel::jobs::CancelToken;
+use kestrel::raster::{
+    BandRole, Preset, RasterError, ReadRequest, Resampling, S2Band, Scene, Window,
+};
+
+/// Write a north-up UInt16 GeoTIFF (`epsg` None: no CRS) with `bands` planes whose
+/// values come from `value(band, x, y)`.
+fn write_tif(
+    path: &Path,
+    w: usize,
+    h: usize,
+    bands: usize,
+    epsg: Option<u32>,
+    res: f64,
+    value: impl Fn(usize, usize, usize) -> u16,
+) {
+    let drv = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = drv
+        .create_with_band_type::<u16, _>(path, w, h, bands)
+        .unwrap();
+    ds.set_geo_transform(&[500000.0, res, 0.0, 6000000.0, 0.0, -res])
+        .unwrap();
+    if let Some(e) = epsg {
+        ds.set_spatial_ref(&SpatialRef::from_epsg(e).unwrap())
+            .unwrap();
+    }
+    for b in 0..bands {
+        let data: Vec<u16> = (0..w * h).map(|i| value(b, i % w, i / w)).collect();
+        let mut buf = Buffer::new((w, h), data);
+        ds.rasterband(b + 1)
+            .unwrap()
+            .write((0, 0), (w, h), &mut buf)
+            .unwrap();
+    }
+}
+
+fn open(p: &Path) -> Result<Scene, RasterError> {
+    Scene::open(p, &CancelToken::new())
+}
+
+fn assert_names(e: &RasterError, p: &Path) {
+    let msg = e.to_string();
+    assert!(msg.contains(&p.display().to_string()), "{msg}");
+}
+
+#[test]
+fn missing_file() {
+    let p = PathBuf::from("/nonexistent/scene_B02.tif");
+    let e = open(&p).unwrap_err();
+    assert!(matches!(e, RasterError::NotFound { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "/nonexistent/scene_B02.tif: no such file or folder"
+    );
+}
+
+#[test]
+fn truncated_tiff() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.tif");
+    write_tif(&full, 256, 256, 12, Some(32633), 10.0, |b, x, y| {
+        (1000 + b * 100 + x + y) as u16
+    });
+    let bytes = std::fs::read(&full).unwrap();
+    for (name, len) in [("head.tif", 200), ("half.tif", bytes.len() / 2)] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &bytes[..len]).unwrap();
+        let e = open(&p).unwrap_err();
+        assert_names(&e, &p);
+        assert!(
+            matches!(e, RasterError::Open { .. } | RasterError::Read { .. }),
+            "{name}: {e}"
+        );
+    }
+}
+
+#[test]
+fn tiff_without_crs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("nocrs.tif");
+    write_tif(&p, 16, 16, 4, None, 10.0, |_, _, _| 500);
+    let e = open(&p).unwrap_err();
+    assert!(matches!(e, RasterError::NoCrs { .. }), "{e}");
+    assert_names(&e, &p);
+    assert!(
+        e.to_string().contains("no coordinate reference system"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_band_jpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("photo.jpg");
+    let mem = DriverManager::get_driver_by_name("MEM").unwrap();
+    let mut ds = mem.create_with_band_type::<u8, _>("", 32, 32, 1).unwrap();
+    let mut buf = Buffer::new((32, 32), (0..1024).map(|i| (i % 251) as u8).collect());
+    ds.rasterband(1)
+        .unwrap()
+        .write((0, 0), (32, 32), &mut buf)
+        .unwrap();
+    let jpeg = DriverManager::get_driver_by_name("JPEG").unwrap();
+    ds.create_copy(&jpeg, &p, &Default::default()).unwrap();
+    let e = open(&p).unwrap_err();
+    assert!(matches!(e, RasterError::Unsupported { .. }), "{e}");
+    assert_names(&e, &p);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("1-band 8-bit JPEG image without georeferencing"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn not_a_raster() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notes_B02.tif");
+    std::fs::write(&p, "this is not a TIFF").unwrap();
+    let e = open(&p).unwrap_err();
+    assert!(matches!(e, RasterError::Open { .. }), "{e}");
+    assert_names(&e, &p);
+}
+
+#[test]
+fn unknown_band_order_opens_and_asks_for_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("stack5.tif");
+    write_tif(&p, 16, 16, 5, Some(32633), 10.0, |b, _, _| {
+        (800 + 100 * b) as u16
+    });
+    let mut scene = open(&p).unwrap();
+    let info = scene.info();
+    assert!(!info.bands_confirmed);
+    assert!(info.bands.iter().all(|b| b.role == BandRole::Other));
+    assert!(
+        info.notes.iter().any(|n| n.contains("band order unknown")),
+        "{:?}",
+        info.notes
+    );
+    let e = scene.require_bands(&S2Band::MSCLIP_10).unwrap_err();
+    assert!(matches!(e, RasterError::UnknownBandOrder { .. }), "{e}");
+    assert_names(&e, &p);
+    assert!(
+        e.to_string().contains("none of its 5 bands is identified"),
+        "{e}"
+    );
+    let why = Preset::TrueColor.available(&scene.roles()).unwrap_err();
+    assert!(why.contains("B04, B03, B02"), "{why}");
+    // Raw values are still readable.
+    let s = scene
+        .read(
+            &ReadRequest::full_resolution(vec![4], Window::new(0, 0, 2, 2)),
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert_eq!(s.data, vec![1200.0; 4]);
+    // The user assigns the bands: B02 B03 B04 B08 and SCL.
+    scene
+        .set_band_roles(vec![
+            BandRole::Spectral(S2Band::B02),
+            BandRole::Spectral(S2Band::B03),
+            BandRole::Spectral(S2Band::B04),
+            BandRole::Spectral(S2Band::B08),
+            BandRole::Scl,
+        ])
+        .unwrap();
+    assert_eq!(Preset::TrueColor.available(&scene.roles()), Ok([2, 1, 0]));
+    assert!(scene.info().bands_confirmed);
+    assert_eq!(scene.info().bands[0].identified_by, "assigned by the user");
+    assert_eq!(scene.info().bands[0].gain, 1.0);
+    assert!(scene.info().bands[0].zero_is_nodata);
+}
+
+#[test]
+fn empty_and_unrelated_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path()).unwrap_err();
+    assert!(matches!(e, RasterError::EmptyFolder { .. }), "{e}");
+    assert_names(&e, dir.path());
+    std::fs::write(dir.path().join("labels.json"), "{}").unwrap();
+    write_tif(
+        &dir.path().join("elevation.tif"),
+        4,
+        4,
+        1,
+        Some(32633),
+        10.0,
+        |_, _, _| 1,
+    );
+    let e = open(dir.path()).unwrap_err();
+    assert!(matches!(e, RasterError::EmptyFolder { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no file name names a Sentinel-2 band"),
+        "{e}"
+    );
+}
+
+#[test]
+fn band_files_in_different_crs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tif(
+        &dir.path().join("x_B02.tif"),
+        4,
+        4,
+        1,
+        Some(32633),
+        10.0,
+        |_, _, _| 1,
+    );
+    let odd = dir.path().join("x_B03.tif");
+    write_tif(&odd, 4, 4, 1, Some(32634), 10.0, |_, _, _| 1);
+    let e = open(dir.path()).unwrap_err();
+    assert!(matches!(e, RasterError::Unsupported { .. }), "{e}");
+    assert_names(&e, &odd);
+}
+
+/// A folder with a 10 m B02 and a 20 m B05 whose left half is DN 0 (nodata): a 10 m
+/// bilinear read must not blend the nodata into valid pixels.
+#[test]
+fn upsampling_does_not_blend_nodata() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tif(
+        &dir.path().join("T_B02.tif"),
+        20,
+        20,
+        1,
+        Some(32633),
+        10.0,
+        |_, _, _| 1500,
+    );
+    write_tif(
+        &dir.path().join("T_B05.tif"),
+        10,
+        10,
+        1,
+        Some(32633),
+        20.0,
+        |_, x, _| {
+            if x < 5 { 0 } else { 2000 + 100 * x as u16 }
+        },
+    );
+    let scene = open(dir.path()).unwrap();
+    assert_eq!(scene.roles()[1], BandRole::Spectral(S2Band::B05));
+    let req = ReadRequest {
+        resampling: Resampling::Bilinear,
+        ..ReadRequest::full_resolution(vec![1], Window::new(0, 0, 20, 20))
+    };
+    let s = scene.read(&req, &CancelToken::new()).unwrap();
+    for y in 0..20 {
+        for x in 0..20 {
+            let v = s.value(0, x, y);
+            if x < 10 {
+                assert!(v.is_nan(), "({x}, {y}) = {v}: nodata side");
+            } else {
+                assert!(
+                    v >= 2500.0 && v <= 2900.0,
+                    "({x}, {y}) = {v}: blended with nodata"
+                );
+            }
+        }
+    }
+    // Interpolation between valid 20 m pixels 6 (2600) and 7 (2700): 10 m pixel 14 has
+    // its centre at 20 m coordinate 7.25, a quarter of the way from centre 6.5 to 7.5.
+    assert_eq!(s.value(0, 14, 3), 2675.0);
+}
+
+#[test]
+fn cancelled_reads_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("S2_stack.tif");
+    write_tif(&p, 64, 64, 12, Some(32633), 10.0, |b, _, _| {
+        (500 + b) as u16
+    });
+    let scene = open(&p).unwrap();
+    let c = CancelToken::new();
+    c.cancel();
+    let e = scene
+        .read(
+            &ReadRequest::full_resolution(vec![1, 2, 3], Window::new(0, 0, 64, 64)),
+            &c,
+        )
+        .unwrap_err();
+    assert!(e.is_cancelled(), "{e}");
+    assert!(Scene::open(&p, &c).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn descriptions_and_gdal_scale_offset_are_honoured() {
+    // A COG-like stack as Earth Search writes it: named bands, scale 0.0001, offset −0.1.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c1.tif");
+    write_tif(&p, 8, 8, 3, Some(32633), 10.0, |b, _, _| {
+        (1500 + 100 * b) as u16
+    });
+    {
+        let ds = Dataset::open_ex(
+            &p,
+            gdal::DatasetOptions {
+                open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for (i, name) in ["red", "green", "blue"].iter().enumerate() {
+            let mut rb = ds.rasterband(i + 1).unwrap();
+            let band = ["B04", "B03", "B02"][i];
+            rb.set_description(&format!("{band} ({name})")).unwrap();
+            rb.set_scale(0.0001).unwrap();
+            rb.set_offset(-0.1).unwrap();
+        }
+    }
+    let scene = open(&p).unwrap();
+    assert_eq!(
+        scene.roles(),
+        vec![
+            BandRole::Spectral(S2Band::B04),
+            BandRole::Spectral(S2Band::B03),
+            BandRole::Spectral(S2Band::B02)
+        ]
+    );
+    let r = &scene.info().radiometry;
+    assert!((r.scale_to_10000 - 1.0).abs() < 1e-9);
+    assert!((r.offset + 1000.0).abs() < 1e-6);
+    assert!(r.reason.contains("GDAL scale"), "{}", r.reason);
+    assert_eq!(scene.info().open_sample_size, None);
+    let s = scene
+        .read(
+            &ReadRequest::full_resolution(vec![0, 2], Window::new(0, 0, 1, 1)),
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert!(
+        (s.data[0] - 500.0).abs() < 1e-3 && (s.data[1] - 700.0).abs() < 1e-3,
+        "{:?}",
+        s.data
+    );
+}

@@ -1,0 +1,112 @@
+//! Headless UI tests of the viewer (egui_kittest, rendered through wgpu on lavapipe):
+//! open the bundled demo scene, wait for the workers, switch band combinations, read the
+//! histogram the panel shows, and compare snapshots.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use kestrel::raster::render::{Composite, Preset, SpectralIndex};
+use kestrel::ui::basemap::BasemapChoice;
+use kestrel::ui::{AppOptions, KestrelApp};
+
+fn demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo/T33UUU_20170216_L1C")
+}
+
+fn harness(files: Vec<PathBuf>) -> Harness<'static, KestrelApp> {
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .wgpu()
+        .build_eframe(move |cc| {
+            KestrelApp::new(
+                cc,
+                AppOptions {
+                    basemap: Some(BasemapChoice::Plain),
+                    fresh_settings: true,
+                },
+                files,
+            )
+        })
+}
+
+/// Step the UI until `done` holds (background jobs run on real threads).
+fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
+    let t0 = Instant::now();
+    while !done(h.state()) {
+        assert!(t0.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
+}
+
+fn overview_ready(app: &KestrelApp) -> bool {
+    app.layers
+        .first()
+        .is_some_and(|l| !l.is_busy() && l.overview.as_ref().is_some_and(|t| t.style == l.style))
+}
+
+#[test]
+fn demo_scene_opens_renders_and_switches_presets() {
+    let mut h = harness(vec![demo()]);
+    step_until(&mut h, "the demo scene to render", overview_ready);
+    {
+        let app = h.state();
+        let layer = &app.layers[0];
+        let scene = layer.scene.as_ref().expect("scene");
+        assert_eq!(scene.info().grid.width, 1536);
+        assert_eq!(scene.info().grid.height, 768);
+        assert_eq!(layer.style.composite, Composite::Preset { preset: Preset::TrueColor });
+        // the histogram shows the three channels of true colour, B04 B03 B02, with cut lines
+        let labels: Vec<&str> = layer.histograms.iter().map(|h| h.label.as_str()).collect();
+        assert_eq!(labels.len(), 3, "{labels:?}");
+        assert!(labels[0].starts_with("B04") && labels[1].starts_with("B03") && labels[2].starts_with("B02"), "{labels:?}");
+        for ch in &layer.histograms {
+            let s = ch.stretch.expect("RGB channels have a stretch");
+            // L1C TOA DN of a winter scene: cuts inside the plausible DN range
+            assert!(s.min > 300.0 && s.max < 4000.0 && s.min < s.max, "{}: {s:?}", ch.label);
+            assert!(ch.histogram.counts.iter().sum::<u64>() > 100_000, "{}", ch.label);
+        }
+        let img = layer.overview.as_ref().expect("overview");
+        // drawn in Web Mercator at the scene's place (west of Berlin, ~12.6 E 52.5 N)
+        let (lon, lat) = kestrel::raster::georef::web_mercator_to_lonlat(
+            (img.bounds.min_x + img.bounds.max_x) / 2.0,
+            (img.bounds.min_y + img.bounds.max_y) / 2.0,
+        );
+        assert!((lon - 12.61).abs() < 0.05 && (lat - 52.49).abs() < 0.05, "{lon} {lat}");
+    }
+    h.snapshot("viewer_true_colour");
+
+    h.get_by_label("False colour (NIR)").click();
+    h.run_steps(2);
+    step_until(&mut h, "the false-colour render", overview_ready);
+    {
+        let layer = &h.state().layers[0];
+        assert_eq!(layer.style.composite, Composite::Preset { preset: Preset::FalseColor });
+        let labels: Vec<&str> = layer.histograms.iter().map(|h| h.label.as_str()).collect();
+        assert!(labels[0].starts_with("B08"), "{labels:?}");
+    }
+
+    h.get_by_label("NDVI").click();
+    h.run_steps(2);
+    step_until(&mut h, "the NDVI render", overview_ready);
+    {
+        let layer = &h.state().layers[0];
+        assert_eq!(layer.style.composite, Composite::Index { index: SpectralIndex::Ndvi });
+        assert_eq!(layer.histograms.len(), 1);
+        assert_eq!(layer.histograms[0].label, "NDVI");
+    }
+    h.snapshot("viewer_ndvi");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error_not_a_panic() {
+    let missing = PathBuf::from("/nonexistent/scene.tif");
+    let mut h = harness(vec![missing]);
+    step_until(&mut h, "the open to fail", |app| !app.messages.is_empty());
+    let msg = &h.state().messages[0];
+    assert!(msg.error);
+    assert!(msg.text.contains("/nonexistent/scene.tif"), "{}", msg.text);
+}
