@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod info;
+pub mod model_cmds;
 mod tokenize;
 pub use tokenize::TokenizeArgs;
 
@@ -32,6 +33,8 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Show the token ids open_clip's tokenizer gives texts (`--bench N` times it).
     Tokenize(TokenizeArgs),
+    /// Time the model towers with random weights (image throughput, text latency).
+    BenchModel(model_cmds::BenchModelArgs),
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +62,9 @@ pub struct ModelArgs {
     /// Compute precision (f16/bf16 only on GPUs).
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     pub dtype: DtypeArg,
+    /// BPE vocabulary (open_clip's `bpe_simple_vocab_16e6.txt.gz`). Default: the built-in copy.
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,7 +124,8 @@ pub struct ClassifyArgs {
     pub classes: Vec<String>,
     #[arg(long, value_enum, default_value_t = TemplatesArg::Msclip)]
     pub templates: TemplatesArg,
-    #[arg(required = true, last = false)]
+    /// Images. After `--classes C1 C2 …`, trailing values that are existing files are taken
+    /// as images (or separate them with `--`).
     pub images: Vec<PathBuf>,
 }
 
@@ -127,8 +134,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Info(args) => info::run(&args),
         Command::Tokenize(args) => tokenize::run(&args),
-        Command::EmbedImages(_) | Command::EmbedText(_) | Command::Classify(_) => {
-            anyhow::bail!("this command is not built yet")
-        }
+        Command::EmbedImages(a) => model_cmds::embed_images(a),
+        Command::EmbedText(a) => model_cmds::embed_text(a),
+        Command::Classify(a) => model_cmds::classify(a),
+        Command::BenchModel(a) => model_cmds::bench_model(a),
     }
 }

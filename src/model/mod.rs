@@ -8,7 +8,8 @@
 //! - [`tokenizer`], [`text_clean`]: open_clip's SimpleTokenizer (ids identical to Python's);
 //! - [`preprocess`]: band selection, antialiased resize, crop and normalisation;
 //! - [`zeroshot`]: prompt templates, the zero-shot classifier, retrieval ranking;
-//! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download.
+//! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download;
+//! - [`embedder`]: the facade search and UI code use ([`Embedder`]); [`bench`]: timings.
 //!
 //! Nothing here touches the UI. Loading and inference are long operations meant for worker
 //! threads; they take a [`crate::jobs::CancelToken`] where they can stop early.
@@ -18,6 +19,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod config;
 pub mod device;
+pub mod embedder;
 mod error;
 pub mod hub;
 pub mod kernels;
@@ -31,4 +33,5 @@ pub mod vision;
 pub mod weights;
 pub mod zeroshot;
 
+pub use embedder::{Embedder, ModelSpec, TextEmbedding};
 pub use error::ModelError;

@@ -77,6 +77,9 @@ pub fn read_image(path: &Path) -> Result<RawImage, PreprocessError> {
         path: path.to_path_buf(),
         reason,
     };
+    if !path.is_file() {
+        return Err(err("no such file".into()));
+    }
     let ds = gdal::Dataset::open(path).map_err(|e| err(e.to_string()))?;
     let (width, height) = ds.raster_size();
     let count = ds.raster_count();
