@@ -43,6 +43,7 @@ def torch_bench(args):
     ids = ids.to(device)
 
     def timed(fn, runs):
+        """(median, best) seconds."""
         fn()
         out = []
         for _ in range(runs):
@@ -53,11 +54,11 @@ def torch_bench(args):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             out.append(time.perf_counter() - t)
-        return statistics.median(out)
+        return statistics.median(out), min(out)
 
     with torch.inference_mode():
-        img_s = timed(lambda: model.encode_image(images), args.iters)
-        txt_s = timed(lambda: model.encode_text(ids), args.iters * 10)
+        img_s, img_best = timed(lambda: model.encode_image(images), args.iters)
+        txt_s, txt_best = timed(lambda: model.encode_text(ids), args.iters * 10)
     return {
         "torch": torch.__version__,
         "open_clip": open_clip.__version__,
@@ -65,7 +66,9 @@ def torch_bench(args):
         "batch": args.batch,
         "image_batch_s": img_s,
         "image_img_per_s": args.batch / img_s,
+        "image_img_per_s_best": args.batch / img_best,
         "text_query_ms": txt_s * 1e3,
+        "text_query_ms_best": txt_best * 1e3,
     }
 
 
@@ -93,7 +96,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--dtype", default="f32", choices=["f32", "bf16", "f16"])
-    ap.add_argument("--order", default="torch-first", choices=["torch-first", "kestrel-first"])
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate the two sides this many times and keep each side's best round")
     args = ap.parse_args()
 
     try:
@@ -104,18 +108,28 @@ def main():
         print(f"PyTorch/open_clip not installed ({e}); running the Kestrel side only", file=sys.stderr)
         have_torch = False
 
-    runs = [("kestrel", kestrel_bench)] + ([("torch", torch_bench)] if have_torch else [])
-    if args.order == "torch-first":
-        runs.reverse()
-    res = {name: fn(args) for name, fn in runs}
+    sides = [("torch", torch_bench)] if have_torch else []
+    sides.append(("kestrel", kestrel_bench))
+    res = {}
+    for r in range(max(1, args.rounds)):
+        order = sides if r % 2 == 0 else list(reversed(sides))
+        for name, fn in order:
+            out = fn(args)
+            best = res.get(name)
+            if best is None or out.get("image_img_per_s_best", 0) > best.get("image_img_per_s_best", 0):
+                res[name] = out
     print(json.dumps(res, indent=1))
     if have_torch:
         k, t = res["kestrel"], res["torch"]
         if k.get("image_img_per_s"):
-            print(f"images: kestrel {k['image_img_per_s']:.2f} img/s, torch {t['image_img_per_s']:.2f} img/s "
+            print(f"images (median): kestrel {k['image_img_per_s']:.2f} img/s, torch {t['image_img_per_s']:.2f} img/s "
                   f"-> ratio {k['image_img_per_s'] / t['image_img_per_s']:.2f}x")
-        print(f"text (1 query): kestrel {k['text_query_ms']:.1f} ms ({k['text_query_tokens']} tokens), "
+            print(f"images (best run): kestrel {k['image_img_per_s_best']:.2f} img/s, "
+                  f"torch {t['image_img_per_s_best']:.2f} img/s "
+                  f"-> ratio {k['image_img_per_s_best'] / t['image_img_per_s_best']:.2f}x")
+        print(f"text (1 query, median): kestrel {k['text_query_ms']:.1f} ms ({k['text_query_tokens']} tokens), "
               f"torch {t['text_query_ms']:.1f} ms (77 tokens) -> {t['text_query_ms'] / k['text_query_ms']:.2f}x faster")
+        print(f"text (1 query, best): kestrel {k['text_query_ms_best']:.1f} ms, torch {t['text_query_ms_best']:.1f} ms")
         if k.get("text_full_context_ms"):
             print(f"text, full 77-token context: kestrel {k['text_full_context_ms']:.1f} ms "
                   f"-> {t['text_query_ms'] / k['text_full_context_ms']:.2f}x torch")
