@@ -33,29 +33,50 @@ fn setup() -> Option<(PathBuf, Value)> {
         return None;
     }
     let shared = repo().join("../shared/oracle/full/reference.json");
-    let reference = if shared.exists() { shared } else { dir.join("reference.json") };
+    let reference = if shared.exists() {
+        shared
+    } else {
+        dir.join("reference.json")
+    };
     let text = std::fs::read_to_string(&reference).ok()?;
     Some((dir, serde_json::from_str(&text).ok()?))
 }
 
 fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn load(path: &Path, kernels: Kernels) -> ClipModel {
     let cfg = ClipConfig::llama3_ms_clip();
     let ck = Checkpoint::open(path).unwrap();
     let w = ck
-        .load(&cfg, &Device::Cpu, DType::F32, &NoProgress, &CancelToken::new())
+        .load(
+            &cfg,
+            &Device::Cpu,
+            DType::F32,
+            &NoProgress,
+            &CancelToken::new(),
+        )
         .unwrap();
     ClipModel::new(&cfg, &w, kernels).unwrap()
 }
@@ -91,20 +112,43 @@ fn full_model_matches_reference_from_both_layouts() {
         let mut qemb = Vec::new();
         for q in queries {
             let ids = u32s(&q["ids"]);
-            let e = normalize(&model.encode_token_ids(&[&ids]).unwrap().to_vec2::<f32>().unwrap()[0]);
+            let e = normalize(
+                &model
+                    .encode_token_ids(&[&ids])
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap()[0],
+            );
             let d = max_abs_diff(&e, &f32s(&q["embedding"]));
-            eprintln!("{file} {:?}: text embedding max abs diff {d:.2e}", q["text"]);
+            eprintln!(
+                "{file} {:?}: text embedding max abs diff {d:.2e}",
+                q["text"]
+            );
             assert!(d <= TOL);
             qemb.push(e);
         }
 
-        let classes: Vec<String> = r["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        let classes: Vec<String> = r["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
         let mut vectors = Vec::new();
         for c in &classes {
-            let ids: Vec<Vec<u32>> = r["prompts"][c].as_array().unwrap().iter().map(|p| u32s(&p["ids"])).collect();
+            let ids: Vec<Vec<u32>> = r["prompts"][c]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| u32s(&p["ids"]))
+                .collect();
             let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-            let v = class_vector(&normalized_rows(&model.encode_token_ids(&rows).unwrap()).unwrap());
-            assert!(max_abs_diff(&v, &f32s(&r["zero_shot"]["classifier"][c])) <= TOL, "{c}");
+            let v =
+                class_vector(&normalized_rows(&model.encode_token_ids(&rows).unwrap()).unwrap());
+            assert!(
+                max_abs_diff(&v, &f32s(&r["zero_shot"]["classifier"][c])) <= TOL,
+                "{c}"
+            );
             vectors.push(v);
         }
         let clf = Classifier { classes, vectors };
@@ -117,7 +161,10 @@ fn full_model_matches_reference_from_both_layouts() {
         }
         for (q, e) in queries.iter().zip(&qemb) {
             let text = q["text"].as_str().unwrap();
-            let ranked: Vec<&str> = rank_by_cosine(e, &images).iter().map(|(i, _)| names[*i].as_str()).collect();
+            let ranked: Vec<&str> = rank_by_cosine(e, &images)
+                .iter()
+                .map(|(i, _)| names[*i].as_str())
+                .collect();
             let want: Vec<&str> = r["retrieval"]["rankings"][text]
                 .as_array()
                 .unwrap()
@@ -138,7 +185,9 @@ fn full_model_intermediates_and_generic_path() {
     let inter = &r["intermediates"];
     let mut checked = 0;
     let mut tap = |name: &str, t: &Tensor| -> candle_core::Result<()> {
-        let Some(want) = inter.get(name) else { return Ok(()) };
+        let Some(want) = inter.get(name) else {
+            return Ok(());
+        };
         let flat = t.get(0)?.flatten_all()?.to_vec1::<f32>()?;
         let abs_max = want["abs_max"].as_f64().unwrap() as f32;
         let d = max_abs_diff(&flat[..8], &f32s(&want["first8"]));
@@ -146,13 +195,20 @@ fn full_model_intermediates_and_generic_path() {
         let sum: f64 = flat.iter().map(|&v| v as f64).sum();
         let want_sum = want["sum"].as_f64().unwrap();
         let tol = 1e-4 * abs_max as f64 * (flat.len() as f64).sqrt();
-        assert!((sum - want_sum).abs() <= tol, "{name}: sum {sum} vs {want_sum}");
+        assert!(
+            (sum - want_sum).abs() <= tol,
+            "{name}: sum {sum} vs {want_sum}"
+        );
         checked += 1;
         Ok(())
     };
-    let img = model.encode_images_tap(&pixels[..model.image_len()], 1, &mut tap).unwrap();
+    let img = model
+        .encode_images_tap(&pixels[..model.image_len()], 1, &mut tap)
+        .unwrap();
     let ids = u32s(&r["queries"][0]["ids"]);
-    model.encode_token_ids_with(&[&ids], false, &mut tap).unwrap();
+    model
+        .encode_token_ids_with(&[&ids], false, &mut tap)
+        .unwrap();
     assert_eq!(checked, 2 * 12 + 4 + 3, "intermediates checked");
     let e = normalize(&img.to_vec2::<f32>().unwrap()[0]);
     let name = r["images"].as_object().unwrap().keys().next().unwrap();

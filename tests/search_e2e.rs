@@ -41,6 +41,7 @@ fn tiny() -> Embedder {
         config: None,
         device: DevicePreference::Cpu,
         precision: Precision::F32,
+        ..ModelSpec::default()
     };
     Embedder::load(&spec, &NoProgress, &CancelToken::new()).expect("tiny model")
 }
@@ -76,7 +77,7 @@ fn independent_embedding(scene: &Scene, model: &Embedder, x0: i64, y0: i64) -> V
             &CancelToken::new(),
         )
         .unwrap();
-    let cfg = model.preprocess();
+    let cfg = model.config().preprocess.as_ref().unwrap();
     // the documented rule: a pixel with nodata in any band is nodata in all, and carries
     // no signal: every band gets its mean (0 after normalisation)
     let mut data = stack.data.clone();
@@ -335,7 +336,7 @@ fn cache_hits_rebuilds_stale_and_corrupt_entries() {
     }
     assert_eq!(a.tiles, c.tiles);
     // a stale entry (other checkpoint) under the expected name is rebuilt too
-    let key = cache::CacheKey::new(&scene, &model, &opts);
+    let key = cache::CacheKey::new(&scene, &model, &opts).unwrap();
     let mut meta = c.meta.clone();
     meta.checkpoint_sha256 = "0".repeat(64);
     kestrel::search::geoparquet::write_index(&path, &meta, &c.tiles).unwrap();

@@ -1,50 +1,10 @@
-//! Pieces the headless commands share: loading the model from `--model/--config/--device/
-//! --dtype`, and progress printed on stderr.
+//! Pieces the headless commands share: progress printed on stderr.
 
 use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-
-use super::{DeviceArg, DtypeArg, ModelArgs};
-use crate::jobs::{CancelToken, Progress, ProgressSink};
-use crate::model::device::{DevicePreference, Precision};
-use crate::model::{Embedder, ModelSpec};
-
-impl ModelArgs {
-    pub fn spec(&self) -> ModelSpec {
-        ModelSpec {
-            checkpoint: self.model.clone(),
-            config: self.config.clone(),
-            device: match self.device {
-                DeviceArg::Auto => DevicePreference::Auto,
-                DeviceArg::Cpu => DevicePreference::Cpu,
-                DeviceArg::Cuda => DevicePreference::Cuda,
-                DeviceArg::Metal => DevicePreference::Metal,
-            },
-            precision: match self.dtype {
-                DtypeArg::F32 => Precision::F32,
-                DtypeArg::F16 => Precision::F16,
-                DtypeArg::Bf16 => Precision::Bf16,
-            },
-        }
-    }
-
-    /// Load the model, reporting on stderr which device runs it and why.
-    pub fn load(&self) -> anyhow::Result<Embedder> {
-        let progress = StderrProgress::new();
-        let e = Embedder::load(&self.spec(), &progress, &CancelToken::new())
-            .context("cannot load the model")?;
-        progress.finish();
-        eprintln!(
-            "kestrel: model {} on {}",
-            e.model_name(),
-            e.device_description()
-        );
-        Ok(e)
-    }
-}
+use crate::jobs::{Progress, ProgressSink};
 
 /// Progress on stderr, at most a few updates per second, on one line.
 pub struct StderrProgress {

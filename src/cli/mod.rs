@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod common;
 pub mod info;
 mod search_cmds;
+pub mod model_cmds;
 mod tokenize;
 pub use tokenize::TokenizeArgs;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Zero-shot classify every tile of scenes (or index files); export CSV / GeoJSON.
     ClassifyScene(ClassifySceneArgs),
+    /// Time the model towers with random weights (image throughput, text latency).
+    BenchModel(model_cmds::BenchModelArgs),
 }
 
 /// Model and tiling options shared by the scene commands.
@@ -141,6 +144,9 @@ pub struct ModelArgs {
     /// Compute precision (f16/bf16 only on GPUs).
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     pub dtype: DtypeArg,
+    /// BPE vocabulary (open_clip's `bpe_simple_vocab_16e6.txt.gz`). Default: the built-in copy.
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,6 +171,10 @@ pub struct EmbedImagesArgs {
     /// Print JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// `auto`: harmonise as the viewer decides (BOA offset removed, ×1000 data scaled,
+    /// nodata filled); `raw`: feed the stored DN as upstream MS-CLIP inference does.
+    #[arg(long, value_enum, default_value_t = RadiometryArg::Auto)]
+    pub radiometry: RadiometryArg,
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
 }
@@ -177,6 +187,15 @@ pub struct EmbedTextArgs {
     pub json: bool,
     #[arg(required = true)]
     pub texts: Vec<String>,
+}
+
+/// How image values are brought to the model's input scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RadiometryArg {
+    /// Kestrel's per-scene decision (see `kestrel info`).
+    Auto,
+    /// The values stored in the file.
+    Raw,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -195,12 +214,16 @@ pub struct ClassifyArgs {
     pub model: ModelArgs,
     #[arg(long)]
     pub json: bool,
+    /// See `embed-images --radiometry`.
+    #[arg(long, value_enum, default_value_t = RadiometryArg::Auto)]
+    pub radiometry: RadiometryArg,
     /// Class names.
     #[arg(long, required = true, num_args = 1..)]
     pub classes: Vec<String>,
     #[arg(long, value_enum, default_value_t = TemplatesArg::Msclip)]
     pub templates: TemplatesArg,
-    #[arg(required = true, last = false)]
+    /// Images. After `--classes C1 C2 …`, trailing values that are existing files are taken
+    /// as images (or separate them with `--`).
     pub images: Vec<PathBuf>,
 }
 
@@ -212,8 +235,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Index(args) => search_cmds::run_index(&args),
         Command::Search(args) => search_cmds::run_search(&args),
         Command::ClassifyScene(args) => search_cmds::run_classify_scene(&args),
-        Command::EmbedImages(_) | Command::EmbedText(_) | Command::Classify(_) => {
-            anyhow::bail!("this command is not built yet")
-        }
+        Command::EmbedImages(a) => model_cmds::embed_images(a),
+        Command::EmbedText(a) => model_cmds::embed_text(a),
+        Command::Classify(a) => model_cmds::classify(a),
+        Command::BenchModel(a) => model_cmds::bench_model(a),
     }
 }

@@ -102,7 +102,7 @@ fn summary(index: &TileIndex) -> serde_json::Value {
 }
 
 pub fn run_index(args: &IndexCmdArgs) -> anyhow::Result<()> {
-    let model = args.index.model.load()?;
+    let model = super::model_cmds::load_embedder(&args.index.model)?;
     let index = scene_index(
         &args.scene,
         &model,
@@ -170,13 +170,14 @@ fn collect(
                 );
             }
         }
-        if a.checkpoint_sha256 != model.checkpoint_sha256() {
+        let sha = model.checkpoint_sha256()?;
+        if a.checkpoint_sha256 != sha {
             bail!(
                 "the index of {} was built with checkpoint {}, but the loaded model is {} ({}); pass the same --model",
                 a.scene_path,
                 a.checkpoint_sha256,
                 model.model_name(),
-                model.checkpoint_sha256()
+                sha
             );
         }
     }
@@ -187,7 +188,7 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     if args.query.trim().is_empty() {
         bail!("the query is empty: say what to look for, e.g. --query \"flooded fields\"");
     }
-    let model = args.index.model.load()?;
+    let model = super::model_cmds::load_embedder(&args.index.model)?;
     // Check the query before the (possibly long) indexing.
     let q = model
         .embed_query(&args.query)
@@ -236,7 +237,7 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
     if args.classes.len() < 2 {
         bail!("give at least two --classes");
     }
-    let model = args.index.model.load()?;
+    let model = super::model_cmds::load_embedder(&args.index.model)?;
     let templates = match args.templates {
         TemplatesArg::Msclip => TemplateSet::Msclip,
         TemplatesArg::Clip => TemplateSet::Clip,

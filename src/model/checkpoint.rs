@@ -63,7 +63,7 @@ pub enum CheckpointError {
     },
     #[error(
         "checkpoint {path} does not fit the model config: tensor {key} has shape {found:?}, \
-         expected {expected:?}"
+         expected {expected:?} (is the config the one the checkpoint was trained with?)"
     )]
     ShapeMismatch {
         path: PathBuf,

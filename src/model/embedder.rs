@@ -1,196 +1,226 @@
-//! The facade the CLI, the search pipeline and the UI use: a loaded model with its
-//! tokenizer, config, device and checkpoint hash, answering "embed these tiles", "embed
-//! this query", "build a zero-shot classifier".
+//! The facade the search and UI code use: [`Embedder`] owns the model, tokenizer, config and
+//! device, and turns preprocessed image batches and texts into L2-normalised embeddings and
+//! class names into zero-shot classifiers.
 //!
-//! Loading (find or download the weights, hash, read and validate the checkpoint) and
-//! inference are blocking; call them on worker threads. An `Embedder` is `Send + Sync` and
-//! is shared behind an `Arc`.
+//! Thread ownership: an `Embedder` is built and used on one long-lived inference worker
+//! (loading takes seconds and inference is CPU/GPU bound); it is `Send` so the worker can own it.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::ModelError;
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{Checkpoint, checkpoint_sha256};
 use super::clip::{ClipModel, Kernels, normalized_rows};
-use super::config::{ClipConfig, PreprocessConfig};
-use super::device::{self, DevicePreference, Precision};
-use super::hub;
+use super::config::{ClipConfig, LLAMA3_MS_CLIP_NAME};
+use super::device::{DevicePreference, Precision, check_precision, select_device};
+use super::hub::{HubOptions, LLAMA3_MS_CLIP_FILE, resolve_or_download};
+use super::preprocess::{self, RawImage};
 use super::tokenizer::ClipTokenizer;
 use super::zeroshot::{Classifier, TemplateSet, class_vector, prompts_for};
-use crate::jobs::{CancelToken, ProgressSink};
+use crate::jobs::{CancelToken, NoProgress, ProgressSink};
 
-/// Which model to load and where to run it.
-#[derive(Debug, Clone, PartialEq)]
+/// Texts are encoded in batches of this many (each batch is cut at its longest prompt).
+const TEXT_BATCH: usize = 64;
+
+/// What to load and where to run it.
+#[derive(Debug, Clone, Default)]
 pub struct ModelSpec {
-    /// A local checkpoint; `None` = the Llama3-MS-CLIP weights from the Hugging Face cache,
-    /// downloaded when missing.
+    /// Checkpoint file; `None` = the Llama3-MS-CLIP weights from the Hugging Face cache
+    /// (downloaded when missing).
     pub checkpoint: Option<PathBuf>,
     /// open_clip config; `None` = `open_clip_config.json` next to the checkpoint, else the
     /// built-in Llama3-MS-CLIP config.
     pub config: Option<PathBuf>,
     pub device: DevicePreference,
     pub precision: Precision,
+    /// Hub location; `None` = from the environment.
+    pub hub: Option<HubOptions>,
+    pub kernels: Kernels,
+    /// BPE vocabulary file; `None` = the copy compiled into Kestrel.
+    pub vocab: Option<PathBuf>,
 }
 
-impl Default for ModelSpec {
-    fn default() -> Self {
-        Self {
-            checkpoint: None,
-            config: None,
-            device: DevicePreference::Auto,
-            precision: Precision::F32,
-        }
-    }
+/// A text with its token ids and normalised embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextEmbedding {
+    pub text: String,
+    /// The context-length id row (start, BPE ids, end, zero padding).
+    pub ids: Vec<u32>,
+    pub embedding: Vec<f32>,
 }
 
-/// A ready model.
 pub struct Embedder {
     model: ClipModel,
     tokenizer: ClipTokenizer,
-    config: ClipConfig,
-    preprocess: PreprocessConfig,
-    checkpoint_path: PathBuf,
-    checkpoint_sha256: String,
-    device_reason: String,
+    checkpoint: PathBuf,
+    name: String,
+    device_note: String,
+    from_hub: bool,
+    sha256: OnceLock<String>,
 }
 
-/// The config for a checkpoint: explicit, next to it, or the built-in default.
-pub fn resolve_config(
-    checkpoint: &Path,
-    explicit: Option<&Path>,
-) -> Result<ClipConfig, ModelError> {
+/// The config to use with a checkpoint when none is given.
+pub fn config_for(checkpoint: &Path, explicit: Option<&Path>) -> Result<ClipConfig, ModelError> {
     if let Some(p) = explicit {
         return Ok(ClipConfig::from_file(p)?);
     }
-    if let Some(dir) = checkpoint.parent() {
-        let beside = dir.join("open_clip_config.json");
-        if beside.is_file() {
-            return Ok(ClipConfig::from_file(&beside)?);
-        }
+    let beside = checkpoint.with_file_name("open_clip_config.json");
+    if beside.is_file() {
+        return Ok(ClipConfig::from_file(&beside)?);
     }
     Ok(ClipConfig::llama3_ms_clip())
 }
 
 impl Embedder {
-    /// Find (or download), hash, validate and load the model.
+    /// Resolve the checkpoint (downloading it if needed), pick the device, validate and load.
     pub fn load(
         spec: &ModelSpec,
         progress: &dyn ProgressSink,
         cancel: &CancelToken,
     ) -> Result<Self, ModelError> {
-        let path = match &spec.checkpoint {
-            Some(p) => p.clone(),
+        let tokenizer = match &spec.vocab {
+            Some(p) => ClipTokenizer::from_vocab_gz(p),
+            None => ClipTokenizer::new(),
+        }
+        .map_err(|e| ModelError::Input(e.to_string()))?;
+        let (checkpoint, from_hub) = match &spec.checkpoint {
+            Some(p) => (p.clone(), false),
             None => {
-                hub::resolve_or_download(&hub::HubOptions::llama3_ms_clip()?, progress, cancel)?
+                let opts = match &spec.hub {
+                    Some(o) => o.clone(),
+                    None => HubOptions::llama3_ms_clip()?,
+                };
+                (resolve_or_download(&opts, progress, cancel)?, true)
             }
         };
-        let config = resolve_config(&path, spec.config.as_deref())?;
-        let preprocess = config.preprocess.clone().ok_or_else(|| {
-            ModelError::Unsupported(format!(
-                "the config of {} does not say which bands and normalisation the model takes (preprocess_cfg)",
-                path.display()
-            ))
-        })?;
-        let (device, device_reason) = device::select_device(spec.device)?;
-        let dtype = device::check_precision(&device, spec.precision)?;
-        let checkpoint_sha256 = checkpoint::checkpoint_sha256(&path, progress, cancel)?;
-        let ck = Checkpoint::open(&path)?;
+        let config = config_for(&checkpoint, spec.config.as_deref())?;
+        let (device, device_note) = select_device(spec.device)?;
+        let dtype = check_precision(&device, spec.precision)?;
+        let ck = Checkpoint::open(&checkpoint)?;
         let weights = ck.load(&config, &device, dtype, progress, cancel)?;
-        let model = ClipModel::new(&config, &weights, Kernels::Auto)?;
-        let tokenizer = ClipTokenizer::new()
-            .and_then(|t| {
-                t.with_context_length(
-                    config
-                        .text_transformer()
-                        .map(|t| t.context_length)
-                        .unwrap_or(77),
-                )
-            })
-            .map_err(|e| ModelError::Internal(format!("tokenizer: {e}")))?;
+        let model = ClipModel::new(&config, &weights, spec.kernels)?;
+        let name = if from_hub
+            || checkpoint.file_name().and_then(|n| n.to_str()) == Some(LLAMA3_MS_CLIP_FILE)
+        {
+            LLAMA3_MS_CLIP_NAME.to_owned()
+        } else {
+            checkpoint
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| config.name.clone())
+        };
         Ok(Self {
             model,
             tokenizer,
-            config,
-            preprocess,
-            checkpoint_path: path,
-            checkpoint_sha256,
-            device_reason,
+            checkpoint,
+            name,
+            device_note,
+            from_hub,
+            sha256: OnceLock::new(),
         })
     }
 
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
     pub fn config(&self) -> &ClipConfig {
-        &self.config
+        self.model.config()
     }
-
-    pub fn preprocess(&self) -> &PreprocessConfig {
-        &self.preprocess
+    pub fn model_name(&self) -> &str {
+        &self.name
     }
-
+    pub fn embed_dim(&self) -> usize {
+        self.model.config().embed_dim
+    }
+    pub fn checkpoint_path(&self) -> &Path {
+        &self.checkpoint
+    }
+    /// Whether the weights came from the Hugging Face cache (show the licence notice then).
+    pub fn from_hub(&self) -> bool {
+        self.from_hub
+    }
+    /// Which device runs the model and why it was chosen.
+    pub fn device_description(&self) -> &str {
+        &self.device_note
+    }
     pub fn tokenizer(&self) -> &ClipTokenizer {
         &self.tokenizer
     }
 
-    pub fn clip(&self) -> &ClipModel {
-        &self.model
-    }
-
-    /// Name shown to users and written into exports: the config name and the checkpoint file.
-    pub fn model_name(&self) -> String {
-        let file = self
-            .checkpoint_path
-            .file_name()
-            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-        format!("{} ({file})", self.config.name)
-    }
-
-    pub fn checkpoint_path(&self) -> &Path {
-        &self.checkpoint_path
-    }
-
-    pub fn checkpoint_sha256(&self) -> &str {
-        &self.checkpoint_sha256
-    }
-
-    /// Which device runs the model and why it was chosen.
-    pub fn device_description(&self) -> &str {
-        &self.device_reason
-    }
-
-    pub fn embed_dim(&self) -> usize {
-        self.config.embed_dim
-    }
-
-    /// L2-normalised embeddings of `n` preprocessed images (`n × C × S × S`).
-    pub fn embed_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, ModelError> {
-        normalized_rows(&self.model.encode_images(pixels, n)?)
-    }
-
-    /// Token ids and L2-normalised embeddings of texts (templates, class prompts: long texts
-    /// are truncated as open_clip does).
-    pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<(Vec<u32>, Vec<f32>)>, ModelError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
+    /// sha256 of the checkpoint file (computed once, cached beside it).
+    pub fn checkpoint_sha256(&self) -> Result<String, ModelError> {
+        if let Some(s) = self.sha256.get() {
+            return Ok(s.clone());
         }
-        let ids = self.tokenizer.encode_batch(texts);
-        let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        let emb = normalized_rows(&self.model.encode_token_ids(&rows)?)?;
-        Ok(ids.into_iter().zip(emb).collect())
+        let s = checkpoint_sha256(&self.checkpoint, &NoProgress, &CancelToken::new())?;
+        Ok(self.sha256.get_or_init(|| s).clone())
     }
 
-    /// A user's search query: refused when empty or longer than the model reads, never
-    /// silently truncated. Returns the L2-normalised embedding.
+    /// Preprocess a raw image for this model (band selection, resize, crop, normalisation).
+    pub fn preprocess(&self, img: &RawImage) -> Result<Vec<f32>, ModelError> {
+        let cfg = self.config();
+        let pp = cfg.preprocess.as_ref().ok_or_else(|| {
+            ModelError::Unsupported(
+                "the model config has no preprocess_cfg (band list, mean, std)".into(),
+            )
+        })?;
+        Ok(preprocess::preprocess(img, pp, cfg.in_channels)?)
+    }
+
+    /// Values one preprocessed image has (`C·S·S`).
+    pub fn image_len(&self) -> usize {
+        self.model.image_len()
+    }
+
+    /// L2-normalised embeddings of `n` preprocessed images packed in `batch`.
+    pub fn embed_images(&self, batch: &[f32], n: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        normalized_rows(&self.model.encode_images(batch, n)?)
+    }
+
+    /// Token ids and normalised embeddings of user queries. Empty or over-long queries are
+    /// errors (never silently truncated).
+    pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<TextEmbedding>, ModelError> {
+        let ids = texts
+            .iter()
+            .map(|t| {
+                self.tokenizer
+                    .encode_query(t)
+                    .map_err(|e| ModelError::Input(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let emb = self.embed_id_rows(&ids)?;
+        Ok(texts
+            .iter()
+            .zip(ids)
+            .zip(emb)
+            .map(|((t, ids), embedding)| TextEmbedding {
+                text: (*t).to_owned(),
+                ids,
+                embedding,
+            })
+            .collect())
+    }
+
+    /// The L2-normalised embedding of one user query (see [`Self::embed_texts`]).
     pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, ModelError> {
-        let ids = self
-            .tokenizer
-            .encode_query(text)
-            .map_err(|e| ModelError::Input(e.to_string()))?;
-        let emb = normalized_rows(&self.model.encode_token_ids(&[&ids])?)?;
-        emb.into_iter()
-            .next()
-            .ok_or_else(|| ModelError::Internal("no text embedding".into()))
+        self.embed_texts(&[text])?
+            .pop()
+            .map(|t| t.embedding)
+            .ok_or_else(|| ModelError::Internal("no embedding for the query".into()))
     }
 
-    /// The zero-shot classifier of `classes` with a template set (mean of normalised
-    /// prompt embeddings, renormalised).
+    /// Normalised embeddings of id rows, in batches.
+    pub fn embed_id_rows(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(TEXT_BATCH) {
+            let rows: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            out.extend(normalized_rows(&self.model.encode_token_ids(&rows)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Zero-shot classifier for `classes` with the given templates (prompts are tokenized
+    /// like open_clip's templates: cut to the context if too long).
     pub fn classifier(
         &self,
         classes: &[String],
@@ -200,18 +230,18 @@ impl Embedder {
             return Err(ModelError::Input("no class names given".into()));
         }
         let mut vectors = Vec::with_capacity(classes.len());
-        for c in classes {
+        for (i, c) in classes.iter().enumerate() {
             if c.trim().is_empty() {
-                return Err(ModelError::Input("a class name is empty".into()));
+                return Err(ModelError::Input(format!("class name {} is empty", i + 1)));
             }
-            let prompts = prompts_for(c, templates.templates());
-            let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
-            let emb: Vec<Vec<f32>> = self
-                .embed_texts(&refs)?
-                .into_iter()
-                .map(|(_, e)| e)
+            if classes[..i].contains(c) {
+                return Err(ModelError::Input(format!("class {c:?} is given twice")));
+            }
+            let ids: Vec<Vec<u32>> = prompts_for(c, templates.templates())
+                .iter()
+                .map(|p| self.tokenizer.encode(p))
                 .collect();
-            vectors.push(class_vector(&emb));
+            vectors.push(class_vector(&self.embed_id_rows(&ids)?));
         }
         Ok(Classifier {
             classes: classes.to_vec(),
@@ -221,19 +251,19 @@ impl Embedder {
 }
 
 impl crate::search::index::TileEmbedder for Embedder {
-    fn preprocess_config(&self) -> &PreprocessConfig {
-        &self.preprocess
+    fn preprocess_config(&self) -> Option<&super::config::PreprocessConfig> {
+        self.config().preprocess.as_ref()
     }
     fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String> {
         self.embed_images(pixels, n).map_err(|e| e.to_string())
     }
     fn model_name(&self) -> String {
-        Embedder::model_name(self)
+        Embedder::model_name(self).to_owned()
     }
-    fn checkpoint_sha256(&self) -> String {
-        self.checkpoint_sha256.clone()
+    fn checkpoint_sha256(&self) -> Result<String, String> {
+        Embedder::checkpoint_sha256(self).map_err(|e| e.to_string())
     }
     fn embed_dim(&self) -> usize {
-        self.config.embed_dim
+        Embedder::embed_dim(self)
     }
 }

@@ -17,6 +17,7 @@
 use rayon::prelude::*;
 
 use super::config::Activation;
+use super::matmul::{self, PackedWeights};
 
 /// Up to this many rows, [`linear`] streams the weights once with dot products instead of
 /// calling `gemm` (which packs the whole weight matrix for every call).
@@ -27,39 +28,78 @@ macro_rules! simd_fn {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])* $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn inner($($arg: $ty),*) $(-> $ret)? $body
+            #[allow(clippy::extra_unused_type_parameters)]
+            fn inner<M: Madd>($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? { inner($($arg),*) }
+                fn avx2($($arg: $ty),*) $(-> $ret)? { inner::<Fused>($($arg),*) }
                 if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: the running CPU supports the features `avx2` is compiled for.
                     return unsafe { avx2($($arg),*) };
                 }
             }
-            inner($($arg),*)
+            inner::<Plain>($($arg),*)
         }
     };
+}
+
+/// `a·b + c`: fused in the AVX2+FMA builds of the kernels (shorter dependency chains),
+/// separate elsewhere (a software `fma` would be far slower than two instructions).
+pub trait Madd {
+    fn madd(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// Hardware fused multiply-add.
+pub struct Fused;
+impl Madd for Fused {
+    #[inline(always)]
+    fn madd(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+/// Separate multiply and add.
+pub struct Plain;
+impl Madd for Plain {
+    #[inline(always)]
+    fn madd(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
 }
 
 /// `e^x` for f32, branch-free so that it vectorises (Cephes `expf` polynomial, about 1 ulp).
 /// Inputs below −87.3 give about 1e-38 instead of a denormal or 0.
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // coefficients as published
 pub fn exp_f32(x: f32) -> f32 {
+    exp_with::<Plain>(x)
+}
+
+#[inline(always)]
+#[allow(clippy::excessive_precision)] // coefficients as published
+fn exp_with<M: Madd>(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + 0.5).floor();
-    let r = x - n * C1 - n * C2;
+    let n = M::madd(x, LOG2E, 0.5).floor();
+    let r = M::madd(-n, C2, M::madd(-n, C1, x));
     let z = r * r;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 5.000_000_1e-1;
-    let y = p * z + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let mut p = 1.987_569_1e-4;
+    for c in [
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        5.000_000_1e-1,
+    ] {
+        p = M::madd(p, r, c);
+    }
+    let y = M::madd(p, z, r) + 1.0;
+    // 2^n without a float→int conversion (which does not vectorise well): adding 1.5·2^23
+    // puts the integer n in the low mantissa bits.
+    let n_bits = (n + 12_582_912.0).to_bits() as i32 - 0x4B40_0000;
+    let scale = f32::from_bits(((n_bits + 127) as u32) << 23);
     y * scale
 }
 
@@ -67,23 +107,34 @@ pub fn exp_f32(x: f32) -> f32 {
 /// below 1.2e-7), branch-free.
 #[inline(always)]
 #[allow(clippy::excessive_precision)] // coefficients as published
-fn erfc_nonneg(z: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -1.265_512_2
-        + t * (1.000_023_7
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    t * exp_f32(-z * z + poly)
+fn erfc_nonneg<M: Madd>(z: f32) -> f32 {
+    let t = 1.0 / M::madd(0.5, z, 1.0);
+    let mut poly = 0.170_872_77;
+    for c in [
+        -0.822_152_23,
+        1.488_515_87,
+        -1.135_203_98,
+        0.278_868_07,
+        -0.186_288_06,
+        0.096_784_18,
+        0.374_091_96,
+        1.000_023_7,
+        -1.265_512_2,
+    ] {
+        poly = M::madd(poly, t, c);
+    }
+    t * exp_with::<M>(M::madd(-z, z, poly))
 }
 
 /// Exact (erf) GELU of one value.
 #[inline(always)]
 pub fn gelu_erf(x: f32) -> f32 {
-    let e = erfc_nonneg(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
+    gelu_erf_with::<Plain>(x)
+}
+
+#[inline(always)]
+fn gelu_erf_with<M: Madd>(x: f32) -> f32 {
+    let e = erfc_nonneg::<M>(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
     let h = 0.5 * x * e;
     // x ≥ 0: 0.5·x·(2 − erfc) = x − h;  x < 0: 0.5·x·erfc(|x|/√2) = h.
     if x >= 0.0 { x - h } else { h }
@@ -92,14 +143,29 @@ pub fn gelu_erf(x: f32) -> f32 {
 /// QuickGELU of one value, `x·σ(1.702x)`.
 #[inline(always)]
 pub fn quick_gelu(x: f32) -> f32 {
-    x / (1.0 + exp_f32(-1.702 * x))
+    quick_gelu_with::<Plain>(x)
+}
+
+#[inline(always)]
+fn quick_gelu_with<M: Madd>(x: f32) -> f32 {
+    x / (1.0 + exp_with::<M>(-1.702 * x))
 }
 
 simd_fn! {
     fn apply_activation_chunk(xs: &mut [f32], act: Activation) {
+        // Plain loops: iterator adapters with closures may stay out of line, compiled
+        // without the AVX2 features of this function.
         match act {
-            Activation::Gelu => xs.iter_mut().for_each(|x| *x = gelu_erf(*x)),
-            Activation::QuickGelu => xs.iter_mut().for_each(|x| *x = quick_gelu(*x)),
+            Activation::Gelu => {
+                for x in xs.iter_mut() {
+                    *x = gelu_erf_with::<M>(*x);
+                }
+            }
+            Activation::QuickGelu => {
+                for x in xs.iter_mut() {
+                    *x = quick_gelu_with::<M>(*x);
+                }
+            }
         }
     }
 }
@@ -146,20 +212,26 @@ simd_fn! {
     }
 }
 
-/// `act(residual + bias + x·Wᵀ)` for row-major `x` `[rows, k]` and torch-layout `w` `[n, k]`.
+/// A weight matrix for [`linear`]: torch layout `[n, k]`, or packed for the AVX2 kernel.
+#[derive(Clone, Copy)]
+pub enum WeightRef<'a> {
+    Raw(&'a [f32]),
+    Packed(&'a PackedWeights),
+}
+
+/// `act(residual + bias + x·Wᵀ)` for row-major `x` `[rows, k]` and `w` with `n` outputs.
 #[allow(clippy::too_many_arguments)]
 pub fn linear(
     x: &[f32],
     rows: usize,
     k: usize,
-    w: &[f32],
+    w: WeightRef,
     n: usize,
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
     act: Option<Activation>,
 ) -> Vec<f32> {
     debug_assert_eq!(x.len(), rows * k);
-    debug_assert_eq!(w.len(), n * k);
     let mut out = match residual {
         Some(r) => r.to_vec(),
         None => vec![0f32; rows * n],
@@ -172,33 +244,38 @@ pub fn linear(
     if rows == 0 || n == 0 {
         return out;
     }
-    if rows <= SKINNY_MAX_ROWS {
-        skinny_matmul_acc(x, rows, k, w, n, &mut out);
-    } else {
-        // SAFETY: `out` is [rows, n], `x` is [rows, k] and `w` is [n, k], all row-major and
-        // live for the call; the strides below stay inside them.
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                k as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
-            );
+    match w {
+        WeightRef::Packed(p) => matmul::matmul_acc(x, rows, p, &mut out),
+        WeightRef::Raw(w) if rows <= SKINNY_MAX_ROWS => {
+            skinny_matmul_acc(x, rows, k, w, n, &mut out)
+        }
+        WeightRef::Raw(w) => {
+            debug_assert_eq!(w.len(), n * k);
+            // SAFETY: `out` is [rows, n], `x` is [rows, k] and `w` is [n, k], all row-major
+            // and live for the call; the strides below stay inside them.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    n,
+                    k,
+                    out.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    true,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    k as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                );
+            }
         }
     }
     if let Some(act) = act {
@@ -242,8 +319,13 @@ simd_fn! {
                 acc[i] += c[i];
             }
         }
-        let mut sum: f32 = src[body..].iter().sum();
-        sum += acc.iter().sum::<f32>();
+        let mut sum = 0f32;
+        for v in &src[body..] {
+            sum += v;
+        }
+        for v in acc {
+            sum += v;
+        }
         let mean = sum / n;
         let mut acc = [0f32; 16];
         for c in src[..body].chunks_exact(16) {
@@ -252,11 +334,17 @@ simd_fn! {
                 acc[i] += d * d;
             }
         }
-        let mut var: f32 = src[body..].iter().map(|v| (v - mean) * (v - mean)).sum();
-        var += acc.iter().sum::<f32>();
+        let mut var = 0f32;
+        for v in &src[body..] {
+            var += (v - mean) * (v - mean);
+        }
+        for v in acc {
+            var += v;
+        }
         let rstd = 1.0 / (var / n + eps).sqrt();
-        for (((d, s), g), b) in dst.iter_mut().zip(src).zip(gamma).zip(beta) {
-            *d = (s - mean) * rstd * g + b;
+        let n = dst.len().min(src.len()).min(gamma.len()).min(beta.len());
+        for i in 0..n {
+            dst[i] = (src[i] - mean) * rstd * gamma[i] + beta[i];
         }
     }
 }
@@ -271,19 +359,44 @@ pub fn layer_norm(src: &[f32], dim: usize, gamma: &[f32], beta: &[f32], eps: f32
 }
 
 simd_fn! {
-    /// Softmax of `row[..valid]` in place; entries from `valid` on are set to 0.
-    pub fn softmax_in_place(row: &mut [f32], valid: usize) {
+    /// Softmax of `scale · row[..valid]` in place (`scale > 0`); entries from `valid` on
+    /// are set to 0.
+    pub fn softmax_in_place(row: &mut [f32], valid: usize, scale: f32) {
         let valid = valid.min(row.len());
         let (live, masked) = row.split_at_mut(valid);
-        masked.iter_mut().for_each(|v| *v = 0.0);
-        let max = live.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for v in masked.iter_mut() {
+            *v = 0.0;
+        }
+        let mut lanes = [f32::NEG_INFINITY; 8];
+        let body = live.len() / 8 * 8;
+        for c in live[..body].chunks_exact(8) {
+            for i in 0..8 {
+                lanes[i] = lanes[i].max(c[i]);
+            }
+        }
+        let mut max = f32::NEG_INFINITY;
+        for v in live[body..].iter().chain(&lanes) {
+            max = max.max(*v);
+        }
+        let mut acc = [0f32; 8];
+        for c in live[..body].chunks_exact_mut(8) {
+            for i in 0..8 {
+                c[i] = exp_with::<M>((c[i] - max) * scale);
+                acc[i] += c[i];
+            }
+        }
         let mut sum = 0f32;
-        for v in live.iter_mut() {
-            *v = exp_f32(*v - max);
+        for v in acc {
+            sum += v;
+        }
+        for v in live[body..].iter_mut() {
+            *v = exp_with::<M>((*v - max) * scale);
             sum += *v;
         }
         let inv = 1.0 / sum;
-        live.iter_mut().for_each(|v| *v *= inv);
+        for v in live.iter_mut() {
+            *v *= inv;
+        }
     }
 }
 
@@ -298,6 +411,19 @@ pub fn attention(
     heads: usize,
     causal: bool,
 ) -> Vec<f32> {
+    attention_impl(qkv, batch, seq, width, heads, causal, matmul::available())
+}
+
+/// [`attention`] with the matrix-product path chosen by the caller (`packed` needs AVX2).
+fn attention_impl(
+    qkv: &[f32],
+    batch: usize,
+    seq: usize,
+    width: usize,
+    heads: usize,
+    causal: bool,
+    packed: bool,
+) -> Vec<f32> {
     debug_assert_eq!(qkv.len(), batch * seq * 3 * width);
     let hd = width / heads;
     let scale = 1.0 / (hd as f32).sqrt();
@@ -311,8 +437,20 @@ pub fn attention(
             let k = &qkv[base + width..];
             let v = &qkv[base + 2 * width..];
             let mut scores = vec![0f32; seq * seq];
+            let mut out = vec![0f32; seq * hd];
+            if packed {
+                // K as the "weights" of q·Kᵀ, then Vᵀ for P·V.
+                let kt = PackedWeights::pack_strided(k, seq, hd, row, 1);
+                matmul::matmul_acc_serial(q, row, seq, &kt, &mut scores, seq);
+                for (i, r) in scores.chunks_exact_mut(seq).enumerate() {
+                    softmax_in_place(r, if causal { i + 1 } else { seq }, scale);
+                }
+                let vt = PackedWeights::pack_strided(v, hd, seq, 1, row);
+                matmul::matmul_acc_serial(&scores, seq, seq, &vt, &mut out, hd);
+                return out;
+            }
             // SAFETY: q/k/v rows are `row` apart and `hd` long inside `qkv`; `scores` is
-            // [seq, seq]; `out` below is [seq, hd].
+            // [seq, seq]; `out` is [seq, hd].
             unsafe {
                 gemm::gemm(
                     seq,
@@ -329,7 +467,7 @@ pub fn attention(
                     row as isize,
                     1,
                     0.0,
-                    scale,
+                    1.0,
                     false,
                     false,
                     false,
@@ -337,9 +475,8 @@ pub fn attention(
                 );
             }
             for (i, r) in scores.chunks_exact_mut(seq).enumerate() {
-                softmax_in_place(r, if causal { i + 1 } else { seq });
+                softmax_in_place(r, if causal { i + 1 } else { seq }, scale);
             }
-            let mut out = vec![0f32; seq * hd];
             unsafe {
                 gemm::gemm(
                     seq,
@@ -410,8 +547,10 @@ mod tests {
     fn exp_matches_std_to_a_few_ulp() {
         for i in -800..=800 {
             let x = i as f32 * 0.1;
-            let (a, b) = (exp_f32(x), x.exp());
-            assert!(((a - b) / b).abs() < 4e-7, "x={x}: {a} vs {b}");
+            let b = x.exp();
+            for a in [exp_f32(x), exp_with::<Fused>(x)] {
+                assert!(((a - b) / b).abs() < 4e-7, "x={x}: {a} vs {b}");
+            }
         }
     }
 
@@ -423,8 +562,9 @@ mod tests {
         for i in -6000..=6000 {
             let x = i as f64 * 0.002;
             let want = 0.5 * x * (1.0 + erf_ref(x / std::f64::consts::SQRT_2));
-            let got = gelu_erf(x as f32) as f64;
-            worst = worst.max((got - want).abs() / x.abs().max(1.0));
+            for got in [gelu_erf(x as f32), gelu_erf_with::<Fused>(x as f32)] {
+                worst = worst.max((got as f64 - want).abs() / x.abs().max(1.0));
+            }
         }
         assert!(worst < 2e-7, "worst scaled error {worst}");
         assert_eq!(gelu_erf(0.0), 0.0);
@@ -467,7 +607,7 @@ mod tests {
     }
 
     #[test]
-    fn linear_gemm_and_skinny_paths_match_naive() {
+    fn linear_paths_match_naive() {
         for rows in [1, 3, SKINNY_MAX_ROWS, SKINNY_MAX_ROWS + 1, 40] {
             let (k, n) = (37, 150);
             let x = pseudo(rows * k, 1);
@@ -475,23 +615,28 @@ mod tests {
             let b = pseudo(n, 3);
             let res = pseudo(rows * n, 4);
             let want = naive_linear(&x, rows, k, &w, n, &b);
-            let got = linear(&x, rows, k, &w, n, Some(&b), None, None);
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() < 1e-5, "rows {rows}: {g} vs {w}");
-            }
-            let got = linear(
-                &x,
-                rows,
-                k,
-                &w,
-                n,
-                Some(&b),
-                Some(&res),
-                Some(Activation::Gelu),
-            );
-            for ((g, w), r) in got.iter().zip(&want).zip(&res) {
-                let want = gelu_erf(w + r);
-                assert!((g - want).abs() < 1e-5, "rows {rows}: {g} vs {want}");
+            let packed = matmul::available().then(|| PackedWeights::pack(&w, n, k));
+            let mut refs = vec![WeightRef::Raw(&w)];
+            refs.extend(packed.as_ref().map(WeightRef::Packed));
+            for wr in refs {
+                let got = linear(&x, rows, k, wr, n, Some(&b), None, None);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-5, "rows {rows}: {g} vs {w}");
+                }
+                let got = linear(
+                    &x,
+                    rows,
+                    k,
+                    wr,
+                    n,
+                    Some(&b),
+                    Some(&res),
+                    Some(Activation::Gelu),
+                );
+                for ((g, w), r) in got.iter().zip(&want).zip(&res) {
+                    let want = gelu_erf(w + r);
+                    assert!((g - want).abs() < 1e-5, "rows {rows}: {g} vs {want}");
+                }
             }
         }
     }
@@ -519,8 +664,16 @@ mod tests {
         let (batch, seq, width, heads) = (2, 5, 8, 2);
         let hd = width / heads;
         let qkv = pseudo(batch * seq * 3 * width, 11);
-        for causal in [false, true] {
-            let got = attention(&qkv, batch, seq, width, heads, causal);
+        let paths = if matmul::available() {
+            vec![false, true]
+        } else {
+            vec![false]
+        };
+        for (causal, packed) in [false, true]
+            .into_iter()
+            .flat_map(|c| paths.iter().map(move |p| (c, *p)))
+        {
+            let got = attention_impl(&qkv, batch, seq, width, heads, causal, packed);
             for b in 0..batch {
                 for h in 0..heads {
                     let at = |t: usize, part: usize, d: usize| {
@@ -540,7 +693,10 @@ mod tests {
                         for d in 0..hd {
                             let want: f64 = (0..valid).map(|j| e[j] / z * at(j, 2, d)).sum();
                             let g = got[(b * seq + i) * width + h * hd + d] as f64;
-                            assert!((g - want).abs() < 1e-5, "causal={causal} {g} vs {want}");
+                            assert!(
+                                (g - want).abs() < 1e-5,
+                                "causal={causal} packed={packed}: {g} vs {want}"
+                            );
                         }
                     }
                 }

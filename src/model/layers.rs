@@ -10,13 +10,16 @@
 //!
 //! Both compute the same function; tests compare each against the reference.
 
+use std::sync::Arc;
+
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Storage, Tensor,
 };
 
 use super::ModelError;
 use super::config::Activation;
-use super::kernels;
+use super::kernels::{self, WeightRef};
+use super::matmul::{self, PackedWeights};
 use super::weights::Weights;
 
 type CResult<T> = candle_core::Result<T>;
@@ -99,9 +102,18 @@ impl CustomOp1 for LayerNorm {
 /// A linear layer with torch-layout weight `[out, in]`: `y = x·Wᵀ + b`.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weight: LinearWeight,
     bias: Option<Tensor>,
-    fused: bool,
+    out_dim: usize,
+}
+
+/// Where a [`Linear`]'s weight lives: a tensor (generic ops, or fused ops on CPUs without
+/// AVX2), or packed once for the AVX2 kernel (the tensor is then dropped).
+#[derive(Debug, Clone)]
+enum LinearWeight {
+    Generic(Tensor),
+    FusedRaw(Tensor),
+    FusedPacked(Arc<PackedWeights>),
 }
 
 /// What a [`Linear`] call adds on top of the product.
@@ -113,28 +125,34 @@ struct LinearCall<'a> {
 
 impl Linear {
     pub fn load(w: &Weights, prefix: &str, bias: bool, fused: bool) -> Result<Self, ModelError> {
-        Ok(Self {
-            weight: w.get(&format!("{prefix}.weight"))?,
-            bias: if bias {
-                Some(w.get(&format!("{prefix}.bias"))?)
-            } else {
-                None
-            },
-            fused,
-        })
+        let b = if bias {
+            Some(w.get(&format!("{prefix}.bias"))?)
+        } else {
+            None
+        };
+        Self::from_tensors(w.get(&format!("{prefix}.weight"))?, b, fused)
     }
 
     /// From explicit tensors (`weight` `[out, in]`).
-    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, fused: bool) -> Self {
-        Self {
+    pub fn from_tensors(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        fused: bool,
+    ) -> Result<Self, ModelError> {
+        let (out_dim, in_dim) = weight.dims2()?;
+        let weight = if !fused {
+            LinearWeight::Generic(weight)
+        } else if matmul::available() {
+            let data = weight.flatten_all()?.to_vec1::<f32>()?;
+            LinearWeight::FusedPacked(Arc::new(PackedWeights::pack(&data, out_dim, in_dim)))
+        } else {
+            LinearWeight::FusedRaw(weight.contiguous()?)
+        };
+        Ok(Self {
             weight,
             bias,
-            fused,
-        }
-    }
-
-    fn out_dim(&self) -> CResult<usize> {
-        self.weight.dim(0)
+            out_dim,
+        })
     }
 
     /// `act(residual + x·Wᵀ + b)` over the last dimension of `x`.
@@ -144,24 +162,27 @@ impl Linear {
         residual: Option<&Tensor>,
         act: Option<Activation>,
     ) -> CResult<Tensor> {
-        let call = LinearCall { linear: self, act };
-        if self.fused {
-            let x = x.contiguous()?;
-            return match residual {
-                Some(r) => x.apply_op2_no_bwd(&r.contiguous()?, &call),
-                None => x.apply_op1_no_bwd(&call),
-            };
-        }
+        let weight = match &self.weight {
+            LinearWeight::Generic(w) => w,
+            LinearWeight::FusedRaw(_) | LinearWeight::FusedPacked(_) => {
+                let call = LinearCall { linear: self, act };
+                let x = x.contiguous()?;
+                return match residual {
+                    Some(r) => x.apply_op2_no_bwd(&r.contiguous()?, &call),
+                    None => x.apply_op1_no_bwd(&call),
+                };
+            }
+        };
         let dims = x.dims().to_vec();
         let k = dims.last().copied().unwrap_or(1);
         let rows = x.elem_count() / k.max(1);
-        let mut y = x.reshape((rows, k))?.matmul(&self.weight.t()?)?;
+        let mut y = x.reshape((rows, k))?.matmul(&weight.t()?)?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
         let mut out_dims = dims;
         if let Some(last) = out_dims.last_mut() {
-            *last = self.out_dim()?;
+            *last = self.out_dim;
         }
         let mut y = y.reshape(out_dims)?;
         if let Some(r) = residual {
@@ -179,13 +200,21 @@ impl LinearCall<'_> {
     fn run(&self, x: &[f32], l: &Layout, residual: Option<&[f32]>) -> CResult<(CpuStorage, Shape)> {
         let k = l.dims().last().copied().unwrap_or(1);
         let rows = x.len() / k.max(1);
-        let n = self.linear.out_dim()?;
-        let out = with_cpu_f32(&self.linear.weight, |w| match &self.linear.bias {
-            Some(b) => with_cpu_f32(b, |b| {
-                kernels::linear(x, rows, k, w, n, Some(b), residual, self.act)
-            }),
-            None => Ok(kernels::linear(x, rows, k, w, n, None, residual, self.act)),
-        })??;
+        let n = self.linear.out_dim;
+        let with_bias = |w: WeightRef| -> CResult<Vec<f32>> {
+            match &self.linear.bias {
+                Some(b) => with_cpu_f32(b, |b| {
+                    kernels::linear(x, rows, k, w, n, Some(b), residual, self.act)
+                }),
+                None => Ok(kernels::linear(x, rows, k, w, n, None, residual, self.act)),
+            }
+        };
+        let out = match &self.linear.weight {
+            LinearWeight::FusedPacked(p) => with_bias(WeightRef::Packed(p))?,
+            LinearWeight::FusedRaw(t) | LinearWeight::Generic(t) => {
+                with_cpu_f32(t, |w| with_bias(WeightRef::Raw(w)))??
+            }
+        };
         let mut dims = l.dims().to_vec();
         if let Some(last) = dims.last_mut() {
             *last = n;
@@ -254,7 +283,7 @@ impl Attention {
             w.get(&format!("{prefix}.in_proj_weight"))?,
             Some(w.get(&format!("{prefix}.in_proj_bias"))?),
             fused,
-        );
+        )?;
         let out_proj = Linear::load(w, &format!("{prefix}.out_proj"), true, fused)?;
         Ok(Self {
             in_proj,

@@ -9,11 +9,12 @@
 //! - [`preprocess`]: band selection, antialiased resize, crop and normalisation;
 //! - [`zeroshot`]: prompt templates, the zero-shot classifier, retrieval ranking;
 //! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download;
-//! - [`embedder`]: the facade the CLI, search and UI use ([`Embedder`]).
+//! - [`embedder`]: the facade search and UI code use ([`Embedder`]); [`bench`]: timings.
 //!
 //! Nothing here touches the UI. Loading and inference are long operations meant for worker
 //! threads; they take a [`crate::jobs::CancelToken`] where they can stop early.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
@@ -23,6 +24,7 @@ mod error;
 pub mod hub;
 pub mod kernels;
 pub mod layers;
+pub mod matmul;
 pub mod preprocess;
 pub mod text;
 pub mod text_clean;
@@ -31,5 +33,5 @@ pub mod vision;
 pub mod weights;
 pub mod zeroshot;
 
-pub use embedder::{Embedder, ModelSpec};
+pub use embedder::{Embedder, ModelSpec, TextEmbedding};
 pub use error::ModelError;

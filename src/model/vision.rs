@@ -38,7 +38,7 @@ impl VisionTransformer {
             conv.reshape((cfg.width, in_channels * cfg.patch_size * cfg.patch_size))?,
             None,
             fused,
-        );
+        )?;
         Ok(Self {
             cfg: cfg.clone(),
             in_channels,

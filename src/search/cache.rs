@@ -42,17 +42,17 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn new(scene: &Scene, model: &dyn TileEmbedder, opts: &IndexOptions) -> Self {
-        let size = model.preprocess_config().image_size as u32;
-        Self {
+    pub fn new(scene: &Scene, model: &dyn TileEmbedder, opts: &IndexOptions) -> Result<Self, String> {
+        let size = model.preprocess_config().map_or(224, |c| c.image_size as u32);
+        Ok(Self {
             scene_identity: scene.info().identity.clone(),
-            checkpoint_sha256: model.checkpoint_sha256(),
+            checkpoint_sha256: model.checkpoint_sha256()?,
             preprocess_version: PREPROCESS_VERSION,
             tile_size: size,
             stride: opts.stride.unwrap_or(size).clamp(1, size.max(1)),
             max_nodata_fraction: opts.max_nodata_fraction,
             max_cloud_fraction: opts.max_cloud_fraction,
-        }
+        })
     }
 
     /// File name: a readable scene stem plus a hash of the whole key.
@@ -146,7 +146,10 @@ pub fn open_or_build(
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<(TileIndex, CacheOutcome), IndexError> {
-    let key = CacheKey::new(scene, model, opts);
+    let key = CacheKey::new(scene, model, opts).map_err(|reason| IndexError::Unsupported {
+        scene: scene.info().path.display().to_string(),
+        reason: format!("cannot hash the checkpoint: {reason}"),
+    })?;
     let path = dir.join(key.file_name(&scene.info().name));
     let reason = match load(&path, &key) {
         Ok(index) => return Ok((index, CacheOutcome::Hit(path))),

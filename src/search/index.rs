@@ -59,12 +59,13 @@ impl Default for IndexOptions {
 
 /// What the indexer needs from a model (implemented by [`crate::model::Embedder`]).
 pub trait TileEmbedder: Sync {
-    /// Bands, normalisation and input size.
-    fn preprocess_config(&self) -> &PreprocessConfig;
+    /// Bands, normalisation and input size (`None`: the model config does not say).
+    fn preprocess_config(&self) -> Option<&PreprocessConfig>;
     /// L2-normalised embeddings of `n` preprocessed tiles laid out `n × C × S × S`.
     fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String>;
     fn model_name(&self) -> String;
-    fn checkpoint_sha256(&self) -> String;
+    /// sha256 of the checkpoint file (may hash it on first use).
+    fn checkpoint_sha256(&self) -> Result<String, String>;
     fn embed_dim(&self) -> usize;
 }
 
@@ -120,7 +121,9 @@ pub fn build_index(
         scene: scene_name.clone(),
         reason,
     };
-    let cfg = model.preprocess_config();
+    let cfg = model
+        .preprocess_config()
+        .ok_or_else(|| unsupported("the model config has no preprocess_cfg (bands, mean, std)".into()))?;
     if cfg.bands.is_empty() {
         return Err(unsupported("the model config names no input bands".into()));
     }
@@ -155,7 +158,7 @@ pub fn build_index(
         scene_crs_wkt: info.crs.wkt.clone(),
         scene_epsg: info.crs.epsg,
         model_name: model.model_name(),
-        checkpoint_sha256: model.checkpoint_sha256(),
+        checkpoint_sha256: model.checkpoint_sha256().map_err(|e| unsupported(format!("cannot hash the checkpoint: {e}")))?,
         preprocess_version: PREPROCESS_VERSION,
         bands: cfg.bands.clone(),
         harmonisation: info.radiometry.reason.clone(),

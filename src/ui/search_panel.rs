@@ -276,6 +276,7 @@ impl SearchPanel {
             config: None,
             device: self.settings.device.to_model(),
             precision: Precision::F32,
+            ..ModelSpec::default()
         };
         self.model = Slot::Running(
             JobHandle::spawn("load-model", repaint(ctx), move |jc| {

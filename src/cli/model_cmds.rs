@@ -1,0 +1,338 @@
+//! Headless model commands: `embed-images`, `embed-text`, `classify` (JSON lines on stdout
+//! with `--json`, a readable table without) and `bench-model` (image-tower throughput and
+//! text-tower latency with random weights). Progress, the chosen device and the licence
+//! notice go to stderr.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{
+    RadiometryArg, ClassifyArgs, DeviceArg, DtypeArg, EmbedImagesArgs, EmbedTextArgs, ModelArgs, TemplatesArg,
+};
+use super::common::StderrProgress;
+use crate::jobs::CancelToken;
+use crate::model::bench::{self, BenchOptions};
+use crate::model::clip::Kernels;
+use crate::model::config::ClipConfig;
+use crate::model::device::{
+    DevicePreference, Precision, check_precision, device_name, select_device,
+};
+use crate::model::embedder::{Embedder, ModelSpec};
+use crate::model::hub::{LICENSE_NOTICE, LICENSE_SUMMARY};
+use crate::model::preprocess::{RawImage, read_image};
+use crate::raster::{RasterError, Scene};
+use crate::raster::read::{ReadRequest, Resampling, Window};
+use crate::model::tokenizer::ClipTokenizer;
+use crate::model::zeroshot::TemplateSet;
+
+/// Images embedded per forward pass by the CLI.
+const CLI_IMAGE_BATCH: usize = 8;
+
+#[derive(Debug, Args)]
+pub struct BenchModelArgs {
+    /// Images per batch for the image tower.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Timed iterations (after one warm-up); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    /// Also time the text tower over the whole 77-token context (no end-of-text
+    /// truncation), which is what PyTorch/open_clip computes.
+    #[arg(long)]
+    pub full_shape: bool,
+    /// open_clip config to benchmark (default: Llama3-MS-CLIP, ViT-B/16 with 10 bands).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+    /// Use plain candle ops instead of the fused CPU kernels.
+    #[arg(long)]
+    pub generic: bool,
+    /// Skip the image tower (text latency only).
+    #[arg(long)]
+    pub text_only: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn device_pref(d: DeviceArg) -> DevicePreference {
+    match d {
+        DeviceArg::Auto => DevicePreference::Auto,
+        DeviceArg::Cpu => DevicePreference::Cpu,
+        DeviceArg::Cuda => DevicePreference::Cuda,
+        DeviceArg::Metal => DevicePreference::Metal,
+    }
+}
+
+fn precision(d: DtypeArg) -> Precision {
+    match d {
+        DtypeArg::F32 => Precision::F32,
+        DtypeArg::F16 => Precision::F16,
+        DtypeArg::Bf16 => Precision::Bf16,
+    }
+}
+
+pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
+    let spec = ModelSpec {
+        checkpoint: args.model.clone(),
+        config: args.config.clone(),
+        device: device_pref(args.device),
+        precision: precision(args.dtype),
+        hub: None,
+        kernels: Kernels::Auto,
+        vocab: args.vocab.clone(),
+    };
+    if spec.checkpoint.is_none() {
+        eprintln!("kestrel: model: Llama3-MS-CLIP from the Hugging Face cache. {LICENSE_NOTICE}.");
+        eprintln!("kestrel: {LICENSE_SUMMARY}");
+    }
+    let progress = StderrProgress::new();
+    let e =
+        Embedder::load(&spec, &progress, &CancelToken::new()).context("cannot load the model")?;
+    progress.finish();
+    eprintln!(
+        "kestrel: {} ({}) on {}",
+        e.model_name(),
+        e.checkpoint_path().display(),
+        e.device_description()
+    );
+    Ok(e)
+}
+
+/// At most 60 characters of `s`, for error messages.
+fn truncate_for_message(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+fn json_floats(v: &[f32]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn preview(v: &[f32]) -> String {
+    let head: Vec<String> = v.iter().take(4).map(|x| format!("{x:+.4}")).collect();
+    format!("[{}, …]", head.join(", "))
+}
+
+/// Preprocess and embed images in batches, calling `emit` with each image's embedding in order.
+fn embed_image_files(
+    e: &Embedder,
+    paths: &[PathBuf],
+    radiometry: RadiometryArg,
+    mut emit: impl FnMut(&PathBuf, &[f32]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for chunk in paths.chunks(CLI_IMAGE_BATCH) {
+        let mut batch = Vec::with_capacity(chunk.len() * e.image_len());
+        for p in chunk {
+            let img = match radiometry {
+                RadiometryArg::Raw => read_image(p)?,
+                RadiometryArg::Auto => read_harmonised(p)?,
+            };
+            batch.extend(e.preprocess(&img)?);
+        }
+        let emb = e.embed_images(&batch, chunk.len())?;
+        for (p, v) in chunk.iter().zip(&emb) {
+            emit(p, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// Read an image the way the viewer does: bands identified by the raster module and
+/// harmonised to L2A reflectance × 10000 (its decision and reason go to stderr); nodata
+/// comes back as NaN, which preprocessing fills with the band mean.
+fn read_harmonised(path: &std::path::Path) -> anyhow::Result<RawImage> {
+    let cancel = CancelToken::new();
+    let scene = match Scene::open(path, &cancel) {
+        Ok(s) => s,
+        // A chip without georeferencing is still an image: embed its stored values.
+        Err(RasterError::NoCrs { .. }) => {
+            eprintln!("kestrel: {}: no CRS, so no scene metadata to harmonise with; using the stored values", path.display());
+            return Ok(read_image(path)?);
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display()))),
+    };
+    let info = scene.info();
+    let spectral: Vec<usize> = (0..info.bands.len()).filter(|&b| info.bands[b].role.spectral().is_some()).collect();
+    if spectral.is_empty() {
+        anyhow::bail!("{}: no Sentinel-2 band is identified (see `kestrel info`)", path.display());
+    }
+    let (w, h) = (info.grid.width, info.grid.height);
+    let stack = scene
+        .read(&ReadRequest { bands: spectral.clone(), window: Window::new(0, 0, w, h), out_width: w, out_height: h, resampling: Resampling::Bilinear }, &cancel)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    eprintln!("kestrel: {}: {}", path.display(), info.radiometry.reason);
+    Ok(RawImage {
+        source: path.to_path_buf(),
+        data: stack.data,
+        bands: spectral.iter().map(|&b| Some(info.bands[b].role.label().to_owned())).collect(),
+        width: w,
+        height: h,
+    })
+}
+
+pub fn embed_images(args: EmbedImagesArgs) -> anyhow::Result<()> {
+    let e = load_embedder(&args.model)?;
+    embed_image_files(&e, &args.images, args.radiometry, |p, v| {
+        if args.json {
+            println!(
+                "{{\"path\":{},\"embedding\":{}}}",
+                json_str(&p.display().to_string()),
+                json_floats(v)
+            );
+        } else {
+            println!("{}\t{} dims\t{}", p.display(), v.len(), preview(v));
+        }
+        Ok(())
+    })
+}
+
+pub fn embed_text(args: EmbedTextArgs) -> anyhow::Result<()> {
+    // Reject empty or over-long queries before spending seconds on loading weights.
+    let tokenizer = match &args.model.vocab {
+        Some(p) => ClipTokenizer::from_vocab_gz(p)?,
+        None => ClipTokenizer::new()?,
+    };
+    for t in &args.texts {
+        tokenizer
+            .encode_query(t)
+            .with_context(|| format!("text {:?}", truncate_for_message(t)))?;
+    }
+    let e = load_embedder(&args.model)?;
+    let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
+    for t in e.embed_texts(&texts)? {
+        if args.json {
+            println!(
+                "{{\"text\":{},\"ids\":{},\"embedding\":{}}}",
+                json_str(&t.text),
+                serde_json::to_string(&t.ids)?,
+                json_floats(&t.embedding)
+            );
+        } else {
+            let n = t
+                .ids
+                .iter()
+                .position(|&i| i == 49407)
+                .map_or(t.ids.len(), |p| p + 1);
+            println!("{:?}\t{n} tokens\t{}", t.text, preview(&t.embedding));
+        }
+    }
+    Ok(())
+}
+
+/// `--classes C1 C2 IMG…` parses the images as classes: move the trailing values that are
+/// existing files to the images (a class name is not a file next to you).
+fn split_classes_and_images(
+    mut classes: Vec<String>,
+    mut images: Vec<PathBuf>,
+) -> (Vec<String>, Vec<PathBuf>) {
+    if images.is_empty() {
+        let first_file = classes
+            .iter()
+            .rposition(|c| !std::path::Path::new(c).is_file())
+            .map_or(0, |i| i + 1);
+        images = classes
+            .split_off(first_file)
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+    }
+    (classes, images)
+}
+
+pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
+    let (classes, images) = split_classes_and_images(args.classes, args.images);
+    if classes.is_empty() {
+        anyhow::bail!("no class names given (--classes C1 C2 …)");
+    }
+    if images.is_empty() {
+        anyhow::bail!("no images given: list image files after the class names (or after --)");
+    }
+    let templates = match args.templates {
+        TemplatesArg::Msclip => TemplateSet::Msclip,
+        TemplatesArg::Clip => TemplateSet::Clip,
+        TemplatesArg::None => TemplateSet::None,
+    };
+    let e = load_embedder(&args.model)?;
+    let clf = e.classifier(&classes, templates)?;
+    if !args.json {
+        let mut header = vec!["image".to_owned()];
+        header.extend(clf.classes.iter().cloned());
+        header.push("top".into());
+        println!("{}", header.join("\t"));
+    }
+    embed_image_files(&e, &images, args.radiometry, |p, v| {
+        let probs = clf.probs(v);
+        let top = clf.top(v).map(|(_, c)| c.to_owned()).unwrap_or_default();
+        if args.json {
+            let pairs: Vec<String> = clf
+                .classes
+                .iter()
+                .zip(&probs)
+                .map(|(c, p)| {
+                    format!(
+                        "{}:{}",
+                        json_str(c),
+                        serde_json::to_string(p).unwrap_or_default()
+                    )
+                })
+                .collect();
+            println!(
+                "{{\"path\":{},\"probs\":{{{}}},\"top\":{}}}",
+                json_str(&p.display().to_string()),
+                pairs.join(","),
+                json_str(&top)
+            );
+        } else {
+            let cells: Vec<String> = probs.iter().map(|p| format!("{p:.3}")).collect();
+            println!("{}\t{}\t{top}", p.display(), cells.join("\t"));
+        }
+        Ok(())
+    })
+}
+
+pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<()> {
+    let cfg = match &args.config {
+        Some(p) => ClipConfig::from_file(p)?,
+        None => ClipConfig::llama3_ms_clip(),
+    };
+    let (device, why) = select_device(device_pref(args.device))?;
+    let dtype = check_precision(&device, precision(args.dtype))?;
+    eprintln!("kestrel: bench {} on {why}", cfg.name);
+    let opts = BenchOptions {
+        batch: args.batch.max(1),
+        iters: args.iters.max(1),
+        images: !args.text_only,
+        full_context: args.full_shape,
+        kernels: if args.generic {
+            Kernels::Generic
+        } else {
+            Kernels::Auto
+        },
+    };
+    let report = bench::run(&cfg, &device, dtype, &opts)?;
+    let mut v = serde_json::to_value(&report)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("device".into(), device_name(&device).into());
+        obj.insert("dtype".into(), format!("{dtype:?}").to_lowercase().into());
+    }
+    if args.json {
+        println!("{v}");
+    } else if let Some(obj) = v.as_object() {
+        for (k, v) in obj {
+            println!("{k}\t{v}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Timing the towers with random weights (no checkpoint needed): image-tower throughput for
+//! a batch and text-tower latency for one typical query, with and without end-of-text
+//! truncation. Used by `kestrel bench-model` and `packaging/bench/torch_msclip.py`.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+
+use super::ModelError;
+use super::clip::{ClipModel, Kernels, no_tap};
+use super::config::ClipConfig;
+use super::weights::Weights;
+
+/// What to time.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub batch: usize,
+    /// Timed repetitions (after one warm-up); medians are reported.
+    pub iters: usize,
+    pub images: bool,
+    /// Also time the text tower over the whole context (what PyTorch computes).
+    pub full_context: bool,
+    pub kernels: Kernels,
+}
+
+/// Timings: medians, and the best run (on a shared machine the least disturbed one).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    pub model: String,
+    pub fused_kernels: bool,
+    pub threads: usize,
+    pub batch: usize,
+    pub image_batch_s: Option<f64>,
+    pub image_img_per_s: Option<f64>,
+    pub image_img_per_s_best: Option<f64>,
+    pub text_query_tokens: usize,
+    pub text_query_ms: f64,
+    pub text_query_ms_best: f64,
+    pub text_full_context_ms: Option<f64>,
+    pub weights_s: f64,
+}
+
+/// The benchmark query "a satellite image of a river" as open_clip ids (8 with start/end).
+pub const BENCH_QUERY_IDS: [u32; 8] = [49406, 320, 10316, 2867, 539, 320, 2473, 49407];
+
+/// (median, minimum) of timings.
+fn median_min(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0])
+}
+
+pub fn run(
+    cfg: &ClipConfig,
+    device: &Device,
+    dtype: DType,
+    opts: &BenchOptions,
+) -> Result<BenchReport, ModelError> {
+    let t0 = Instant::now();
+    let weights = Weights::random(cfg, 0, device, dtype)?;
+    let model = ClipModel::new(cfg, &weights, opts.kernels)?;
+    let weights_s = t0.elapsed().as_secs_f64();
+    let batch = opts.batch.max(1);
+    let iters = opts.iters.max(1);
+
+    let (mut image_batch_s, mut image_img_per_s, mut image_img_per_s_best) = (None, None, None);
+    if opts.images {
+        // Deterministic values in [-1, 1) standing in for normalised pixels.
+        let pixels: Vec<f32> = (0..batch * model.image_len())
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        model.encode_images(&pixels, batch)?;
+        let mut times = Vec::with_capacity(iters);
+        for _ in 0..iters {
+            let t = Instant::now();
+            model.encode_images(&pixels, batch)?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let (med, best) = median_min(times);
+        image_batch_s = Some(med);
+        image_img_per_s = Some(batch as f64 / med);
+        image_img_per_s_best = Some(batch as f64 / best);
+    }
+
+    let text = cfg.text_transformer().map_err(ModelError::Unsupported)?;
+    let mut ids = vec![0u32; text.context_length];
+    let n = BENCH_QUERY_IDS.len().min(ids.len());
+    // With a small (test) vocabulary, keep ids valid and the end token the largest.
+    let top = text.vocab_size.saturating_sub(1).max(1) as u32;
+    for (i, id) in BENCH_QUERY_IDS[..n].iter().enumerate() {
+        ids[i] = if i + 1 == n { top } else { id % top };
+    }
+    let runs = iters * 10;
+    let time_text = |truncate: bool| -> Result<(f64, f64), ModelError> {
+        model.encode_token_ids_with(&[&ids], truncate, &mut no_tap)?;
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            model.encode_token_ids_with(&[&ids], truncate, &mut no_tap)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(median_min(times))
+    };
+    let (text_query_ms, text_query_ms_best) = time_text(true)?;
+    let text_full_context_ms = if opts.full_context {
+        Some(time_text(false)?.0)
+    } else {
+        None
+    };
+    Ok(BenchReport {
+        model: cfg.name.clone(),
+        fused_kernels: model.uses_fused_kernels(),
+        threads: rayon::current_num_threads(),
+        batch,
+        image_batch_s,
+        image_img_per_s,
+        image_img_per_s_best,
+        text_query_tokens: n,
+        text_query_ms,
+        text_query_ms_best,
+        text_full_context_ms,
+        weights_s,
+    })
+}

@@ -1,0 +1,174 @@
+//! The `Embedder` facade (what search and UI call): loading with a config found beside the
+//! checkpoint, text and image embeddings, classifiers, errors, and the cached checkpoint
+//! sha256.
+
+use std::path::{Path, PathBuf};
+
+use kestrel::jobs::{CancelToken, NoProgress};
+use kestrel::model::checkpoint::checkpoint_sha256;
+use kestrel::model::device::DevicePreference;
+use kestrel::model::preprocess::read_image;
+use kestrel::model::zeroshot::TemplateSet;
+use kestrel::model::{Embedder, ModelSpec};
+use serde_json::Value;
+
+/// sha256 of the tiny safetensors fixture (ORACLE.md).
+const TINY_SHA256: &str = "8b1c4aeb8669147bcabada668da34fe41d6bdbf188256343bbe7814e42a14356";
+
+fn fixture(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(p)
+}
+
+fn reference() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("msclip_tiny/reference.json")).unwrap())
+        .unwrap()
+}
+
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The tiny checkpoint copied into a fresh folder with its config beside it.
+fn tiny_in_tempdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("tiny.safetensors");
+    std::fs::copy(fixture("msclip_tiny/msclip_random.safetensors"), &ck).unwrap();
+    std::fs::copy(
+        fixture("msclip_tiny/open_clip_config.json"),
+        dir.path().join("open_clip_config.json"),
+    )
+    .unwrap();
+    (dir, ck)
+}
+
+fn load(ck: &Path) -> Embedder {
+    let spec = ModelSpec {
+        checkpoint: Some(ck.to_path_buf()),
+        device: DevicePreference::Cpu,
+        ..Default::default()
+    };
+    Embedder::load(&spec, &NoProgress, &CancelToken::new()).unwrap()
+}
+
+#[test]
+fn embedder_end_to_end_on_the_tiny_model() {
+    let r = reference();
+    let (_dir, ck) = tiny_in_tempdir();
+    let e = load(&ck);
+    assert_eq!(e.model_name(), "tiny");
+    assert_eq!(e.embed_dim(), 32);
+    assert_eq!(e.image_len(), 10 * 224 * 224);
+    assert!(e.device_description().starts_with("CPU"));
+
+    let texts: Vec<&str> = r["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["text"].as_str().unwrap())
+        .collect();
+    let out = e.embed_texts(&texts).unwrap();
+    for (t, q) in out.iter().zip(r["queries"].as_array().unwrap()) {
+        let want_ids: Vec<u32> = q["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(t.ids, want_ids);
+        assert!(max_abs_diff(&t.embedding, &f32s(&q["embedding"])) <= 1e-5);
+    }
+
+    let names: Vec<String> = r["images"].as_object().unwrap().keys().cloned().collect();
+    let mut batch = Vec::new();
+    for n in &names {
+        batch.extend(
+            e.preprocess(&read_image(&fixture(&format!("chips/{n}"))).unwrap())
+                .unwrap(),
+        );
+    }
+    let images = e.embed_images(&batch, names.len()).unwrap();
+    let classes: Vec<String> = r["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let clf = e.classifier(&classes, TemplateSet::Msclip).unwrap();
+    for (c, v) in clf.classes.iter().zip(&clf.vectors) {
+        assert!(
+            max_abs_diff(v, &f32s(&r["zero_shot"]["classifier"][c])) <= 1e-5,
+            "{c}"
+        );
+    }
+    for (n, img) in names.iter().zip(&images) {
+        assert!(max_abs_diff(img, &f32s(&r["image_embeddings"][n])) <= 1e-5);
+        let want = &r["zero_shot"]["per_image"][n];
+        assert!(max_abs_diff(&clf.probs(img), &f32s(&want["probs"])) <= 1e-4);
+        assert_eq!(clf.top(img).unwrap().1, want["top_class"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn embedder_rejects_bad_requests() {
+    let (_dir, ck) = tiny_in_tempdir();
+    let e = load(&ck);
+    let err = e.embed_texts(&["river", "   "]).unwrap_err().to_string();
+    assert!(err.contains("query is empty"), "{err}");
+    let long = "x ".repeat(200);
+    let err = e.embed_texts(&[long.as_str()]).unwrap_err().to_string();
+    assert!(err.contains("too long"), "{err}");
+    let err = e
+        .classifier(&[], TemplateSet::Msclip)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no class names"), "{err}");
+    let err = e
+        .classifier(&["forest".into(), "".into()], TemplateSet::None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("class name 2 is empty"), "{err}");
+    let err = e.embed_images(&[0.0; 10], 1).unwrap_err().to_string();
+    assert!(err.contains("image batch has 10 values"), "{err}");
+}
+
+#[test]
+fn checkpoint_sha256_is_cached_by_size_and_mtime() {
+    let (_dir, ck) = tiny_in_tempdir();
+    let e = load(&ck);
+    assert_eq!(e.checkpoint_sha256().unwrap(), TINY_SHA256);
+    let sidecar = ck.with_file_name("tiny.safetensors.sha256.json");
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    assert_eq!(record["sha256"], TINY_SHA256);
+    assert_eq!(record["size"], std::fs::metadata(&ck).unwrap().len());
+
+    // While size and mtime match, the sidecar is trusted (proved with a planted value).
+    let mut planted = record.clone();
+    planted["sha256"] = Value::String("ab".repeat(32));
+    std::fs::write(&sidecar, planted.to_string()).unwrap();
+    assert_eq!(
+        checkpoint_sha256(&ck, &NoProgress, &CancelToken::new()).unwrap(),
+        "ab".repeat(32)
+    );
+    // A changed mtime invalidates it.
+    let f = std::fs::File::options().write(true).open(&ck).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(f);
+    assert_eq!(
+        checkpoint_sha256(&ck, &NoProgress, &CancelToken::new()).unwrap(),
+        TINY_SHA256
+    );
+}
