@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod bench_index;
 mod common;
 pub mod info;
 mod search_cmds;
@@ -43,6 +44,8 @@ pub enum Command {
     ClassifyScene(ClassifySceneArgs),
     /// Time the model towers with random weights (image throughput, text latency).
     BenchModel(model_cmds::BenchModelArgs),
+    /// Time indexing a scene: tiles/s, model vs outside-the-model time, peak memory.
+    BenchIndex(bench_index::BenchIndexArgs),
 }
 
 /// Model and tiling options shared by the scene commands.
@@ -239,5 +242,6 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::EmbedText(a) => model_cmds::embed_text(a),
         Command::Classify(a) => model_cmds::classify(a),
         Command::BenchModel(a) => model_cmds::bench_model(a),
+        Command::BenchIndex(a) => bench_index::run(&a),
     }
 }

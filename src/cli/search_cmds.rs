@@ -29,6 +29,7 @@ impl IndexArgs {
             max_nodata_fraction: self.max_nodata,
             max_cloud_fraction: self.max_cloud,
             batch_size: self.batch,
+            max_rows: None,
         }
     }
 }

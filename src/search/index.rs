@@ -44,6 +44,8 @@ pub struct IndexOptions {
     pub max_cloud_fraction: f32,
     /// Tiles per model call.
     pub batch_size: usize,
+    /// Index only the first rows of tiles (previews and benchmarks); `None` = all.
+    pub max_rows: Option<u32>,
 }
 
 impl Default for IndexOptions {
@@ -53,6 +55,7 @@ impl Default for IndexOptions {
             max_nodata_fraction: 0.5,
             max_cloud_fraction: 0.5,
             batch_size: 8,
+            max_rows: None,
         }
     }
 }
@@ -147,7 +150,8 @@ pub fn build_index(
         size,
         stride,
     );
-    let total = grid.len() as u64;
+    let rows = opts.max_rows.map_or(grid.rows(), |r| r.min(grid.rows()));
+    let total = u64::from(rows) * u64::from(grid.cols());
     let has_cloud_info = scl.is_some() || cld.is_some();
 
     let meta = IndexMeta {
@@ -192,6 +196,7 @@ pub fn build_index(
                 read_tiles(
                     scene,
                     grid,
+                    rows,
                     model_bands,
                     scl,
                     cld,
@@ -265,6 +270,7 @@ pub fn build_index(
 fn read_tiles(
     scene: &Scene,
     grid: &TileGrid,
+    rows: u32,
     model_bands: &[usize],
     scl: Option<usize>,
     cld: Option<usize>,
@@ -289,7 +295,7 @@ fn read_tiles(
     let strip_w = (grid.cols() as usize - 1) * grid.stride as usize + s;
     let mut batch: Vec<ReadTile> = Vec::with_capacity(batch_size);
     let mut embed_in_batch = 0;
-    for row in 0..grid.rows() {
+    for row in 0..rows {
         cancel.check()?;
         let y0 = i64::from(row) * i64::from(grid.stride);
         let req = ReadRequest {
