@@ -282,6 +282,20 @@ impl KestrelApp {
                 }
                 BasemapHealth::Online | BasemapHealth::Disabled => {}
             }
+            let mut cancel = None;
+            for (i, layer) in self.layers.iter().enumerate() {
+                if let Some(what) = layer.busy_label() {
+                    ui.spinner();
+                    ui.label(format!("{what}…"));
+                    if ui.small_button("cancel").clicked() {
+                        cancel = Some(i);
+                    }
+                    ui.separator();
+                }
+            }
+            if let Some(i) = cancel {
+                self.layers[i].cancel_jobs();
+            }
             let mut dismiss = None;
             for (i, m) in self.messages.iter().enumerate().rev().take(3) {
                 let color = if m.error {

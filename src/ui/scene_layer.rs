@@ -167,6 +167,33 @@ impl SceneLayer {
             || self.view_job.is_some()
     }
 
+    /// What the layer is busy with, for the status bar.
+    pub fn busy_label(&self) -> Option<String> {
+        let name = self.name();
+        if matches!(self.state, LayerState::Opening(_)) {
+            Some(format!("opening {name}"))
+        } else if self.sample_job.is_some() {
+            Some(format!("sampling {name}"))
+        } else if self.overview_job.is_some() || self.view_job.is_some() {
+            Some(format!("rendering {name}"))
+        } else {
+            None
+        }
+    }
+
+    /// Stop whatever the layer's workers are doing (dropping a job handle cancels it; the
+    /// GDAL reads check the token between bands and inside RasterIO). A layer still opening
+    /// becomes a failed one.
+    pub fn cancel_jobs(&mut self) {
+        if matches!(self.state, LayerState::Opening(_)) {
+            self.state = LayerState::Failed(format!("opening {} was cancelled", self.path.display()));
+        }
+        self.sample_job = None;
+        self.overview_job = None;
+        self.view_job = None;
+        self.requested_view = None;
+    }
+
     /// Install a (new or modified) scene and start sampling it.
     pub fn set_scene(&mut self, scene: Scene, ctx: &egui::Context) {
         if self.style.composite.bands(&scene.roles()).is_err() {

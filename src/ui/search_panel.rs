@@ -201,6 +201,7 @@ pub struct SearchPanel {
     pub selected: Option<usize>,
     pub threshold: f32,
     save_dialog: Option<crossbeam_channel::Receiver<Option<(PathBuf, ExportKind)>>>,
+    checkpoint_dialog: Option<crossbeam_channel::Receiver<Option<PathBuf>>>,
     export_job: Slot<PathBuf>,
 }
 
@@ -252,6 +253,7 @@ impl SearchPanel {
             selected: None,
             threshold: -1.0,
             save_dialog: None,
+            checkpoint_dialog: None,
             export_job: Slot::Empty,
         }
     }
@@ -489,6 +491,15 @@ impl SearchPanel {
                 _ => {}
             }
         }
+        if let Some(rx) = &self.checkpoint_dialog
+            && let Ok(picked) = rx.try_recv()
+        {
+            self.checkpoint_dialog = None;
+            if let Some(p) = picked {
+                self.settings.checkpoint = p.display().to_string();
+                self.load_model(ctx);
+            }
+        }
         if let Some(rx) = &self.save_dialog
             && let Ok(picked) = rx.try_recv()
         {
@@ -554,6 +565,9 @@ impl SearchPanel {
                     .desired_width(170.0),
             )
             .labelled_by(label.id);
+            if ui.small_button("Choose…").on_hover_text("Pick a local checkpoint (.pt or .safetensors)").clicked() {
+                self.pick_checkpoint(ui.ctx());
+            }
         });
         ui.horizontal(|ui| {
             ui.label("Device");
@@ -877,6 +891,27 @@ impl SearchPanel {
                 self.ask_save(ExportKind::GeoJson, ui.ctx());
             }
         });
+    }
+
+    /// A file dialog (on a worker thread) for a local checkpoint; the choice fills the
+    /// checkpoint field.
+    fn pick_checkpoint(&mut self, ctx: &egui::Context) {
+        if self.checkpoint_dialog.is_some() {
+            return;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new().name("kestrel-checkpoint-dialog".into()).spawn(move || {
+            let picked = rfd::FileDialog::new()
+                .set_title("Choose a Llama3-MS-CLIP checkpoint")
+                .add_filter("checkpoint", &["pt", "safetensors"])
+                .pick_file();
+            let _ = tx.send(picked);
+            ctx.request_repaint();
+        });
+        if spawned.is_ok() {
+            self.checkpoint_dialog = Some(rx);
+        }
     }
 
     fn ask_save(&mut self, kind: ExportKind, ctx: &egui::Context) {
