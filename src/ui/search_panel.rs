@@ -593,14 +593,11 @@ impl SearchPanel {
             Slot::Running(job, p) => {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(
-                        p.as_ref()
-                            .map_or("loading the model…".to_string(), progress_text),
-                    );
                     if ui.button("Cancel").clicked() {
                         job.cancel();
                     }
                 });
+                ui.add(egui::Label::new(p.as_ref().map_or("loading the model…".to_string(), progress_text)).wrap());
             }
             Slot::Ready(m) => {
                 ui.label(
@@ -643,12 +640,12 @@ impl SearchPanel {
             Some(Slot::Running(job, p)) => {
                 let frac = p.as_ref().map_or(0.0, Progress::fraction);
                 ui.add(egui::ProgressBar::new(frac).show_percentage());
-                ui.horizontal(|ui| {
-                    ui.label(p.as_ref().map_or("reading…".to_string(), progress_text));
-                    if ui.button("Cancel").clicked() {
-                        job.cancel();
-                    }
-                });
+                // wrapped (not in a horizontal row) so a long, changing text never
+                // widens the panel
+                ui.add(egui::Label::new(p.as_ref().map_or("reading…".to_string(), progress_text)).wrap());
+                if ui.button("Cancel").clicked() {
+                    job.cancel();
+                }
             }
             Some(Slot::Ready(ix)) => {
                 let skipped = ix.tiles.len() - ix.embedded_count();
