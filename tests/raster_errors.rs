@@ -104,7 +104,7 @@ fn one_band_jpeg() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("photo.jpg");
     let mem = DriverManager::get_driver_by_name("MEM").unwrap();
-    let mut ds = mem.create_with_band_type::<u8, _>("", 32, 32, 1).unwrap();
+    let ds = mem.create_with_band_type::<u8, _>("", 32, 32, 1).unwrap();
     let mut buf = Buffer::new((32, 32), (0..1024).map(|i| (i % 251) as u8).collect());
     ds.rasterband(1)
         .unwrap()
@@ -265,7 +265,7 @@ fn upsampling_does_not_blend_nodata() {
                 assert!(v.is_nan(), "({x}, {y}) = {v}: nodata side");
             } else {
                 assert!(
-                    v >= 2500.0 && v <= 2900.0,
+                    (2500.0..=2900.0).contains(&v),
                     "({x}, {y}) = {v}: blended with nodata"
                 );
             }

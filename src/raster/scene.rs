@@ -251,41 +251,35 @@ fn same_crs(a: &CrsInfo, b: &CrsInfo) -> bool {
     }
 }
 
-/// Facts about band `i` (1-based) of a dataset.
+/// Facts about band `i` (1-based) of `ds` (opened from `source`, on `grid`), with no
+/// role yet.
 fn band_facts(
     ds: &Dataset,
     i: usize,
     path: &Path,
-) -> Result<
-    (
-        String,
-        GdalTypeInfo,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        (usize, bool),
-    ),
-    RasterError,
-> {
+    source: &str,
+    grid: Grid,
+) -> Result<Found, RasterError> {
     let rb = ds.rasterband(i).map_err(|e| RasterError::Open {
         path: path.to_path_buf(),
         message: gdal_message(&e),
     })?;
-    let desc = rb.description().unwrap_or_default();
-    let t = type_info(rb.band_type());
-    let scale = rb.scale().filter(|s| *s != 1.0);
-    let offset = rb.offset().filter(|o| *o != 0.0);
     let count = rb.overview_count().map_or(0, |c| c.max(0) as usize);
     // SAFETY: a valid band handle for the lifetime of `rb`.
     let arbitrary = unsafe { gdal_sys::GDALHasArbitraryOverviews(rb.c_rasterband()) } != 0;
-    Ok((
-        desc,
-        t,
-        rb.no_data_value(),
-        scale,
-        offset,
-        (count, arbitrary),
-    ))
+    Ok(Found {
+        role: BandRole::Other,
+        identified_by: String::new(),
+        description: rb.description().unwrap_or_default(),
+        source: source.to_string(),
+        source_band: i,
+        grid,
+        data_type: type_info(rb.band_type()),
+        nodata: rb.no_data_value(),
+        gdal_scale: rb.scale().filter(|s| *s != 1.0),
+        gdal_offset: rb.offset().filter(|o| *o != 0.0),
+        overviews: (count, arbitrary),
+    })
 }
 
 fn file_name(path: &Path) -> String {
@@ -615,13 +609,22 @@ impl Scene {
                 reason: format!("{driver} file with no raster bands"),
             });
         }
+        // The grid is checked after the 8-bit test (a JPEG without georeferencing should
+        // say it is a picture); bands get it below.
+        let unset = Grid {
+            width: 0,
+            height: 0,
+            geo_transform: [0.0; 6],
+        };
         let mut facts = Vec::with_capacity(count);
         for i in 1..=count {
-            facts.push(band_facts(&ds, i, path)?);
+            facts.push(band_facts(&ds, i, path, &src, unset)?);
         }
         // Identify bands: descriptions, then (single band) the file name, then conventions.
-        let by_desc: Vec<Option<(BandRole, String)>> =
-            facts.iter().map(|f| role_from_text(&f.0)).collect();
+        let by_desc: Vec<Option<(BandRole, String)>> = facts
+            .iter()
+            .map(|f| role_from_text(&f.description))
+            .collect();
         let n_desc = by_desc.iter().flatten().count();
         let desc_roles: Vec<BandRole> = by_desc.iter().flatten().map(|r| r.0).collect();
         let desc_unique = desc_roles
@@ -633,7 +636,7 @@ impl Scene {
         } else {
             None
         };
-        let all_byte = facts.iter().all(|f| f.1.byte);
+        let all_byte = facts.iter().all(|f| f.data_type.byte);
         if all_byte && n_desc == 0 && by_name.is_none() {
             let georef = if ds.projection().trim().is_empty() {
                 "without georeferencing"
@@ -660,10 +663,13 @@ impl Scene {
         if n_desc > 0 && desc_unique {
             for (f, d) in facts.iter().zip(&by_desc) {
                 roles_why.push(match d {
-                    Some((r, _)) => (*r, format!("band description {:?}", f.0)),
+                    Some((r, _)) => (*r, format!("band description {:?}", f.description)),
                     None => (
                         BandRole::Other,
-                        format!("band description {:?} names no Sentinel-2 band", f.0),
+                        format!(
+                            "band description {:?} names no Sentinel-2 band",
+                            f.description
+                        ),
                     ),
                 });
             }
@@ -693,19 +699,11 @@ impl Scene {
         let found: Vec<Found> = facts
             .into_iter()
             .zip(roles_why)
-            .enumerate()
-            .map(|(i, (f, (role, why)))| Found {
+            .map(|(f, (role, why))| Found {
                 role,
                 identified_by: why,
-                description: f.0,
-                source: src.clone(),
-                source_band: i + 1,
                 grid,
-                data_type: f.1,
-                nodata: f.2,
-                gdal_scale: f.3,
-                gdal_offset: f.4,
-                overviews: f.5,
+                ..f
             })
             .collect();
         drop(ds);
@@ -780,22 +778,13 @@ impl Scene {
                 Some(_) => {}
             }
             let grid = dataset_grid(&ds, f)?;
-            let (desc, t, nodata, scale, offset, overviews) = band_facts(&ds, 1, f)?;
             if driver.is_empty() {
                 driver = ds.driver().short_name();
             }
             let cand = Found {
                 role,
                 identified_by: format!("file name {:?} (token {tok:?})", file_name(f)),
-                description: desc,
-                source: src,
-                source_band: 1,
-                grid,
-                data_type: t,
-                nodata,
-                gdal_scale: scale,
-                gdal_offset: offset,
-                overviews,
+                ..band_facts(&ds, 1, f, &src, grid)?
             };
             match found.iter().position(|x| x.role == role) {
                 Some(i) if found[i].grid.resolution() > grid.resolution() => {
@@ -922,12 +911,12 @@ impl Scene {
             }
             let grid = dataset_grid(&sds, path)?;
             for i in 1..=sds.raster_count() {
-                let (desc, t, nodata, scale, offset, overviews) = band_facts(&sds, i, path)?;
+                let facts = band_facts(&sds, i, path, sub, grid)?;
                 let bandname = sds
                     .rasterband(i)
                     .ok()
                     .and_then(|b| b.metadata_item("BANDNAME", ""))
-                    .unwrap_or_else(|| desc.clone());
+                    .unwrap_or_else(|| facts.description.clone());
                 let Some((role, _)) = role_from_text(&bandname) else {
                     if !skipped.contains(&bandname) {
                         skipped.push(bandname);
@@ -952,15 +941,7 @@ impl Scene {
                         "SENTINEL2 driver BANDNAME {bandname:?} ({} subdataset)",
                         res.trim_matches(':')
                     ),
-                    description: desc,
-                    source: sub.clone(),
-                    source_band: i,
-                    grid,
-                    data_type: t,
-                    nodata,
-                    gdal_scale: scale,
-                    gdal_offset: offset,
-                    overviews,
+                    ..facts
                 });
             }
         }
@@ -1234,7 +1215,7 @@ impl Scene {
                         .copied()
                         .filter(|x| x.is_finite())
                         .fold(f32::MIN, f32::max);
-                    if max <= 100.0 && max >= 0.0 {
+                    if (0.0..=100.0).contains(&max) {
                         b.role = BandRole::CloudProb;
                         b.identified_by = format!(
                             "band description \"QA60\" with values 0–{max:.1}: a 0–100 cloud \
