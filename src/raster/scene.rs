@@ -130,6 +130,21 @@ pub struct SceneInfo {
     pub notes: Vec<String>,
 }
 
+impl SceneInfo {
+    /// The footprint in Web Mercator metres (closed ring), for drawing on the map.
+    pub fn footprint_3857(&self) -> Vec<(f64, f64)> {
+        self.footprint_wgs84
+            .iter()
+            .map(|&(lon, lat)| super::georef::lonlat_to_web_mercator(lon, lat))
+            .collect()
+    }
+
+    /// Roles of the bands, in order.
+    pub fn roles(&self) -> Vec<BandRole> {
+        self.bands.iter().map(|b| b.role).collect()
+    }
+}
+
 /// An opened scene. Cheap to clone; see the module docs.
 #[derive(Debug, Clone)]
 pub struct Scene {
@@ -1312,6 +1327,20 @@ fn collect_raster_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn results_are_plain_data() {
+        send_sync::<Scene>();
+        send_sync::<SceneInfo>();
+        send_sync::<crate::raster::BandStack>();
+        send_sync::<crate::raster::PixelReport>();
+        send_sync::<crate::raster::RgbaImage>();
+        send_sync::<RasterError>();
+        send::<SceneReader<'static>>();
+    }
 
     #[test]
     fn fit_size_keeps_aspect() {
