@@ -334,7 +334,7 @@ fn descriptions_and_gdal_scale_offset_are_honoured() {
     assert!((r.scale_to_10000 - 1.0).abs() < 1e-9);
     assert!((r.offset + 1000.0).abs() < 1e-6);
     assert!(r.reason.contains("GDAL scale"), "{}", r.reason);
-    assert_eq!(scene.info().open_sample_size, None);
+    assert_eq!(scene.info().open_sample_pixels, None);
     let s = scene
         .read(
             &ReadRequest::full_resolution(vec![0, 2], Window::new(0, 0, 1, 1)),
@@ -440,4 +440,37 @@ fn open_and_read_on_a_worker_thread() {
     .join()
     .unwrap();
     assert_eq!(v, 730.0); // gdallocationinfo 38D_378R_2_3.tif 100 120, band 2
+}
+
+/// A big file without overviews is sampled with full-resolution patches (a decimated
+/// read would decode every block); with overviews, by a decimated read.
+#[test]
+fn samples_without_overviews_use_patches() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big_B04.tif");
+    write_tif(&p, 700, 600, 1, Some(32633), 10.0, |_, x, y| {
+        (x + 1000 * (y % 7)) as u16
+    });
+    let scene = open(&p).unwrap();
+    assert_eq!(scene.info().bands[0].overviews, 0);
+    // Opening took 64 patches of 20 px for the radiometry tests.
+    assert_eq!(scene.info().open_sample_pixels, Some(160 * 160));
+    let s = scene.sample(&[0], 64, &CancelToken::new()).unwrap();
+    assert_eq!((s.width, s.height), (64, 64));
+    assert_eq!(s.geo_transform, [0.0; 6], "a mosaic is not a map grid");
+    assert!(
+        s.notes[0].contains("64 full-resolution patches of 8 px"),
+        "{:?}",
+        s.notes
+    );
+    // Patch (i, j) starts at (i·87 + 39, j·75 + 33): cells of 700/8 and 600/8 px.
+    for (i, j, dx, dy) in [(0, 0, 0, 0), (3, 5, 2, 7), (7, 7, 7, 7)] {
+        let (x, y) = (i * 87 + 39 + dx, j * 75 + 33 + dy);
+        let want = (x + 1000 * (y % 7)) as f32;
+        assert_eq!(s.value(0, i * 8 + dx, j * 8 + dy), want, "patch ({i}, {j})");
+    }
+    // Small scenes (≤ 4 × max_side) are read decimated, with a map grid.
+    let s = scene.sample(&[0], 256, &CancelToken::new()).unwrap();
+    assert_eq!((s.width, s.height), (256, 219));
+    assert_eq!(s.geo_transform[1], 10.0 * 700.0 / 256.0);
 }

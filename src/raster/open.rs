@@ -13,9 +13,9 @@ use super::bands::{BandRole, S2Band, convention_for_count, role_from_text};
 use super::error::{RasterError, gdal_message};
 use super::georef::{CrsTransformer, Grid};
 use super::radiometry::{self, ProcessingLevel, Radiometry, RadiometryInputs};
-use super::read::{Resampling, Window, is_integer_type};
+use super::read::is_integer_type;
 use super::safe::{self, ProductMetadata};
-use super::scene::{BandInfo, CrsInfo, Scene, SceneInfo, SourceKind, fit_size};
+use super::scene::{BandInfo, CrsInfo, Scene, SceneInfo, SourceKind};
 use crate::jobs::CancelToken;
 
 /// A band found while opening, before the radiometry is decided.
@@ -848,7 +848,7 @@ impl Scene {
                 bands_confirmed: confirmed,
                 radiometry: placeholder,
                 identity,
-                open_sample_size: None,
+                open_sample_pixels: None,
                 notes: Vec::new(),
             },
             evidence: evidence.clone(),
@@ -867,24 +867,11 @@ impl Scene {
             .any(|b| b.role == BandRole::Other && b.description.eq_ignore_ascii_case("QA60"));
         if (!settled || has_qa60) && !scene.info.bands.is_empty() {
             let all: Vec<usize> = (0..scene.info.bands.len()).collect();
-            let (w, h) = fit_size(grid.width, grid.height, OPEN_SAMPLE_SIDE);
             let reader = scene.reader();
-            let mut raw = Vec::with_capacity(all.len());
-            let mut sample_notes = Vec::new();
-            for &b in &all {
-                raw.push(reader.read_raw(
-                    b,
-                    Window::new(0, 0, grid.width, grid.height),
-                    w,
-                    h,
-                    Resampling::Nearest,
-                    cancel,
-                    &mut sample_notes,
-                )?);
-            }
+            let raw = scene.sample_raw(&reader, &all, OPEN_SAMPLE_SIDE, cancel)?;
             drop(reader);
-            scene.sample = Some(raw);
-            scene.info.open_sample_size = Some((w, h));
+            scene.info.open_sample_pixels = Some(raw.width * raw.height);
+            scene.sample = Some(raw.planes);
         }
         if has_qa60 && let Some(sample) = &scene.sample {
             for (b, v) in scene.info.bands.iter_mut().zip(sample) {
