@@ -1,5 +1,5 @@
 //! A scene and what is known about it ([`SceneInfo`]): opening (dispatching to
-//! [`super::open`]) a multi-band raster file (GeoTIFF/COG/JP2 in any CRS), a `.SAFE`
+//! `raster::open`) a multi-band raster file (GeoTIFF/COG/JP2 in any CRS), a `.SAFE`
 //! product (folder, `MTD_MSIL2A.xml`/`MTD_MSIL1C.xml` or a SENTINEL2-readable zip) through
 //! GDAL's SENTINEL2 driver, or a folder of per-band files (BigEarthNet patches, ESA
 //! `IMG_DATA` band files). Opening reads metadata only, plus, when no metadata settles
