@@ -266,9 +266,11 @@ fn bench(scene: &Scene, open_secs: f64) -> anyhow::Result<()> {
     eprintln!("bench {}:", info.name);
     eprintln!("  open                          {open_secs:8.3} s");
     eprintln!(
-        "  preview {w}x{h} ({} bands, 3857) {preview:8.3} s  ({:.1} source Mpx/s per band, notes: {:?})",
+        "  preview {w}x{h} ({} bands, 3857) {preview:8.3} s  ({:.1} source Mpx/s per band, \
+         {:.0} % with data, notes: {:?})",
         rgb.len(),
         src_mpx / preview.max(1e-9),
+        100.0 * (1.0 - p.nodata_fraction()),
         p.notes
     );
     eprintln!(

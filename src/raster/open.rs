@@ -31,6 +31,7 @@ struct Found {
     gdal_scale: Option<f64>,
     gdal_offset: Option<f64>,
     overviews: (usize, bool),
+    jp2: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -155,6 +156,7 @@ fn band_facts(
         gdal_scale: rb.scale().filter(|s| *s != 1.0),
         gdal_offset: rb.offset().filter(|o| *o != 0.0),
         overviews: (count, arbitrary),
+        jp2: ds.driver().short_name() == "JP2OpenJPEG" || source.starts_with("SENTINEL2_"),
     })
 }
 
@@ -818,6 +820,7 @@ impl Scene {
                 zero_is_nodata: false,
                 overviews: f.overviews.0,
                 arbitrary_overviews: f.overviews.1,
+                jp2: f.jp2,
             })
             .collect();
         let placeholder = Radiometry {

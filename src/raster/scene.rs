@@ -76,6 +76,10 @@ pub struct BandInfo {
     pub overviews: usize,
     /// The driver decodes at any reduced resolution (JPEG 2000).
     pub arbitrary_overviews: bool,
+    /// The pixels are JPEG 2000 (a `.jp2` file, or a SAFE band behind the SENTINEL2
+    /// driver): a nearest-neighbour decimated read decodes a reduced resolution level
+    /// even when GDAL lists no overviews.
+    pub jp2: bool,
 }
 
 impl BandInfo {
@@ -341,7 +345,7 @@ impl Scene {
 
     /// A sample of the whole scene for histograms and stretches, about `max_side` pixels
     /// on the long side, nearest neighbour (exact values): a decimated read when the bands
-    /// have overviews or the scene is small; otherwise (a big file without overviews, where
+    /// have overviews, are JPEG 2000, or the scene is small; otherwise (a big file without overviews, where
     /// a decimated read would decode every block) a mosaic of 8 × 8 full-resolution
     /// patches spread over the scene, whose `geo_transform` is all zeros (not a map grid)
     /// and whose notes say so.
@@ -403,7 +407,7 @@ impl Scene {
             self.info
                 .bands
                 .get(b)
-                .is_some_and(|x| x.overviews > 0 || x.arbitrary_overviews)
+                .is_some_and(|x| x.overviews > 0 || x.arbitrary_overviews || x.jp2)
         });
         let patch = (max_side / PER_SIDE)
             .min(g.width / PER_SIDE)
