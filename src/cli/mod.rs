@@ -128,6 +128,10 @@ pub struct InfoArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also time opening, a whole-scene 1024 px Web Mercator preview, a histogram sample
+    /// and a 224 px model tile (printed on stderr).
+    #[arg(long)]
+    pub bench: bool,
 }
 
 /// Where the model comes from and where it runs.
