@@ -77,6 +77,7 @@ pub struct IndexCmdArgs {
     /// With --out, also keep the index in the cache.
     #[arg(long)]
     pub cache: bool,
+    /// Print a JSON summary line.
     #[arg(long)]
     pub json: bool,
     pub scene: PathBuf,
@@ -92,10 +93,13 @@ pub struct SearchArgs {
     /// How many tiles to list and export.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
+    /// Write the results as CSV (with a WKT polygon column in EPSG:4326).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Write the results as a GeoJSON FeatureCollection.
     #[arg(long)]
     pub geojson: Option<PathBuf>,
+    /// Print JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
     /// Scenes, or tile index files (.parquet) from `kestrel index --out`.
@@ -111,10 +115,13 @@ pub struct ClassifySceneArgs {
     pub classes: Vec<String>,
     #[arg(long, value_enum, default_value_t = TemplatesArg::Msclip)]
     pub templates: TemplatesArg,
+    /// Write the results as CSV (with a WKT polygon column in EPSG:4326).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Write the results as a GeoJSON FeatureCollection.
     #[arg(long)]
     pub geojson: Option<PathBuf>,
+    /// Print JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
     /// Scenes, or tile index files (.parquet).
