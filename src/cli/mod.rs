@@ -124,8 +124,8 @@ pub struct ClassifySceneArgs {
     /// Print JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Scenes, or tile index files (.parquet).
-    #[arg(required = true)]
+    /// Scenes, or tile index files (.parquet). May also follow the class names:
+    /// trailing values that are existing files or folders are taken as inputs.
     pub inputs: Vec<PathBuf>,
 }
 

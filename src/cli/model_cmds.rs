@@ -233,14 +233,14 @@ pub fn embed_text(args: EmbedTextArgs) -> anyhow::Result<()> {
 
 /// `--classes C1 C2 IMG…` parses the images as classes: move the trailing values that are
 /// existing files to the images (a class name is not a file next to you).
-fn split_classes_and_images(
+pub(super) fn split_classes_and_images(
     mut classes: Vec<String>,
     mut images: Vec<PathBuf>,
 ) -> (Vec<String>, Vec<PathBuf>) {
     if images.is_empty() {
         let first_file = classes
             .iter()
-            .rposition(|c| !std::path::Path::new(c).is_file())
+            .rposition(|c| !std::path::Path::new(c).exists())
             .map_or(0, |i| i + 1);
         images = classes
             .split_off(first_file)

@@ -235,8 +235,12 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
-    if args.classes.len() < 2 {
+    let (classes, inputs) = super::model_cmds::split_classes_and_images(args.classes.clone(), args.inputs.clone());
+    if classes.len() < 2 {
         bail!("give at least two --classes");
+    }
+    if inputs.is_empty() {
+        bail!("no scene or index file given: list them after the class names");
     }
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     let templates = match args.templates {
@@ -244,8 +248,8 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
         TemplatesArg::Clip => TemplateSet::Clip,
         TemplatesArg::None => TemplateSet::None,
     };
-    let classifier = model.classifier(&args.classes, templates)?;
-    let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
+    let classifier = model.classifier(&classes, templates)?;
+    let (metas, tiles) = collect(&inputs, &args.index, &model)?;
     let rows: Vec<ClassifiedTile> = tiles
         .iter()
         .filter_map(|t| {
@@ -260,20 +264,20 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
         })
         .collect();
     let ctx =
-        ExportContext::from_metas(metas.iter()).with_query(args.classes.join(", "), String::new());
+        ExportContext::from_metas(metas.iter()).with_query(classes.join(", "), String::new());
     if let Some(p) = &args.csv {
-        export::write_classes_csv(p, &ctx, &args.classes, &rows)?;
+        export::write_classes_csv(p, &ctx, &classes, &rows)?;
         eprintln!("kestrel: wrote {}", p.display());
     }
     if let Some(p) = &args.geojson {
-        export::write_classes_geojson(p, &ctx, &args.classes, &rows)?;
+        export::write_classes_geojson(p, &ctx, &classes, &rows)?;
         eprintln!("kestrel: wrote {}", p.display());
     }
-    let mut counts = vec![0usize; args.classes.len()];
+    let mut counts = vec![0usize; classes.len()];
     for r in &rows {
         counts[r.top] += 1;
     }
-    for (c, n) in args.classes.iter().zip(&counts) {
+    for (c, n) in classes.iter().zip(&counts) {
         if args.json {
             println!("{}", json!({"class": c, "tiles": n}));
         } else {
