@@ -295,8 +295,10 @@ fn read_tiles(
     let strip_w = (grid.cols() as usize - 1) * grid.stride as usize + s;
     let mut batch: Vec<ReadTile> = Vec::with_capacity(batch_size);
     let mut embed_in_batch = 0;
+    let (mut read_s, mut prep_s, mut send_s) = (0.0f64, 0.0f64, 0.0f64);
     for row in 0..rows {
         cancel.check()?;
+        let t_read = std::time::Instant::now();
         let y0 = i64::from(row) * i64::from(grid.stride);
         let req = ReadRequest {
             bands: bands.clone(),
@@ -306,6 +308,9 @@ fn read_tiles(
             resampling: Resampling::Bilinear,
         };
         let strip = reader.read(&req, cancel)?;
+        read_s += t_read.elapsed().as_secs_f64();
+        let t_prep = std::time::Instant::now();
+        let mut sent = 0.0;
         for col in 0..grid.cols() {
             let tw = grid.tile(row, col);
             let x0 = tw.x0 as usize;
@@ -377,13 +382,18 @@ fn read_tiles(
             embed_in_batch += usize::from(pixels.is_some());
             batch.push(ReadTile { record, pixels });
             if embed_in_batch >= batch_size {
+                let t_send = std::time::Instant::now();
                 if tx.send(std::mem::take(&mut batch)).is_err() {
                     return Ok(()); // the consumer stopped
                 }
+                sent += t_send.elapsed().as_secs_f64();
                 embed_in_batch = 0;
             }
         }
+        prep_s += t_prep.elapsed().as_secs_f64() - sent;
+        send_s += sent;
     }
+    log::info!("index reader: {read_s:.2} s reading strips, {prep_s:.2} s cutting and preprocessing tiles, {send_s:.2} s waiting for the model");
     if !batch.is_empty() {
         let _ = tx.send(batch);
     }
