@@ -6,7 +6,10 @@ use clap::Parser as _;
 use kestrel::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,walkers=error")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,walkers=error"),
+    )
+    .init();
     let args = Cli::parse();
     let result = match args.command {
         Some(cmd) => cli::run(cmd),

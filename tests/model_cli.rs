@@ -86,7 +86,7 @@ fn embed_images_json_in_argument_order() {
         .iter()
         .map(|n| s(&fixture(&format!("chips/{n}"))))
         .collect();
-    let mut args = vec!["embed-images", "--json", "--model"];
+    let mut args = vec!["embed-images", "--json", "--radiometry", "raw", "--model"];
     let model = s(&tiny());
     args.push(&model);
     args.extend(paths.iter().map(String::as_str));
@@ -140,7 +140,7 @@ fn classify_json_matches_zero_shot_reference() {
         .collect();
     let model = s(&tiny());
     // The documented form: images right after the class names.
-    let mut args = vec!["classify", "--json", "--model", &model, "--classes"];
+    let mut args = vec!["classify", "--json", "--radiometry", "raw", "--model", &model, "--classes"];
     args.extend(&classes);
     args.extend(paths.iter().map(String::as_str));
     let lines = json_lines(&kestrel(&args));

@@ -104,7 +104,7 @@ fn one_band_jpeg() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("photo.jpg");
     let mem = DriverManager::get_driver_by_name("MEM").unwrap();
-    let mut ds = mem.create_with_band_type::<u8, _>("", 32, 32, 1).unwrap();
+    let ds = mem.create_with_band_type::<u8, _>("", 32, 32, 1).unwrap();
     let mut buf = Buffer::new((32, 32), (0..1024).map(|i| (i % 251) as u8).collect());
     ds.rasterband(1)
         .unwrap()
@@ -265,7 +265,7 @@ fn upsampling_does_not_blend_nodata() {
                 assert!(v.is_nan(), "({x}, {y}) = {v}: nodata side");
             } else {
                 assert!(
-                    v >= 2500.0 && v <= 2900.0,
+                    (2500.0..=2900.0).contains(&v),
                     "({x}, {y}) = {v}: blended with nodata"
                 );
             }
@@ -334,7 +334,7 @@ fn descriptions_and_gdal_scale_offset_are_honoured() {
     assert!((r.scale_to_10000 - 1.0).abs() < 1e-9);
     assert!((r.offset + 1000.0).abs() < 1e-6);
     assert!(r.reason.contains("GDAL scale"), "{}", r.reason);
-    assert_eq!(scene.info().open_sample_size, None);
+    assert_eq!(scene.info().open_sample_pixels, None);
     let s = scene
         .read(
             &ReadRequest::full_resolution(vec![0, 2], Window::new(0, 0, 1, 1)),
@@ -346,4 +346,131 @@ fn descriptions_and_gdal_scale_offset_are_honoured() {
         "{:?}",
         s.data
     );
+}
+
+/// SCL is categorical: reads and reprojections with bilinear resampling must keep class
+/// values (nearest), while reflectance bands are interpolated.
+#[test]
+fn scl_stays_categorical_when_resampled_and_warped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tif(
+        &dir.path().join("T_B02_10m.tif"),
+        40,
+        40,
+        1,
+        Some(32633),
+        10.0,
+        |_, x, _| 1000 + 10 * x as u16,
+    );
+    // 20 m SCL: vertical stripes of classes 4, 6, 9, 5 (5 px each).
+    write_tif(
+        &dir.path().join("T_SCL_20m.tif"),
+        20,
+        20,
+        1,
+        Some(32633),
+        20.0,
+        |_, x, _| [4, 6, 9, 5][x / 5],
+    );
+    let scene = open(dir.path()).unwrap();
+    assert_eq!(
+        scene.roles(),
+        vec![BandRole::Spectral(S2Band::B02), BandRole::Scl]
+    );
+    assert_eq!(scene.info().bands[1].resolution_m, 20.0);
+    let c = CancelToken::new();
+    let s = scene
+        .read(
+            &ReadRequest {
+                resampling: Resampling::Cubic,
+                ..ReadRequest::full_resolution(vec![0, 1], Window::new(0, 0, 40, 40))
+            },
+            &c,
+        )
+        .unwrap();
+    let classes = [4.0, 5.0, 6.0, 9.0];
+    assert!(
+        s.plane(1).iter().all(|v| classes.contains(v)),
+        "{:?}",
+        &s.plane(1)[..40]
+    );
+    // 10 m column 10 lies in 20 m column 5: class 6; SCL is not harmonised.
+    assert_eq!(s.value(1, 10, 3), 6.0);
+    assert_eq!(s.value(0, 10, 3), 1100.0);
+    // Reprojected to Web Mercator with bilinear: classes survive, B02 interpolates.
+    let m = scene.info().bounds_3857;
+    let w = scene
+        .read_web_mercator(&[0, 1], m, 64, 64, Resampling::Bilinear, &c)
+        .unwrap();
+    let scl: Vec<f32> = w.plane(1).iter().copied().filter(|v| !v.is_nan()).collect();
+    assert!(scl.len() > 64 * 64 / 2, "{}", scl.len());
+    assert!(scl.iter().all(|v| classes.contains(v)));
+    let b02: Vec<f32> = w.plane(0).iter().copied().filter(|v| !v.is_nan()).collect();
+    assert!(
+        b02.iter().any(|v| v.fract() != 0.0),
+        "bilinear values between columns"
+    );
+    assert!(b02.iter().all(|v| (1000.0..=1390.0).contains(v)));
+}
+
+/// The UI pattern: open and read on a worker thread, hand plain data back.
+#[test]
+fn open_and_read_on_a_worker_thread() {
+    use kestrel::jobs::JobHandle;
+    use std::sync::Arc;
+    let chip = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chips/38D_378R_2_3.tif");
+    let job = JobHandle::spawn("open", Arc::new(|| {}), move |ctx| {
+        let scene = Scene::open(&chip, &ctx.cancel)?;
+        let stack = scene.sample(&[3, 2, 1], 64, &ctx.cancel)?;
+        Ok::<_, RasterError>((scene, stack))
+    });
+    let (scene, stack) = job.join().unwrap().unwrap();
+    assert_eq!((stack.width, stack.height), (64, 64));
+    // Another thread reads from the same (shared) scene description.
+    let scene = Arc::new(scene);
+    let s2 = Arc::clone(&scene);
+    let v = std::thread::spawn(move || {
+        s2.read(
+            &ReadRequest::full_resolution(vec![1], Window::new(100, 120, 1, 1)),
+            &CancelToken::new(),
+        )
+        .unwrap()
+        .data[0]
+    })
+    .join()
+    .unwrap();
+    assert_eq!(v, 730.0); // gdallocationinfo 38D_378R_2_3.tif 100 120, band 2
+}
+
+/// A big file without overviews is sampled with full-resolution patches (a decimated
+/// read would decode every block); with overviews, by a decimated read.
+#[test]
+fn samples_without_overviews_use_patches() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big_B04.tif");
+    write_tif(&p, 700, 600, 1, Some(32633), 10.0, |_, x, y| {
+        (x + 1000 * (y % 7)) as u16
+    });
+    let scene = open(&p).unwrap();
+    assert_eq!(scene.info().bands[0].overviews, 0);
+    // Opening took 64 patches of 20 px for the radiometry tests.
+    assert_eq!(scene.info().open_sample_pixels, Some(160 * 160));
+    let s = scene.sample(&[0], 64, &CancelToken::new()).unwrap();
+    assert_eq!((s.width, s.height), (64, 64));
+    assert_eq!(s.geo_transform, [0.0; 6], "a mosaic is not a map grid");
+    assert!(
+        s.notes[0].contains("64 full-resolution patches of 8 px"),
+        "{:?}",
+        s.notes
+    );
+    // Patch (i, j) starts at (i·87 + 39, j·75 + 33): cells of 700/8 and 600/8 px.
+    for (i, j, dx, dy) in [(0, 0, 0, 0), (3, 5, 2, 7), (7, 7, 7, 7)] {
+        let (x, y) = (i * 87 + 39 + dx, j * 75 + 33 + dy);
+        let want = (x + 1000 * (y % 7)) as f32;
+        assert_eq!(s.value(0, i * 8 + dx, j * 8 + dy), want, "patch ({i}, {j})");
+    }
+    // Small scenes (≤ 4 × max_side) are read decimated, with a map grid.
+    let s = scene.sample(&[0], 256, &CancelToken::new()).unwrap();
+    assert_eq!((s.width, s.height), (256, 219));
+    assert_eq!(s.geo_transform[1], 10.0 * 700.0 / 256.0);
 }

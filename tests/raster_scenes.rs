@@ -95,7 +95,7 @@ fn corrientes_float_stack_with_offset_and_nan_nodata() {
         r.reason
     );
     assert!(r.reason.contains("NaN is nodata"), "{}", r.reason);
-    assert_eq!(info.open_sample_size, Some((160, 159)));
+    assert_eq!(info.open_sample_pixels, Some(160 * 159));
     assert_eq!((info.bands[1].gain, info.bands[1].offset), (1.0, -1000.0));
     assert_eq!((info.bands[11].gain, info.bands[11].offset), (1.0, 0.0));
 
@@ -519,7 +519,7 @@ fn safe_n0509_offset_from_metadata_without_reading_pixels() {
         let info = scene.info();
         assert_eq!(info.source_kind, SourceKind::Safe);
         assert_eq!(info.driver, "SENTINEL2");
-        assert_eq!(info.open_sample_size, None, "no pixel read while opening");
+        assert_eq!(info.open_sample_pixels, None, "no pixel read while opening");
         assert_eq!(info.level, ProcessingLevel::L2A);
         assert_eq!(info.baseline.as_deref(), Some("05.09"));
         assert_eq!(info.radiometry.offset, -1000.0);
@@ -604,7 +604,7 @@ fn safe_n0208_has_no_offset() {
         "{}",
         info.radiometry.reason
     );
-    assert_eq!(info.open_sample_size, None);
+    assert_eq!(info.open_sample_pixels, None);
     assert_eq!(info.grid.geo_transform[0], 600000.0);
     assert_eq!(info.grid.geo_transform[3], 6400020.0);
 }

@@ -35,7 +35,10 @@ fn harness(files: Vec<PathBuf>) -> Harness<'static, KestrelApp> {
 fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
     let t0 = Instant::now();
     while !done(h.state()) {
-        assert!(t0.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -58,16 +61,34 @@ fn demo_scene_opens_renders_and_switches_presets() {
         let scene = layer.scene.as_ref().expect("scene");
         assert_eq!(scene.info().grid.width, 1536);
         assert_eq!(scene.info().grid.height, 768);
-        assert_eq!(layer.style.composite, Composite::Preset { preset: Preset::TrueColor });
+        assert_eq!(
+            layer.style.composite,
+            Composite::Preset {
+                preset: Preset::TrueColor
+            }
+        );
         // the histogram shows the three channels of true colour, B04 B03 B02, with cut lines
         let labels: Vec<&str> = layer.histograms.iter().map(|h| h.label.as_str()).collect();
         assert_eq!(labels.len(), 3, "{labels:?}");
-        assert!(labels[0].starts_with("B04") && labels[1].starts_with("B03") && labels[2].starts_with("B02"), "{labels:?}");
+        assert!(
+            labels[0].starts_with("B04")
+                && labels[1].starts_with("B03")
+                && labels[2].starts_with("B02"),
+            "{labels:?}"
+        );
         for ch in &layer.histograms {
             let s = ch.stretch.expect("RGB channels have a stretch");
             // L1C TOA DN of a winter scene: cuts inside the plausible DN range
-            assert!(s.min > 300.0 && s.max < 4000.0 && s.min < s.max, "{}: {s:?}", ch.label);
-            assert!(ch.histogram.counts.iter().sum::<u64>() > 100_000, "{}", ch.label);
+            assert!(
+                s.min > 300.0 && s.max < 4000.0 && s.min < s.max,
+                "{}: {s:?}",
+                ch.label
+            );
+            assert!(
+                ch.histogram.counts.iter().sum::<u64>() > 100_000,
+                "{}",
+                ch.label
+            );
         }
         let img = layer.overview.as_ref().expect("overview");
         // drawn in Web Mercator at the scene's place (west of Berlin, ~12.6 E 52.5 N)
@@ -75,7 +96,10 @@ fn demo_scene_opens_renders_and_switches_presets() {
             (img.bounds.min_x + img.bounds.max_x) / 2.0,
             (img.bounds.min_y + img.bounds.max_y) / 2.0,
         );
-        assert!((lon - 12.61).abs() < 0.05 && (lat - 52.49).abs() < 0.05, "{lon} {lat}");
+        assert!(
+            (lon - 12.61).abs() < 0.05 && (lat - 52.49).abs() < 0.05,
+            "{lon} {lat}"
+        );
     }
     h.snapshot("viewer_true_colour");
 
@@ -84,7 +108,12 @@ fn demo_scene_opens_renders_and_switches_presets() {
     step_until(&mut h, "the false-colour render", overview_ready);
     {
         let layer = &h.state().layers[0];
-        assert_eq!(layer.style.composite, Composite::Preset { preset: Preset::FalseColor });
+        assert_eq!(
+            layer.style.composite,
+            Composite::Preset {
+                preset: Preset::FalseColor
+            }
+        );
         let labels: Vec<&str> = layer.histograms.iter().map(|h| h.label.as_str()).collect();
         assert!(labels[0].starts_with("B08"), "{labels:?}");
     }
@@ -94,7 +123,12 @@ fn demo_scene_opens_renders_and_switches_presets() {
     step_until(&mut h, "the NDVI render", overview_ready);
     {
         let layer = &h.state().layers[0];
-        assert_eq!(layer.style.composite, Composite::Index { index: SpectralIndex::Ndvi });
+        assert_eq!(
+            layer.style.composite,
+            Composite::Index {
+                index: SpectralIndex::Ndvi
+            }
+        );
         assert_eq!(layer.histograms.len(), 1);
         assert_eq!(layer.histograms[0].label, "NDVI");
     }

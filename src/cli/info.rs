@@ -26,12 +26,16 @@
 //! - `notes`: array of strings.
 
 use std::fmt::Write as _;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::InfoArgs;
 use crate::jobs::CancelToken;
-use crate::raster::{Bounds, ProcessingLevel, Scene, SceneInfo, SourceKind};
+use crate::raster::{
+    Bounds, Preset, ProcessingLevel, ReadRequest, Resampling, S2Band, Scene, SceneInfo, SourceKind,
+    Window,
+};
 
 fn bounds_json(b: &Bounds) -> Value {
     json!({"min_x": b.min_x, "min_y": b.min_y, "max_x": b.max_x, "max_y": b.max_y})
@@ -214,10 +218,86 @@ pub fn info_text(info: &SceneInfo) -> String {
     s
 }
 
+/// Time the reads the viewer and the model pipeline make (`--bench`), on stderr.
+fn bench(scene: &Scene, open_secs: f64) -> anyhow::Result<()> {
+    let c = CancelToken::new();
+    let info = scene.info();
+    let roles = scene.roles();
+    let rgb: Vec<usize> = Preset::TrueColor
+        .available(&roles)
+        .map(|b| b.to_vec())
+        .unwrap_or_else(|_| (0..info.bands.len().min(3)).collect());
+    let m = info.bounds_3857;
+    let (w, h) = if m.width() >= m.height() {
+        (
+            1024,
+            ((1024.0 * m.height() / m.width()).round() as usize).max(1),
+        )
+    } else {
+        (
+            ((1024.0 * m.width() / m.height()).round() as usize).max(1),
+            1024,
+        )
+    };
+    let t = Instant::now();
+    let p = scene.read_web_mercator(&rgb, m, w, h, Resampling::Bilinear, &c)?;
+    let preview = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let s = scene.sample(&rgb, 512, &c)?;
+    let sample = t.elapsed().as_secs_f64();
+    let g = &info.grid;
+    let tile_bands = scene
+        .require_bands(&S2Band::MSCLIP_10)
+        .unwrap_or_else(|_| (0..info.bands.len()).collect());
+    let win = Window::new(
+        (g.width as i64 - 224).max(0) / 2,
+        (g.height as i64 - 224).max(0) / 2,
+        224,
+        224,
+    );
+    let reader = scene.reader();
+    let t = Instant::now();
+    reader.read(&ReadRequest::full_resolution(tile_bands.clone(), win), &c)?;
+    let tile_first = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    reader.read(&ReadRequest::full_resolution(tile_bands.clone(), win), &c)?;
+    let tile = t.elapsed().as_secs_f64();
+    let src_mpx = (g.width * g.height) as f64 / 1e6;
+    eprintln!("bench {}:", info.name);
+    eprintln!("  open                          {open_secs:8.3} s");
+    eprintln!(
+        "  preview {w}x{h} ({} bands, 3857) {preview:8.3} s  ({:.1} source Mpx/s per band, \
+         {:.0} % with data, notes: {:?})",
+        rgb.len(),
+        src_mpx / preview.max(1e-9),
+        100.0 * (1.0 - p.nodata_fraction()),
+        p.notes
+    );
+    eprintln!(
+        "  histogram sample {}x{}        {sample:8.3} s",
+        s.width, s.height
+    );
+    eprintln!(
+        "  224 px tile, {} bands           {tile_first:8.3} s first, {tile:.3} s with open datasets",
+        tile_bands.len()
+    );
+    eprintln!(
+        "  ratio preview/open {:.1}, tile/preview {:.3}",
+        preview / open_secs.max(1e-9),
+        tile / preview.max(1e-9)
+    );
+    Ok(())
+}
+
 /// Run `kestrel info`.
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     // RasterError already names the file and the problem.
+    let t = Instant::now();
     let scene = Scene::open(&args.file, &CancelToken::new())?;
+    let open_secs = t.elapsed().as_secs_f64();
+    if args.bench {
+        bench(&scene, open_secs)?;
+    }
     if args.json {
         println!(
             "{}",

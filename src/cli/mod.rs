@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod bench_index;
+mod common;
 pub mod info;
+mod search_cmds;
 pub mod model_cmds;
 mod tokenize;
 pub use tokenize::TokenizeArgs;
@@ -33,8 +36,97 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Show the token ids open_clip's tokenizer gives texts (`--bench N` times it).
     Tokenize(TokenizeArgs),
+    /// Cut a scene into 224 px tiles and embed them (cached; `--out` writes a GeoParquet index).
+    Index(IndexCmdArgs),
+    /// Rank every tile of scenes (or index files) by a text query; export CSV / GeoJSON.
+    Search(SearchArgs),
+    /// Zero-shot classify every tile of scenes (or index files); export CSV / GeoJSON.
+    ClassifyScene(ClassifySceneArgs),
     /// Time the model towers with random weights (image throughput, text latency).
     BenchModel(model_cmds::BenchModelArgs),
+    /// Time indexing a scene: tiles/s, model vs outside-the-model time, peak memory.
+    BenchIndex(bench_index::BenchIndexArgs),
+}
+
+/// Model and tiling options shared by the scene commands.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Tile stride in pixels (default: the tile size, 224; 112 = 50 % overlap).
+    #[arg(long)]
+    pub stride: Option<u32>,
+    /// Skip tiles with more cloud than this fraction (where SCL or cloud probability exists).
+    #[arg(long, default_value_t = 0.5)]
+    pub max_cloud: f32,
+    /// Skip tiles with more nodata than this fraction.
+    #[arg(long, default_value_t = 0.5)]
+    pub max_nodata: f32,
+    /// Tiles per model call.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexCmdArgs {
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Also write the index to this GeoParquet file (for cluster jobs; `search` reads it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// With --out, also keep the index in the cache.
+    #[arg(long)]
+    pub cache: bool,
+    /// Print a JSON summary line.
+    #[arg(long)]
+    pub json: bool,
+    pub scene: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// What to look for, e.g. "flooded fields".
+    #[arg(long)]
+    pub query: String,
+    /// How many tiles to list and export.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Write the results as CSV (with a WKT polygon column in EPSG:4326).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the results as a GeoJSON FeatureCollection.
+    #[arg(long)]
+    pub geojson: Option<PathBuf>,
+    /// Print JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Scenes, or tile index files (.parquet) from `kestrel index --out`.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifySceneArgs {
+    #[command(flatten)]
+    pub index: IndexArgs,
+    #[arg(long, required = true, num_args = 1..)]
+    pub classes: Vec<String>,
+    #[arg(long, value_enum, default_value_t = TemplatesArg::Msclip)]
+    pub templates: TemplatesArg,
+    /// Write the results as CSV (with a WKT polygon column in EPSG:4326).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the results as a GeoJSON FeatureCollection.
+    #[arg(long)]
+    pub geojson: Option<PathBuf>,
+    /// Print JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Scenes, or tile index files (.parquet). May also follow the class names:
+    /// trailing values that are existing files or folders are taken as inputs.
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +135,10 @@ pub struct InfoArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also time opening, a whole-scene 1024 px Web Mercator preview, a histogram sample
+    /// and a 224 px model tile (printed on stderr).
+    #[arg(long)]
+    pub bench: bool,
 }
 
 /// Where the model comes from and where it runs.
@@ -89,6 +185,10 @@ pub struct EmbedImagesArgs {
     /// Print JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// `auto`: harmonise as the viewer decides (BOA offset removed, ×1000 data scaled,
+    /// nodata filled); `raw`: feed the stored DN as upstream MS-CLIP inference does.
+    #[arg(long, value_enum, default_value_t = RadiometryArg::Auto)]
+    pub radiometry: RadiometryArg,
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
 }
@@ -101,6 +201,15 @@ pub struct EmbedTextArgs {
     pub json: bool,
     #[arg(required = true)]
     pub texts: Vec<String>,
+}
+
+/// How image values are brought to the model's input scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RadiometryArg {
+    /// Kestrel's per-scene decision (see `kestrel info`).
+    Auto,
+    /// The values stored in the file.
+    Raw,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,6 +228,9 @@ pub struct ClassifyArgs {
     pub model: ModelArgs,
     #[arg(long)]
     pub json: bool,
+    /// See `embed-images --radiometry`.
+    #[arg(long, value_enum, default_value_t = RadiometryArg::Auto)]
+    pub radiometry: RadiometryArg,
     /// Class names.
     #[arg(long, required = true, num_args = 1..)]
     pub classes: Vec<String>,
@@ -134,9 +246,13 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Info(args) => info::run(&args),
         Command::Tokenize(args) => tokenize::run(&args),
+        Command::Index(args) => search_cmds::run_index(&args),
+        Command::Search(args) => search_cmds::run_search(&args),
+        Command::ClassifyScene(args) => search_cmds::run_classify_scene(&args),
         Command::EmbedImages(a) => model_cmds::embed_images(a),
         Command::EmbedText(a) => model_cmds::embed_text(a),
         Command::Classify(a) => model_cmds::classify(a),
         Command::BenchModel(a) => model_cmds::bench_model(a),
+        Command::BenchIndex(a) => bench_index::run(&a),
     }
 }

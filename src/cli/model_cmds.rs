@@ -4,16 +4,15 @@
 //! notice go to stderr.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
 
 use super::{
-    ClassifyArgs, DeviceArg, DtypeArg, EmbedImagesArgs, EmbedTextArgs, ModelArgs, TemplatesArg,
+    RadiometryArg, ClassifyArgs, DeviceArg, DtypeArg, EmbedImagesArgs, EmbedTextArgs, ModelArgs, TemplatesArg,
 };
-use crate::jobs::{CancelToken, Progress, ProgressSink};
+use super::common::StderrProgress;
+use crate::jobs::CancelToken;
 use crate::model::bench::{self, BenchOptions};
 use crate::model::clip::Kernels;
 use crate::model::config::ClipConfig;
@@ -22,7 +21,9 @@ use crate::model::device::{
 };
 use crate::model::embedder::{Embedder, ModelSpec};
 use crate::model::hub::{LICENSE_NOTICE, LICENSE_SUMMARY};
-use crate::model::preprocess::read_image;
+use crate::model::preprocess::{RawImage, read_image};
+use crate::raster::{RasterError, Scene};
+use crate::raster::read::{ReadRequest, Resampling, Window};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::zeroshot::TemplateSet;
 
@@ -76,41 +77,7 @@ fn precision(d: DtypeArg) -> Precision {
     }
 }
 
-/// Progress lines on stderr, at most one every two seconds per label.
-struct StderrProgress {
-    last: Mutex<Option<(String, Instant)>>,
-}
-
-impl ProgressSink for StderrProgress {
-    fn report(&self, p: &Progress) {
-        let Ok(mut last) = self.last.lock() else {
-            return;
-        };
-        let due = match &*last {
-            Some((label, t)) => label != &p.label || t.elapsed() >= Duration::from_secs(2),
-            None => true,
-        };
-        let finished = p.total > 0 && p.done >= p.total;
-        // Quick steps (a small model loading) stay silent.
-        if p.elapsed_secs < 1.0 || !(due || finished && p.label.starts_with("download")) {
-            return;
-        }
-        *last = Some((p.label.clone(), Instant::now()));
-        if p.total > 1 << 20 {
-            eprintln!(
-                "kestrel: {}: {:.0}% ({} / {} MB)",
-                p.label,
-                100.0 * p.fraction(),
-                p.done >> 20,
-                p.total >> 20
-            );
-        } else if !finished {
-            eprintln!("kestrel: {}: {:.0}%", p.label, 100.0 * p.fraction());
-        }
-    }
-}
-
-fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
+pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
     let spec = ModelSpec {
         checkpoint: args.model.clone(),
         config: args.config.clone(),
@@ -124,11 +91,10 @@ fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
         eprintln!("kestrel: model: Llama3-MS-CLIP from the Hugging Face cache. {LICENSE_NOTICE}.");
         eprintln!("kestrel: {LICENSE_SUMMARY}");
     }
-    let progress = StderrProgress {
-        last: Mutex::new(None),
-    };
+    let progress = StderrProgress::new();
     let e =
         Embedder::load(&spec, &progress, &CancelToken::new()).context("cannot load the model")?;
+    progress.finish();
     eprintln!(
         "kestrel: {} ({}) on {}",
         e.model_name(),
@@ -163,12 +129,16 @@ fn preview(v: &[f32]) -> String {
 fn embed_image_files(
     e: &Embedder,
     paths: &[PathBuf],
+    radiometry: RadiometryArg,
     mut emit: impl FnMut(&PathBuf, &[f32]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     for chunk in paths.chunks(CLI_IMAGE_BATCH) {
         let mut batch = Vec::with_capacity(chunk.len() * e.image_len());
         for p in chunk {
-            let img = read_image(p)?;
+            let img = match radiometry {
+                RadiometryArg::Raw => read_image(p)?,
+                RadiometryArg::Auto => read_harmonised(p)?,
+            };
             batch.extend(e.preprocess(&img)?);
         }
         let emb = e.embed_images(&batch, chunk.len())?;
@@ -179,9 +149,42 @@ fn embed_image_files(
     Ok(())
 }
 
+/// Read an image the way the viewer does: bands identified by the raster module and
+/// harmonised to L2A reflectance × 10000 (its decision and reason go to stderr); nodata
+/// comes back as NaN, which preprocessing fills with the band mean.
+fn read_harmonised(path: &std::path::Path) -> anyhow::Result<RawImage> {
+    let cancel = CancelToken::new();
+    let scene = match Scene::open(path, &cancel) {
+        Ok(s) => s,
+        // A chip without georeferencing is still an image: embed its stored values.
+        Err(RasterError::NoCrs { .. }) => {
+            eprintln!("kestrel: {}: no CRS, so no scene metadata to harmonise with; using the stored values", path.display());
+            return Ok(read_image(path)?);
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display()))),
+    };
+    let info = scene.info();
+    let spectral: Vec<usize> = (0..info.bands.len()).filter(|&b| info.bands[b].role.spectral().is_some()).collect();
+    if spectral.is_empty() {
+        anyhow::bail!("{}: no Sentinel-2 band is identified (see `kestrel info`)", path.display());
+    }
+    let (w, h) = (info.grid.width, info.grid.height);
+    let stack = scene
+        .read(&ReadRequest { bands: spectral.clone(), window: Window::new(0, 0, w, h), out_width: w, out_height: h, resampling: Resampling::Bilinear }, &cancel)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    eprintln!("kestrel: {}: {}", path.display(), info.radiometry.reason);
+    Ok(RawImage {
+        source: path.to_path_buf(),
+        data: stack.data,
+        bands: spectral.iter().map(|&b| Some(info.bands[b].role.label().to_owned())).collect(),
+        width: w,
+        height: h,
+    })
+}
+
 pub fn embed_images(args: EmbedImagesArgs) -> anyhow::Result<()> {
     let e = load_embedder(&args.model)?;
-    embed_image_files(&e, &args.images, |p, v| {
+    embed_image_files(&e, &args.images, args.radiometry, |p, v| {
         if args.json {
             println!(
                 "{{\"path\":{},\"embedding\":{}}}",
@@ -230,14 +233,14 @@ pub fn embed_text(args: EmbedTextArgs) -> anyhow::Result<()> {
 
 /// `--classes C1 C2 IMG…` parses the images as classes: move the trailing values that are
 /// existing files to the images (a class name is not a file next to you).
-fn split_classes_and_images(
+pub(super) fn split_classes_and_images(
     mut classes: Vec<String>,
     mut images: Vec<PathBuf>,
 ) -> (Vec<String>, Vec<PathBuf>) {
     if images.is_empty() {
         let first_file = classes
             .iter()
-            .rposition(|c| !std::path::Path::new(c).is_file())
+            .rposition(|c| !std::path::Path::new(c).exists())
             .map_or(0, |i| i + 1);
         images = classes
             .split_off(first_file)
@@ -269,7 +272,7 @@ pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
         header.push("top".into());
         println!("{}", header.join("\t"));
     }
-    embed_image_files(&e, &images, |p, v| {
+    embed_image_files(&e, &images, args.radiometry, |p, v| {
         let probs = clf.probs(v);
         let top = clf.top(v).map(|(_, c)| c.to_owned()).unwrap_or_default();
         if args.json {

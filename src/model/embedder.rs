@@ -201,6 +201,14 @@ impl Embedder {
             .collect())
     }
 
+    /// The L2-normalised embedding of one user query (see [`Self::embed_texts`]).
+    pub fn embed_query(&self, text: &str) -> Result<Vec<f32>, ModelError> {
+        self.embed_texts(&[text])?
+            .pop()
+            .map(|t| t.embedding)
+            .ok_or_else(|| ModelError::Internal("no embedding for the query".into()))
+    }
+
     /// Normalised embeddings of id rows, in batches.
     pub fn embed_id_rows(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut out = Vec::with_capacity(ids.len());
@@ -239,6 +247,24 @@ impl Embedder {
             classes: classes.to_vec(),
             vectors,
         })
+    }
+}
+
+impl crate::search::index::TileEmbedder for Embedder {
+    fn preprocess_config(&self) -> Option<&super::config::PreprocessConfig> {
+        self.config().preprocess.as_ref()
+    }
+    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String> {
+        self.embed_images(pixels, n).map_err(|e| e.to_string())
+    }
+    fn model_name(&self) -> String {
+        Embedder::model_name(self).to_owned()
+    }
+    fn checkpoint_sha256(&self) -> Result<String, String> {
+        Embedder::checkpoint_sha256(self).map_err(|e| e.to_string())
+    }
+    fn embed_dim(&self) -> usize {
+        Embedder::embed_dim(self)
     }
 }
 

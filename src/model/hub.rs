@@ -39,12 +39,13 @@ ship them: they come from Hugging Face or from a file you choose.";
 pub enum HubError {
     #[error(
         "{file} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE is set; \
-         unset it to download, or pass a local checkpoint with --model PATH"
+         unset it to download, or use a local checkpoint (--model PATH; in the viewer: \
+         Checkpoint > Choose…)"
     )]
     Offline { file: String, cache: PathBuf },
     #[error(
         "cannot download {url}: {reason}. Check the network, or download the file yourself \
-         and pass it with --model PATH"
+         and use it as a local checkpoint (--model PATH; in the viewer: Checkpoint > Choose…)"
     )]
     Unreachable { url: String, reason: String },
     #[error("download of {url} failed: {reason}; the partial file is kept to resume later")]

@@ -376,11 +376,20 @@ pub fn resize_crop_normalize(
             ),
         });
     }
+    // Nodata (NaN, e.g. outside a scene or DN 0 of a harmonised read) carries no signal:
+    // the band mean, which normalises to 0. Raw GDAL reads and the oracle have no NaN.
+    let mut data = img.data.clone();
+    let plane = img.width * img.height;
+    for (b, band) in data.chunks_mut(plane).enumerate() {
+        for v in band.iter_mut().filter(|v| v.is_nan()) {
+            *v = cfg.mean[b];
+        }
+    }
     let resized = if (rh, rw) == (img.height, img.width) {
-        img.data.clone()
+        data
     } else {
         resize_aa(
-            &img.data,
+            &data,
             c,
             (img.height, img.width),
             (rh, rw),

@@ -35,9 +35,6 @@ pub enum RasterError {
         message: String,
     },
 
-    #[error("{}: bad metadata: {message}", path.display())]
-    Metadata { path: PathBuf, message: String },
-
     #[error("{}: reprojection failed: {message}", path.display())]
     Warp { path: PathBuf, message: String },
 

@@ -20,6 +20,7 @@ pub mod bands;
 pub mod colormap;
 pub mod error;
 pub mod georef;
+mod open;
 pub mod pixel;
 pub mod radiometry;
 pub mod read;

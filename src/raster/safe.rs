@@ -224,6 +224,23 @@ mod tests {
     }
 
     #[test]
+    fn reads_l1c_radio_offsets() {
+        let xml = r#"<n1:Level-1C_User_Product>
+  <PROCESSING_LEVEL>Level-1C</PROCESSING_LEVEL>
+  <PROCESSING_BASELINE>04.00</PROCESSING_BASELINE>
+  <QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>
+  <Radiometric_Offset_List>
+    <RADIO_ADD_OFFSET band_id="10">-1000</RADIO_ADD_OFFSET>
+  </Radiometric_Offset_List>
+</n1:Level-1C_User_Product>"#;
+        let md = parse_product_metadata(xml);
+        assert_eq!(md.level, Some(ProcessingLevel::L1C));
+        assert_eq!(md.quantification, Some(10000.0));
+        // No Spectral_Information: band ids follow the 13-band order (10 = B10).
+        assert_eq!(md.offsets, vec![(S2Band::B10, -1000.0)]);
+    }
+
+    #[test]
     fn baselines_and_levels_from_names() {
         let name = "S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759.SAFE";
         assert_eq!(baseline_from_name(name).as_deref(), Some("05.09"));

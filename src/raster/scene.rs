@@ -1,4 +1,5 @@
-//! Opening a scene: a multi-band raster file (GeoTIFF/COG/JP2 in any CRS), a `.SAFE`
+//! A scene and what is known about it ([`SceneInfo`]): opening (dispatching to
+//! `raster::open`) a multi-band raster file (GeoTIFF/COG/JP2 in any CRS), a `.SAFE`
 //! product (folder, `MTD_MSIL2A.xml`/`MTD_MSIL1C.xml` or a SENTINEL2-readable zip) through
 //! GDAL's SENTINEL2 driver, or a folder of per-band files (BigEarthNet patches, ESA
 //! `IMG_DATA` band files). Opening reads metadata only, plus, when no metadata settles
@@ -12,16 +13,14 @@
 
 use std::path::{Path, PathBuf};
 
-use gdal::{Dataset, Metadata};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::bands::{BandRole, S2Band, convention_for_count, role_from_text};
-use super::error::{RasterError, gdal_message};
-use super::georef::{Bounds, CrsTransformer, Grid};
+use super::bands::{BandRole, S2Band};
+use super::error::RasterError;
+use super::georef::{Bounds, Grid};
+use super::open::{file_name, level_decision};
 use super::radiometry::{self, ProcessingLevel, Radiometry, RadiometryInputs, SpectralSample};
-use super::read::{ReadRequest, Resampling, SceneReader, Window, is_integer_type};
-use super::safe::{self, ProductMetadata};
+use super::read::{ReadRequest, Resampling, SceneReader, Window};
 use crate::jobs::CancelToken;
 
 /// How the scene was given.
@@ -77,6 +76,10 @@ pub struct BandInfo {
     pub overviews: usize,
     /// The driver decodes at any reduced resolution (JPEG 2000).
     pub arbitrary_overviews: bool,
+    /// The pixels are JPEG 2000 (a `.jp2` file, or a SAFE band behind the SENTINEL2
+    /// driver): a nearest-neighbour decimated read decodes a reduced resolution level
+    /// even when GDAL lists no overviews.
+    pub jp2: bool,
 }
 
 impl BandInfo {
@@ -123,273 +126,38 @@ pub struct SceneInfo {
     pub radiometry: Radiometry,
     /// Stable identity for caches: name plus a hash of sizes, times and content samples.
     pub identity: String,
-    /// Size of the whole-scene sample read while opening (for the radiometry tests);
-    /// `None` when the metadata settled everything and no pixel was read.
-    pub open_sample_size: Option<(usize, usize)>,
+    /// Pixels per band of the whole-scene sample read while opening (for the radiometry
+    /// tests); `None` when the metadata settled everything and no pixel was read.
+    pub open_sample_pixels: Option<usize>,
     /// Things the user should know (skipped layers, guesses, unusual files).
     pub notes: Vec<String>,
+}
+
+impl SceneInfo {
+    /// The footprint in Web Mercator metres (closed ring), for drawing on the map.
+    pub fn footprint_3857(&self) -> Vec<(f64, f64)> {
+        self.footprint_wgs84
+            .iter()
+            .map(|&(lon, lat)| super::georef::lonlat_to_web_mercator(lon, lat))
+            .collect()
+    }
+
+    /// Roles of the bands, in order.
+    pub fn roles(&self) -> Vec<BandRole> {
+        self.bands.iter().map(|b| b.role).collect()
+    }
 }
 
 /// An opened scene. Cheap to clone; see the module docs.
 #[derive(Debug, Clone)]
 pub struct Scene {
-    info: SceneInfo,
+    pub(super) info: SceneInfo,
     /// Evidence for the radiometry, kept to re-decide when the user reassigns bands.
-    evidence: RadiometryInputs,
+    pub(super) evidence: RadiometryInputs,
     /// Raw whole-scene sample of every band (same order as `info.bands`), if taken.
-    sample: Option<Vec<Vec<f32>>>,
+    pub(super) sample: Option<Vec<Vec<f32>>>,
     /// Offsets listed per band in the product metadata (already in × 10000 units).
-    band_offsets: Vec<(S2Band, f64)>,
-}
-
-/// A band found while opening, before the radiometry is decided.
-struct Found {
-    role: BandRole,
-    identified_by: String,
-    description: String,
-    source: String,
-    source_band: usize,
-    grid: Grid,
-    data_type: GdalTypeInfo,
-    nodata: Option<f64>,
-    gdal_scale: Option<f64>,
-    gdal_offset: Option<f64>,
-    overviews: (usize, bool),
-}
-
-#[derive(Clone, Copy)]
-struct GdalTypeInfo {
-    name: &'static str,
-    integer: bool,
-    byte: bool,
-}
-
-fn type_info(t: gdal::raster::GdalDataType) -> GdalTypeInfo {
-    use gdal::raster::GdalDataType as T;
-    let name = match t {
-        T::UInt8 => "Byte",
-        T::UInt16 => "UInt16",
-        T::Int16 => "Int16",
-        T::UInt32 => "UInt32",
-        T::Int32 => "Int32",
-        T::UInt64 => "UInt64",
-        T::Int64 => "Int64",
-        T::Float32 => "Float32",
-        T::Float64 => "Float64",
-        _ => "Unknown",
-    };
-    GdalTypeInfo {
-        name,
-        integer: is_integer_type(t),
-        byte: matches!(t, T::UInt8),
-    }
-}
-
-fn open_dataset(path: &Path, source: &str) -> Result<Dataset, RasterError> {
-    Dataset::open(source).map_err(|e| RasterError::Open {
-        path: path.to_path_buf(),
-        message: gdal_message(&e),
-    })
-}
-
-/// North-up grid of a dataset, or why it has none.
-fn dataset_grid(ds: &Dataset, path: &Path) -> Result<Grid, RasterError> {
-    let (w, h) = ds.raster_size();
-    let gt = ds.geo_transform().map_err(|_| RasterError::NoCrs {
-        path: path.to_path_buf(),
-        detail: "no geotransform".into(),
-    })?;
-    if gt[2] != 0.0 || gt[4] != 0.0 {
-        return Err(RasterError::Unsupported {
-            path: path.to_path_buf(),
-            reason: "rotated or sheared geotransform (only north-up grids are supported)".into(),
-        });
-    }
-    if gt[1] <= 0.0 || gt[5] >= 0.0 {
-        return Err(RasterError::Unsupported {
-            path: path.to_path_buf(),
-            reason: format!(
-                "unusual pixel size {} × {} (expected north-up)",
-                gt[1], gt[5]
-            ),
-        });
-    }
-    Ok(Grid {
-        width: w,
-        height: h,
-        geo_transform: gt,
-    })
-}
-
-fn crs_info(ds: &Dataset, path: &Path, what: &str) -> Result<CrsInfo, RasterError> {
-    let wkt = ds.projection();
-    if wkt.trim().is_empty() {
-        return Err(RasterError::NoCrs {
-            path: path.to_path_buf(),
-            detail: what.to_string(),
-        });
-    }
-    let srs = ds.spatial_ref().map_err(|e| RasterError::NoCrs {
-        path: path.to_path_buf(),
-        detail: gdal_message(&e),
-    })?;
-    let epsg = match srs.auth_name().as_deref() {
-        Some("EPSG") => srs.auth_code().ok().and_then(|c| u32::try_from(c).ok()),
-        _ => None,
-    };
-    Ok(CrsInfo {
-        epsg,
-        name: srs.name().unwrap_or_default(),
-        wkt,
-    })
-}
-
-fn same_crs(a: &CrsInfo, b: &CrsInfo) -> bool {
-    match (a.epsg, b.epsg) {
-        (Some(x), Some(y)) => x == y,
-        _ => a.wkt == b.wkt,
-    }
-}
-
-/// Facts about band `i` (1-based) of a dataset.
-fn band_facts(
-    ds: &Dataset,
-    i: usize,
-    path: &Path,
-) -> Result<
-    (
-        String,
-        GdalTypeInfo,
-        Option<f64>,
-        Option<f64>,
-        Option<f64>,
-        (usize, bool),
-    ),
-    RasterError,
-> {
-    let rb = ds.rasterband(i).map_err(|e| RasterError::Open {
-        path: path.to_path_buf(),
-        message: gdal_message(&e),
-    })?;
-    let desc = rb.description().unwrap_or_default();
-    let t = type_info(rb.band_type());
-    let scale = rb.scale().filter(|s| *s != 1.0);
-    let offset = rb.offset().filter(|o| *o != 0.0);
-    let count = rb.overview_count().map_or(0, |c| c.max(0) as usize);
-    // SAFETY: a valid band handle for the lifetime of `rb`.
-    let arbitrary = unsafe { gdal_sys::GDALHasArbitraryOverviews(rb.c_rasterband()) } != 0;
-    Ok((
-        desc,
-        t,
-        rb.no_data_value(),
-        scale,
-        offset,
-        (count, arbitrary),
-    ))
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// Names to look for level/baseline hints in: the file or folder and up to 3 parents.
-fn name_hints(path: &Path) -> Vec<(String, &'static str)> {
-    let mut out = vec![(file_name(path), "name")];
-    for (i, p) in path.ancestors().skip(1).take(3).enumerate() {
-        if let Some(n) = p.file_name() {
-            out.push((
-                n.to_string_lossy().into_owned(),
-                if i == 0 {
-                    "folder name"
-                } else {
-                    "ancestor folder name"
-                },
-            ));
-        }
-    }
-    out
-}
-
-/// Stable identity: `<name>-<16 hex>` from sizes, mtimes and the first 64 KiB of files.
-fn identity(name: &str, files: &[PathBuf], extra: &[u8]) -> String {
-    use std::io::Read as _;
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(extra);
-    let mut files = files.to_vec();
-    files.sort();
-    for f in &files {
-        h.update(file_name(f).as_bytes());
-        if let Ok(md) = std::fs::metadata(f) {
-            h.update(md.len().to_le_bytes());
-            if let Ok(t) = md.modified()
-                && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
-            {
-                h.update(d.as_secs().to_le_bytes());
-            }
-        }
-        if let Ok(file) = std::fs::File::open(f) {
-            let mut buf = Vec::with_capacity(65536);
-            if file.take(65536).read_to_end(&mut buf).is_ok() {
-                h.update(&buf);
-            }
-        }
-    }
-    let digest = hex::encode(h.finalize());
-    let short: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect();
-    format!("{short}-{}", &digest[..16])
-}
-
-fn level_decision(path: &Path, roles: &[BandRole], confirmed: bool) -> (ProcessingLevel, String) {
-    for (name, what) in name_hints(path) {
-        if let Some(l) = safe::level_from_name(&name) {
-            return (l, format!("the {what} {name:?} says {}", l.label()));
-        }
-    }
-    if roles.contains(&BandRole::Scl) {
-        return (ProcessingLevel::L2A, "it has an SCL layer".into());
-    }
-    if roles.contains(&BandRole::Spectral(S2Band::B10)) {
-        return (
-            ProcessingLevel::L1C,
-            "it has B10 (cirrus), which L2A products drop".into(),
-        );
-    }
-    let spectral = radiometry::spectral_bands(roles);
-    if confirmed && spectral.len() == 12 {
-        return (
-            ProcessingLevel::L2A,
-            "12 spectral bands without B10: the L2A band set".into(),
-        );
-    }
-    (
-        ProcessingLevel::Unknown,
-        "nothing in the names or the band set says L1C or L2A".into(),
-    )
-}
-
-fn baseline_hint(path: &Path) -> Option<(String, String)> {
-    name_hints(path).into_iter().find_map(|(name, what)| {
-        safe::baseline_from_name(&name).map(|b| (b, format!("the {what} {name}")))
-    })
+    pub(super) band_offsets: Vec<(S2Band, f64)>,
 }
 
 impl Scene {
@@ -465,7 +233,7 @@ impl Scene {
         Ok(out)
     }
 
-    fn radiometry_spectral_count(&self) -> usize {
+    pub(super) fn radiometry_spectral_count(&self) -> usize {
         self.info
             .bands
             .iter()
@@ -515,7 +283,7 @@ impl Scene {
         self.apply_radiometry();
     }
 
-    fn redecide_radiometry(&mut self) {
+    pub(super) fn redecide_radiometry(&mut self) {
         let mut inputs = self.evidence.clone();
         if let Some(sample) = &self.sample {
             inputs.sample = Some(SpectralSample {
@@ -538,7 +306,7 @@ impl Scene {
         self.apply_radiometry();
     }
 
-    fn apply_radiometry(&mut self) {
+    pub(super) fn apply_radiometry(&mut self) {
         let r = &self.info.radiometry;
         for b in &mut self.info.bands {
             match b.role {
@@ -575,724 +343,153 @@ impl Scene {
         self.reader().read(req, cancel)
     }
 
-    /// A decimated read of the whole scene, at most `max_side` pixels on the long side,
-    /// nearest neighbour (exact values, overviews where present): the sample for
-    /// histograms and stretches.
+    /// A sample of the whole scene for histograms and stretches, about `max_side` pixels
+    /// on the long side, nearest neighbour (exact values): a decimated read when the bands
+    /// have overviews, are JPEG 2000, or the scene is small; otherwise (a big file without overviews, where
+    /// a decimated read would decode every block) a mosaic of 8 × 8 full-resolution
+    /// patches spread over the scene, whose `geo_transform` is all zeros (not a map grid)
+    /// and whose notes say so.
     pub fn sample(
         &self,
         bands: &[usize],
         max_side: usize,
         cancel: &CancelToken,
     ) -> Result<super::read::BandStack, RasterError> {
-        let g = &self.info.grid;
-        let (w, h) = fit_size(g.width, g.height, max_side);
-        self.read(
-            &ReadRequest {
-                bands: bands.to_vec(),
-                window: Window::new(0, 0, g.width, g.height),
-                out_width: w,
-                out_height: h,
-                resampling: Resampling::Nearest,
-            },
-            cancel,
-        )
-    }
-
-    // ---------------------------------------------------------------- openers
-
-    fn open_file(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
-        let src = path.to_string_lossy().into_owned();
-        let ds = open_dataset(path, &src)?;
-        let driver = ds.driver().short_name();
-        if driver == "SENTINEL2" {
-            drop(ds);
-            return Self::open_safe(path, path, cancel);
+        let reader = self.reader();
+        let raw = self.sample_raw(&reader, bands, max_side, cancel)?;
+        let mut data = Vec::with_capacity(raw.width * raw.height * bands.len());
+        for (&b, mut plane) in bands.iter().zip(raw.planes) {
+            if let Some(band) = self.info.bands.get(b) {
+                super::read::harmonise(band, &mut plane);
+            }
+            data.extend_from_slice(&plane);
         }
-        let count = ds.raster_count();
-        if count == 0 {
-            return Err(RasterError::Unsupported {
-                path: path.to_path_buf(),
-                reason: format!("{driver} file with no raster bands"),
-            });
-        }
-        let mut facts = Vec::with_capacity(count);
-        for i in 1..=count {
-            facts.push(band_facts(&ds, i, path)?);
-        }
-        // Identify bands: descriptions, then (single band) the file name, then conventions.
-        let by_desc: Vec<Option<(BandRole, String)>> =
-            facts.iter().map(|f| role_from_text(&f.0)).collect();
-        let n_desc = by_desc.iter().flatten().count();
-        let desc_roles: Vec<BandRole> = by_desc.iter().flatten().map(|r| r.0).collect();
-        let desc_unique = desc_roles
-            .iter()
-            .enumerate()
-            .all(|(i, r)| !desc_roles[..i].contains(r));
-        let by_name = if count == 1 {
-            role_from_text(&stem(path))
+        let g = &self.info.grid.geo_transform;
+        let geo_transform = if raw.mosaic {
+            [0.0; 6]
         } else {
-            None
+            [
+                g[0],
+                g[1] * self.info.grid.width as f64 / raw.width as f64,
+                0.0,
+                g[3],
+                0.0,
+                g[5] * self.info.grid.height as f64 / raw.height as f64,
+            ]
         };
-        let all_byte = facts.iter().all(|f| f.1.byte);
-        if all_byte && n_desc == 0 && by_name.is_none() {
-            let georef = if ds.projection().trim().is_empty() {
-                "without georeferencing"
+        Ok(super::read::BandStack {
+            width: raw.width,
+            height: raw.height,
+            bands: bands.to_vec(),
+            scene_roles: self.roles(),
+            data,
+            geo_transform,
+            crs_wkt: if raw.mosaic {
+                String::new()
             } else {
-                "with georeferencing"
-            };
-            return Err(RasterError::Unsupported {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "a {count}-band 8-bit {driver} image {georef}: a rendered picture (preview, \
-                     true-colour image), not Sentinel-2 reflectance bands"
-                ),
-            });
-        }
-        let crs = crs_info(
-            &ds,
-            path,
-            &format!("{driver}, {count} band(s), no projection"),
-        )?;
-        let grid = dataset_grid(&ds, path)?;
-        let mut notes = Vec::new();
-        let mut confirmed = true;
-        let mut roles_why: Vec<(BandRole, String)> = Vec::with_capacity(count);
-        if n_desc > 0 && desc_unique {
-            for (f, d) in facts.iter().zip(&by_desc) {
-                roles_why.push(match d {
-                    Some((r, _)) => (*r, format!("band description {:?}", f.0)),
-                    None => (
-                        BandRole::Other,
-                        format!("band description {:?} names no Sentinel-2 band", f.0),
-                    ),
-                });
-            }
-        } else if let Some((r, tok)) = by_name {
-            roles_why.push((r, format!("file name token {tok:?}")));
-        } else if let Some(conv) = convention_for_count(count) {
-            confirmed = conv.confirmed;
-            for r in conv.roles {
-                roles_why.push((r, conv.reason.to_string()));
-            }
-            if !conv.confirmed {
-                notes.push(format!(
-                    "bands follow a guessed convention: {}",
-                    conv.reason
-                ));
-            }
-        } else {
-            confirmed = false;
-            for _ in 0..count {
-                roles_why.push((BandRole::Other, "nothing names this band".into()));
-            }
-            notes.push(format!(
-                "band order unknown: nothing names the {count} bands and no 10/12/13-band \
-                 convention applies; assign them"
-            ));
-        }
-        let found: Vec<Found> = facts
-            .into_iter()
-            .zip(roles_why)
-            .enumerate()
-            .map(|(i, (f, (role, why)))| Found {
-                role,
-                identified_by: why,
-                description: f.0,
-                source: src.clone(),
-                source_band: i + 1,
-                grid,
-                data_type: f.1,
-                nodata: f.2,
-                gdal_scale: f.3,
-                gdal_offset: f.4,
-                overviews: f.5,
-            })
-            .collect();
-        drop(ds);
-        let name = file_name(path);
-        let ident = identity(&name, &[path.to_path_buf()], b"");
-        let evidence = RadiometryInputs {
-            baseline: baseline_hint(path),
-            ..Default::default()
-        };
-        Self::finish(FinishArgs {
-            path,
-            name,
-            kind: SourceKind::File,
-            driver,
-            grid,
-            crs,
-            found,
-            confirmed,
-            md: None,
-            evidence,
-            identity: ident,
-            notes,
-            cancel,
-        })
-    }
-
-    fn open_band_folder(dir: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
-        let mut files = Vec::new();
-        collect_raster_files(dir, 2, &mut files);
-        files.sort();
-        if files.is_empty() {
-            return Err(RasterError::EmptyFolder {
-                path: dir.to_path_buf(),
-                detail: "no .tif, .tiff or .jp2 files, and no MTD_MSIL2A.xml/MTD_MSIL1C.xml".into(),
-            });
-        }
-        // Role per file from its name; keep the finest file per role.
-        let skip = [
-            "TCI", "PVI", "AOT", "WVP", "DETFOO", "QUALIT", "CLASSI", "DEFECT", "SATURA",
-        ];
-        let mut found: Vec<Found> = Vec::new();
-        let mut crs: Option<CrsInfo> = None;
-        let mut driver = String::new();
-        let mut used = Vec::new();
-        for f in &files {
-            cancel.check()?;
-            let s = stem(f);
-            let upper = s.to_ascii_uppercase();
-            if upper
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|t| skip.contains(&t))
-            {
-                continue;
-            }
-            let Some((role, tok)) = role_from_text(&s) else {
-                continue;
-            };
-            let src = f.to_string_lossy().into_owned();
-            let ds = open_dataset(f, &src)?;
-            let c = crs_info(&ds, f, "band file without projection")?;
-            match &crs {
-                None => crs = Some(c),
-                Some(first) if !same_crs(first, &c) => {
-                    return Err(RasterError::Unsupported {
-                        path: f.clone(),
-                        reason: format!(
-                            "its CRS ({}) differs from the other band files ({})",
-                            c.name, first.name
-                        ),
-                    });
-                }
-                Some(_) => {}
-            }
-            let grid = dataset_grid(&ds, f)?;
-            let (desc, t, nodata, scale, offset, overviews) = band_facts(&ds, 1, f)?;
-            if driver.is_empty() {
-                driver = ds.driver().short_name();
-            }
-            let cand = Found {
-                role,
-                identified_by: format!("file name {:?} (token {tok:?})", file_name(f)),
-                description: desc,
-                source: src,
-                source_band: 1,
-                grid,
-                data_type: t,
-                nodata,
-                gdal_scale: scale,
-                gdal_offset: offset,
-                overviews,
-            };
-            match found.iter().position(|x| x.role == role) {
-                Some(i) if found[i].grid.resolution() > grid.resolution() => {
-                    found[i] = cand;
-                }
-                Some(_) => {}
-                None => found.push(cand),
-            }
-            used.push(f.clone());
-        }
-        let Some(crs) = crs else {
-            return Err(RasterError::EmptyFolder {
-                path: dir.to_path_buf(),
-                detail: format!(
-                    "{} raster file(s), but no file name names a Sentinel-2 band \
-                     (like T33UUU_..._B02.jp2, ..._B8A.tif, ..._SCL_20m.jp2)",
-                    files.len()
-                ),
-            });
-        };
-        found.sort_by_key(|f| role_order(f.role));
-        // Reference grid: the finest band (ties: the first in band order).
-        let grid = found
-            .iter()
-            .min_by(|a, b| a.grid.resolution().total_cmp(&b.grid.resolution()))
-            .map(|f| f.grid)
-            .ok_or_else(|| RasterError::EmptyFolder {
-                path: dir.to_path_buf(),
-                detail: "no band files".into(),
-            })?;
-        let mut notes = Vec::new();
-        let rb = grid.bounds();
-        for f in &found {
-            let b = f.grid.bounds();
-            let tol = f.grid.resolution();
-            if (b.min_x - rb.min_x).abs() > tol
-                || (b.max_x - rb.max_x).abs() > tol
-                || (b.min_y - rb.min_y).abs() > tol
-                || (b.max_y - rb.max_y).abs() > tol
-            {
-                notes.push(format!(
-                    "{} covers a different extent than the reference grid; outside its extent it reads as nodata",
-                    f.role
-                ));
-            }
-        }
-        let name = file_name(dir);
-        let ident = identity(&name, &used, b"");
-        let evidence = RadiometryInputs {
-            baseline: baseline_hint(dir).or_else(|| {
-                used.iter().find_map(|f| {
-                    safe::baseline_from_name(&file_name(f))
-                        .map(|b| (b, format!("the file name {}", file_name(f))))
-                })
-            }),
-            ..Default::default()
-        };
-        Self::finish(FinishArgs {
-            path: dir,
-            name,
-            kind: SourceKind::BandFolder,
-            driver,
-            grid,
-            crs,
-            found,
-            confirmed: true,
-            md: None,
-            evidence,
-            identity: ident,
-            notes,
-            cancel,
-        })
-    }
-
-    fn open_safe(path: &Path, mtd: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
-        let main_src = mtd.to_string_lossy().into_owned();
-        let ds = open_dataset(mtd, &main_src)?;
-        let subs: Vec<String> = ds
-            .metadata_domain("SUBDATASETS")
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                k.ends_with("_NAME").then(|| v.to_string())
-            })
-            .collect();
-        let epsg_of = |s: &str| s.rsplit(':').next().unwrap_or("").to_string();
-        let zone = subs
-            .iter()
-            .find(|s| s.contains(":10m:"))
-            .or_else(|| subs.first())
-            .map(|s| epsg_of(s))
-            .ok_or_else(|| RasterError::Unsupported {
-                path: path.to_path_buf(),
-                reason: "the SENTINEL2 driver lists no subdatasets (no band files found)".into(),
-            })?;
-        let mut notes = Vec::new();
-        let other_zones: Vec<String> = subs
-            .iter()
-            .map(|s| epsg_of(s))
-            .filter(|z| *z != zone)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !other_zones.is_empty() {
-            notes.push(format!(
-                "the product spans several UTM zones; showing {zone}, not {}",
-                other_zones.join(", ")
-            ));
-        }
-        let mut found: Vec<Found> = Vec::new();
-        let mut crs: Option<CrsInfo> = None;
-        let mut skipped = Vec::new();
-        // GDAL >= 3.7 exposes BOA_ADD_OFFSET / RADIO_ADD_OFFSET per band; 3.6 only the XML.
-        let mut item_offsets: Vec<(S2Band, f64)> = Vec::new();
-        for res in [":10m:", ":20m:", ":60m:"] {
-            let Some(sub) = subs.iter().find(|s| s.contains(res) && epsg_of(s) == zone) else {
-                continue;
-            };
-            cancel.check()?;
-            let sds = open_dataset(path, sub)?;
-            if crs.is_none() {
-                crs = Some(crs_info(&sds, path, "subdataset without CRS")?);
-            }
-            let grid = dataset_grid(&sds, path)?;
-            for i in 1..=sds.raster_count() {
-                let (desc, t, nodata, scale, offset, overviews) = band_facts(&sds, i, path)?;
-                let bandname = sds
-                    .rasterband(i)
-                    .ok()
-                    .and_then(|b| b.metadata_item("BANDNAME", ""))
-                    .unwrap_or_else(|| desc.clone());
-                let Some((role, _)) = role_from_text(&bandname) else {
-                    if !skipped.contains(&bandname) {
-                        skipped.push(bandname);
-                    }
-                    continue;
-                };
-                if found.iter().any(|f| f.role == role) {
-                    continue; // already at a finer resolution
-                }
-                if let BandRole::Spectral(b) = role
-                    && let Ok(rb) = sds.rasterband(i)
-                    && let Some(v) = rb
-                        .metadata_item("BOA_ADD_OFFSET", "")
-                        .or_else(|| rb.metadata_item("RADIO_ADD_OFFSET", ""))
-                        .and_then(|v| v.parse::<f64>().ok())
-                {
-                    item_offsets.push((b, v));
-                }
-                found.push(Found {
-                    role,
-                    identified_by: format!(
-                        "SENTINEL2 driver BANDNAME {bandname:?} ({} subdataset)",
-                        res.trim_matches(':')
-                    ),
-                    description: desc,
-                    source: sub.clone(),
-                    source_band: i,
-                    grid,
-                    data_type: t,
-                    nodata,
-                    gdal_scale: scale,
-                    gdal_offset: offset,
-                    overviews,
-                });
-            }
-        }
-        if !skipped.is_empty() {
-            notes.push(format!(
-                "auxiliary layers not loaded: {}",
-                skipped.join(", ")
-            ));
-        }
-        let crs = crs.ok_or_else(|| RasterError::Unsupported {
-            path: path.to_path_buf(),
-            reason: format!("no 10/20/60 m subdataset in zone {zone}"),
-        })?;
-        found.sort_by_key(|f| role_order(f.role));
-        let grid = found
-            .iter()
-            .min_by(|a, b| a.grid.resolution().total_cmp(&b.grid.resolution()))
-            .map(|f| f.grid)
-            .ok_or_else(|| RasterError::Unsupported {
-                path: path.to_path_buf(),
-                reason: "no Sentinel-2 band in the product".into(),
-            })?;
-
-        // Metadata: GDAL's product metadata plus what GDAL 3.6 does not expose (offsets).
-        let mtd_text = if mtd.is_file() {
-            std::fs::read_to_string(mtd).ok()
-        } else {
-            None
-        };
-        let md: ProductMetadata = mtd_text
-            .as_deref()
-            .map(safe::parse_product_metadata)
-            .unwrap_or_default();
-        let gdal_item = |k: &str| ds.metadata_item(k, "");
-        let product_name = md
-            .product_uri
-            .clone()
-            .or_else(|| gdal_item("PRODUCT_URI"))
-            .unwrap_or_else(|| file_name(path));
-        let baseline = md
-            .baseline
-            .clone()
-            .or_else(|| gdal_item("PROCESSING_BASELINE"))
-            .or_else(|| safe::baseline_from_name(&product_name));
-        let quant = md.quantification.or_else(|| {
-            gdal_item("BOA_QUANTIFICATION_VALUE")
-                .or_else(|| gdal_item("QUANTIFICATION_VALUE"))
-                .and_then(|v| v.parse().ok())
-        });
-        let mtd_name = file_name(mtd);
-        let mut evidence = RadiometryInputs {
-            quantification: quant,
-            baseline: baseline
-                .clone()
-                .map(|b| (b, format!("{mtd_name} PROCESSING_BASELINE"))),
-            ..Default::default()
-        };
-        let level = md
-            .level
-            .or_else(|| {
-                gdal_item("PROCESSING_LEVEL")
-                    .and_then(|l| safe::level_from_name(&l.replace('-', "")))
-            })
-            .or_else(|| safe::level_from_name(&product_name));
-        let off_tag = if level == Some(ProcessingLevel::L1C) {
-            "RADIO_ADD_OFFSET"
-        } else {
-            "BOA_ADD_OFFSET"
-        };
-        let mut band_offsets = Vec::new();
-        let factor = quant.map_or(1.0, |q| 10000.0 / q);
-        for f in &found {
-            if let BandRole::Spectral(b) = f.role {
-                let from_item = item_offsets.iter().find(|(x, _)| *x == b).map(|(_, v)| *v);
-                if let Some(o) = md.offset_for(b).or(from_item) {
-                    band_offsets.push((b, o * factor));
-                }
-            }
-        }
-        if let Some((_, o)) = band_offsets.first() {
-            evidence.metadata_offset = Some((*o / factor, format!("{mtd_name} {off_tag}")));
-        }
-        let (level, level_reason) = match level {
-            Some(l) => (l, format!("{mtd_name} says {}", l.label())),
-            None => level_decision(
-                path,
-                &found.iter().map(|f| f.role).collect::<Vec<_>>(),
-                true,
-            ),
-        };
-        drop(ds);
-        let ident = identity(
-            &product_name,
-            &[],
-            mtd_text.as_deref().unwrap_or_default().as_bytes(),
-        );
-        let mut scene = Self::finish(FinishArgs {
-            path,
-            name: product_name,
-            kind: SourceKind::Safe,
-            driver: "SENTINEL2".into(),
-            grid,
-            crs,
-            found,
-            confirmed: true,
-            md: Some((level, level_reason, baseline, md.sensing_time.clone())),
-            evidence,
-            identity: ident,
-            notes,
-            cancel,
-        })?;
-        scene.band_offsets = band_offsets;
-        scene.apply_radiometry();
-        Ok(scene)
-    }
-
-    /// Common end of the openers: footprint, level, sample, radiometry.
-    fn finish(a: FinishArgs<'_>) -> Result<Scene, RasterError> {
-        let FinishArgs {
-            path,
-            name,
-            kind,
-            driver,
-            grid,
-            crs,
-            found,
-            confirmed,
-            md,
-            mut evidence,
-            identity,
-            mut notes,
-            cancel,
-        } = a;
-        let t = CrsTransformer::new(&crs.wkt).map_err(|e| RasterError::Unsupported {
-            path: path.to_path_buf(),
-            reason: format!("its CRS cannot be transformed to WGS84: {e}"),
-        })?;
-        let bounds = grid.bounds();
-        let fail = |e: String| RasterError::Unsupported {
-            path: path.to_path_buf(),
-            reason: format!("its bounds cannot be transformed to WGS84: {e}"),
-        };
-        let bounds_wgs84 = t.bounds_to_wgs84(&bounds).map_err(fail)?;
-        let bounds_3857 = t.bounds_to_web_mercator(&bounds).map_err(fail)?;
-        let footprint_wgs84 = t.to_wgs84(&grid.outline(8)).map_err(fail)?;
-        drop(t);
-
-        let roles: Vec<BandRole> = found.iter().map(|f| f.role).collect();
-        let (level, level_reason, baseline, sensing_time) = match md {
-            Some(m) => m,
-            None => {
-                let (l, why) = level_decision(path, &roles, confirmed);
-                (
-                    l,
-                    why,
-                    evidence.baseline.as_ref().map(|b| b.0.clone()),
-                    None,
-                )
-            }
-        };
-        let spectral: Vec<&Found> = found
-            .iter()
-            .filter(|f| f.role.spectral().is_some())
-            .collect();
-        evidence.integer_data =
-            !spectral.is_empty() && spectral.iter().all(|f| f.data_type.integer);
-        // GDAL scale/offset shared by all spectral bands.
-        let so: Vec<(f64, f64)> = spectral
-            .iter()
-            .map(|f| (f.gdal_scale.unwrap_or(1.0), f.gdal_offset.unwrap_or(0.0)))
-            .collect();
-        if let Some(first) = so.first()
-            && *first != (1.0, 0.0)
-            && so.iter().all(|x| x == first)
-        {
-            evidence.gdal_scale_offset = Some(*first);
-        }
-
-        let bands: Vec<BandInfo> = found
-            .into_iter()
-            .map(|f| BandInfo {
-                role: f.role,
-                identified_by: f.identified_by,
-                description: f.description,
-                source: f.source,
-                source_band: f.source_band,
-                resolution_m: f.grid.resolution(),
-                grid: f.grid,
-                data_type: f.data_type.name.to_string(),
-                nodata: f.nodata,
-                gdal_scale: f.gdal_scale,
-                gdal_offset: f.gdal_offset,
-                gain: 1.0,
-                offset: 0.0,
-                zero_is_nodata: false,
-                overviews: f.overviews.0,
-                arbitrary_overviews: f.overviews.1,
-            })
-            .collect();
-        let placeholder = Radiometry {
-            scale_to_10000: 1.0,
-            scale_evidence: radiometry::Evidence::Default,
-            offset: 0.0,
-            offset_evidence: radiometry::Evidence::Default,
-            zero_is_nodata: false,
-            reason: String::new(),
-        };
-        let mut scene = Scene {
-            info: SceneInfo {
-                path: path.to_path_buf(),
-                name,
-                source_kind: kind,
-                driver,
-                grid,
-                crs,
-                bounds,
-                bounds_wgs84,
-                bounds_3857,
-                footprint_wgs84,
-                level,
-                level_reason,
-                baseline,
-                sensing_time,
-                bands,
-                bands_confirmed: confirmed,
-                radiometry: placeholder,
-                identity,
-                open_sample_size: None,
-                notes: Vec::new(),
+                self.info.crs.wkt.clone()
             },
-            evidence: evidence.clone(),
-            sample: None,
-            band_offsets: Vec::new(),
-        };
-        // The data sample, only when no metadata settles the radiometry (or a QA60 band
-        // needs a look).
-        let settled = evidence.gdal_scale_offset.is_some()
-            || (evidence.quantification.is_some()
-                && (evidence.metadata_offset.is_some() || evidence.baseline.is_some()));
-        let has_qa60 = scene
-            .info
-            .bands
-            .iter()
-            .any(|b| b.role == BandRole::Other && b.description.eq_ignore_ascii_case("QA60"));
-        if (!settled || has_qa60) && !scene.info.bands.is_empty() {
-            let all: Vec<usize> = (0..scene.info.bands.len()).collect();
-            let (w, h) = fit_size(grid.width, grid.height, OPEN_SAMPLE_SIDE);
-            let reader = scene.reader();
-            let mut raw = Vec::with_capacity(all.len());
-            let mut sample_notes = Vec::new();
-            for &b in &all {
-                raw.push(reader.read_raw(
+            notes: raw.notes,
+        })
+    }
+
+    /// Raw planes of a whole-scene sample (see [`Scene::sample`]).
+    pub(super) fn sample_raw(
+        &self,
+        reader: &SceneReader<'_>,
+        bands: &[usize],
+        max_side: usize,
+        cancel: &CancelToken,
+    ) -> Result<RawSample, RasterError> {
+        const PER_SIDE: usize = 8;
+        let g = &self.info.grid;
+        let with_overviews = bands.iter().all(|&b| {
+            self.info
+                .bands
+                .get(b)
+                .is_some_and(|x| x.overviews > 0 || x.arbitrary_overviews || x.jp2)
+        });
+        let patch = (max_side / PER_SIDE)
+            .min(g.width / PER_SIDE)
+            .min(g.height / PER_SIDE);
+        let mut notes = Vec::new();
+        if with_overviews || g.width.max(g.height) <= 4 * max_side || patch < 4 {
+            let (w, h) = fit_size(g.width, g.height, max_side);
+            let mut planes = Vec::with_capacity(bands.len());
+            for &b in bands {
+                cancel.check()?;
+                planes.push(reader.read_raw(
                     b,
-                    Window::new(0, 0, grid.width, grid.height),
+                    Window::new(0, 0, g.width, g.height),
                     w,
                     h,
                     Resampling::Nearest,
                     cancel,
-                    &mut sample_notes,
+                    &mut notes,
                 )?);
             }
-            drop(reader);
-            scene.sample = Some(raw);
-            scene.info.open_sample_size = Some((w, h));
+            return Ok(RawSample {
+                width: w,
+                height: h,
+                planes,
+                mosaic: false,
+                notes,
+            });
         }
-        if has_qa60 && let Some(sample) = &scene.sample {
-            for (b, v) in scene.info.bands.iter_mut().zip(sample) {
-                if b.role == BandRole::Other && b.description.eq_ignore_ascii_case("QA60") {
-                    let max = v
-                        .iter()
-                        .copied()
-                        .filter(|x| x.is_finite())
-                        .fold(f32::MIN, f32::max);
-                    if max <= 100.0 && max >= 0.0 {
-                        b.role = BandRole::CloudProb;
-                        b.identified_by = format!(
-                            "band description \"QA60\" with values 0–{max:.1}: a 0–100 cloud \
-                             probability, not the QA60 bitmask (0/1024/2048) of Earth Engine"
-                        );
-                    } else {
-                        b.identified_by = format!(
-                            "band description \"QA60\" with values up to {max:.0}: the Earth \
-                             Engine cloud bitmask"
-                        );
+        let side = PER_SIDE * patch;
+        let (cell_w, cell_h) = (g.width / PER_SIDE, g.height / PER_SIDE);
+        let mut planes = Vec::with_capacity(bands.len());
+        for &b in bands {
+            let mut plane = vec![f32::NAN; side * side];
+            for j in 0..PER_SIDE {
+                for i in 0..PER_SIDE {
+                    cancel.check()?;
+                    let x = i * cell_w + (cell_w - patch) / 2;
+                    let y = j * cell_h + (cell_h - patch) / 2;
+                    let v = reader.read_raw(
+                        b,
+                        Window::new(x as i64, y as i64, patch, patch),
+                        patch,
+                        patch,
+                        Resampling::Nearest,
+                        cancel,
+                        &mut notes,
+                    )?;
+                    for r in 0..patch {
+                        let dst = (j * patch + r) * side + i * patch;
+                        plane[dst..dst + patch].copy_from_slice(&v[r * patch..(r + 1) * patch]);
                     }
                 }
             }
+            planes.push(plane);
         }
-        if scene.radiometry_spectral_count() == 0 {
-            scene.info.radiometry.reason =
-                "no spectral band identified: values are shown raw".into();
-            notes.push("no Sentinel-2 band identified".into());
-        } else {
-            scene.redecide_radiometry();
-        }
-        scene.info.notes = notes;
-        Ok(scene)
+        notes.push(format!(
+            "no overviews: sampled {} full-resolution patches of {patch} px instead of a \
+             decimated read (which would decode the whole file)",
+            PER_SIDE * PER_SIDE
+        ));
+        Ok(RawSample {
+            width: side,
+            height: side,
+            planes,
+            mosaic: true,
+            notes,
+        })
     }
 }
 
-/// Long side of the whole-scene sample taken while opening (radiometry tests).
-const OPEN_SAMPLE_SIDE: usize = 160;
-
-struct FinishArgs<'a> {
-    path: &'a Path,
-    name: String,
-    kind: SourceKind,
-    driver: String,
-    grid: Grid,
-    crs: CrsInfo,
-    found: Vec<Found>,
-    confirmed: bool,
-    md: Option<(ProcessingLevel, String, Option<String>, Option<String>)>,
-    evidence: RadiometryInputs,
-    identity: String,
-    notes: Vec<String>,
-    cancel: &'a CancelToken,
+/// Raw sample planes (see [`Scene::sample`]).
+pub(super) struct RawSample {
+    pub width: usize,
+    pub height: usize,
+    pub planes: Vec<Vec<f32>>,
+    /// A mosaic of patches rather than a decimated grid.
+    pub mosaic: bool,
+    pub notes: Vec<String>,
 }
 
 fn is_integer_type_name(name: &str) -> bool {
     !name.starts_with("Float") && name != "Unknown"
-}
-
-/// Sort key: spectral bands in L1C order, then SCL, CLD, SNW, other.
-fn role_order(r: BandRole) -> usize {
-    match r {
-        BandRole::Spectral(b) => b.l1c_index(),
-        BandRole::Scl => 20,
-        BandRole::CloudProb => 21,
-        BandRole::SnowProb => 22,
-        BandRole::Other => 23,
-    }
 }
 
 /// Output size that fits `w × h` into `max_side` keeping the aspect (never upsampling).
@@ -1308,29 +505,23 @@ pub fn fit_size(w: usize, h: usize, max_side: usize) -> (usize, usize) {
     )
 }
 
-fn collect_raster_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            if depth > 0 {
-                collect_raster_files(&p, depth - 1, out);
-            }
-        } else if let Some(ext) = p
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            && matches!(ext.as_str(), "tif" | "tiff" | "jp2")
-        {
-            out.push(p);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn results_are_plain_data() {
+        send_sync::<Scene>();
+        send_sync::<SceneInfo>();
+        send_sync::<crate::raster::BandStack>();
+        send_sync::<crate::raster::PixelReport>();
+        send_sync::<crate::raster::RgbaImage>();
+        send_sync::<RasterError>();
+        send::<SceneReader<'static>>();
+    }
 
     #[test]
     fn fit_size_keeps_aspect() {

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::geoparquet::{self, StoreError};
-use super::index::{IndexError, IndexOptions, PREPROCESS_VERSION, TileEmbedder, TileIndex, build_index};
+use super::index::{
+    IndexError, IndexOptions, PREPROCESS_VERSION, TileEmbedder, TileIndex, build_index,
+};
 use crate::jobs::{CancelToken, ProgressSink};
 use crate::raster::Scene;
 
@@ -21,7 +23,10 @@ pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("KESTREL_CACHE_DIR") {
         return PathBuf::from(d).join("index");
     }
-    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("kestrel").join("index")
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kestrel")
+        .join("index")
 }
 
 /// What identifies a cached index.
@@ -37,17 +42,17 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn new(scene: &Scene, model: &dyn TileEmbedder, opts: &IndexOptions) -> Self {
-        let size = model.preprocess_config().image_size as u32;
-        Self {
+    pub fn new(scene: &Scene, model: &dyn TileEmbedder, opts: &IndexOptions) -> Result<Self, String> {
+        let size = model.preprocess_config().map_or(224, |c| c.image_size as u32);
+        Ok(Self {
             scene_identity: scene.info().identity.clone(),
-            checkpoint_sha256: model.checkpoint_sha256(),
+            checkpoint_sha256: model.checkpoint_sha256()?,
             preprocess_version: PREPROCESS_VERSION,
             tile_size: size,
             stride: opts.stride.unwrap_or(size).clamp(1, size.max(1)),
             max_nodata_fraction: opts.max_nodata_fraction,
             max_cloud_fraction: opts.max_cloud_fraction,
-        }
+        })
     }
 
     /// File name: a readable scene stem plus a hash of the whole key.
@@ -57,7 +62,13 @@ impl CacheKey {
         let digest = hex::encode(h.finalize());
         let stem: String = scene_name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(60)
             .collect();
         format!("{stem}-{}.parquet", &digest[..16])
@@ -65,13 +76,18 @@ impl CacheKey {
 
     /// Why `meta` does not match this key, if it does not.
     pub fn mismatch(&self, meta: &super::record::IndexMeta) -> Option<String> {
-        let cloud_ok = meta.max_cloud_fraction.is_none_or(|c| c == self.max_cloud_fraction);
+        let cloud_ok = meta
+            .max_cloud_fraction
+            .is_none_or(|c| c == self.max_cloud_fraction);
         if meta.scene_identity != self.scene_identity {
             Some("the scene changed".into())
         } else if meta.checkpoint_sha256 != self.checkpoint_sha256 {
             Some("it was built with another checkpoint".into())
         } else if meta.preprocess_version != self.preprocess_version {
-            Some(format!("preprocessing version {} (now {})", meta.preprocess_version, self.preprocess_version))
+            Some(format!(
+                "preprocessing version {} (now {})",
+                meta.preprocess_version, self.preprocess_version
+            ))
         } else if meta.tile_size != self.tile_size || meta.stride != self.stride {
             Some("different tiling".into())
         } else if meta.max_nodata_fraction != self.max_nodata_fraction || !cloud_ok {
@@ -89,7 +105,11 @@ pub enum CacheOutcome {
     Hit(PathBuf),
     /// Built now (and saved to the path when it could be); `reason` says why the cache
     /// was not used.
-    Built { path: PathBuf, reason: String, saved: Result<(), String> },
+    Built {
+        path: PathBuf,
+        reason: String,
+        saved: Result<(), String>,
+    },
 }
 
 /// Load a cached index if it exists and matches `key`; `Err(reason)` says why not.
@@ -101,7 +121,8 @@ pub fn load(path: &Path, key: &CacheKey) -> Result<TileIndex, String> {
     if let Some(why) = key.mismatch(&meta) {
         return Err(format!("cached index is stale: {why}"));
     }
-    let (meta, tiles) = geoparquet::read_index(path).map_err(|e| format!("cached index is damaged ({e})"))?;
+    let (meta, tiles) =
+        geoparquet::read_index(path).map_err(|e| format!("cached index is damaged ({e})"))?;
     Ok(TileIndex { meta, tiles })
 }
 
@@ -125,17 +146,30 @@ pub fn open_or_build(
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<(TileIndex, CacheOutcome), IndexError> {
-    let key = CacheKey::new(scene, model, opts);
+    let key = CacheKey::new(scene, model, opts).map_err(|reason| IndexError::Unsupported {
+        scene: scene.info().path.display().to_string(),
+        reason: format!("cannot hash the checkpoint: {reason}"),
+    })?;
     let path = dir.join(key.file_name(&scene.info().name));
     let reason = match load(&path, &key) {
         Ok(index) => return Ok((index, CacheOutcome::Hit(path))),
         Err(reason) => reason,
     };
-    log::info!("building the index of {}: {reason}", scene.info().path.display());
+    log::info!(
+        "building the index of {}: {reason}",
+        scene.info().path.display()
+    );
     let index = build_index(scene, model, opts, progress, cancel)?;
     let saved = save(&path, &index).map_err(|e| e.to_string());
     if let Err(e) = &saved {
         log::warn!("index not cached: {e}");
     }
-    Ok((index, CacheOutcome::Built { path, reason, saved }))
+    Ok((
+        index,
+        CacheOutcome::Built {
+            path,
+            reason,
+            saved,
+        },
+    ))
 }

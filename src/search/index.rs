@@ -44,6 +44,8 @@ pub struct IndexOptions {
     pub max_cloud_fraction: f32,
     /// Tiles per model call.
     pub batch_size: usize,
+    /// Index only the first rows of tiles (previews and benchmarks); `None` = all.
+    pub max_rows: Option<u32>,
 }
 
 impl Default for IndexOptions {
@@ -53,18 +55,20 @@ impl Default for IndexOptions {
             max_nodata_fraction: 0.5,
             max_cloud_fraction: 0.5,
             batch_size: 8,
+            max_rows: None,
         }
     }
 }
 
 /// What the indexer needs from a model (implemented by [`crate::model::Embedder`]).
 pub trait TileEmbedder: Sync {
-    /// Bands, normalisation and input size.
-    fn preprocess_config(&self) -> &PreprocessConfig;
+    /// Bands, normalisation and input size (`None`: the model config does not say).
+    fn preprocess_config(&self) -> Option<&PreprocessConfig>;
     /// L2-normalised embeddings of `n` preprocessed tiles laid out `n × C × S × S`.
     fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String>;
     fn model_name(&self) -> String;
-    fn checkpoint_sha256(&self) -> String;
+    /// sha256 of the checkpoint file (may hash it on first use).
+    fn checkpoint_sha256(&self) -> Result<String, String>;
     fn embed_dim(&self) -> usize;
 }
 
@@ -120,22 +124,34 @@ pub fn build_index(
         scene: scene_name.clone(),
         reason,
     };
-    let cfg = model.preprocess_config();
+    let cfg = model
+        .preprocess_config()
+        .ok_or_else(|| unsupported("the model config has no preprocess_cfg (bands, mean, std)".into()))?;
     if cfg.bands.is_empty() {
         return Err(unsupported("the model config names no input bands".into()));
     }
     let wanted: Vec<S2Band> = cfg
         .bands
         .iter()
-        .map(|n| S2Band::from_name(n).ok_or_else(|| unsupported(format!("model band {n:?} is not a Sentinel-2 band"))))
+        .map(|n| {
+            S2Band::from_name(n)
+                .ok_or_else(|| unsupported(format!("model band {n:?} is not a Sentinel-2 band")))
+        })
         .collect::<Result<_, _>>()?;
     let model_bands = scene.require_bands(&wanted)?;
     let scl = scene.band_index(BandRole::Scl);
     let cld = scene.band_index(BandRole::CloudProb);
-    let size = u32::try_from(cfg.image_size).map_err(|_| unsupported("tile size too large".into()))?;
+    let size =
+        u32::try_from(cfg.image_size).map_err(|_| unsupported("tile size too large".into()))?;
     let stride = opts.stride.unwrap_or(size).clamp(1, size);
-    let grid = TileGrid::new(info.grid.width as u64, info.grid.height as u64, size, stride);
-    let total = grid.len() as u64;
+    let grid = TileGrid::new(
+        info.grid.width as u64,
+        info.grid.height as u64,
+        size,
+        stride,
+    );
+    let rows = opts.max_rows.map_or(grid.rows(), |r| r.min(grid.rows()));
+    let total = u64::from(rows) * u64::from(grid.cols());
     let has_cloud_info = scl.is_some() || cld.is_some();
 
     let meta = IndexMeta {
@@ -146,7 +162,7 @@ pub fn build_index(
         scene_crs_wkt: info.crs.wkt.clone(),
         scene_epsg: info.crs.epsg,
         model_name: model.model_name(),
-        checkpoint_sha256: model.checkpoint_sha256(),
+        checkpoint_sha256: model.checkpoint_sha256().map_err(|e| unsupported(format!("cannot hash the checkpoint: {e}")))?,
         preprocess_version: PREPROCESS_VERSION,
         bands: cfg.bands.clone(),
         harmonisation: info.radiometry.reason.clone(),
@@ -176,13 +192,28 @@ pub fn build_index(
         // The reader owns the sender: the channel closes when it ends.
         let reader = std::thread::Builder::new()
             .name("kestrel-index-reader".into())
-            .spawn_scoped(s, move || read_tiles(scene, grid, model_bands, scl, cld, cfg, opts, batch_size, &tx, cancel))
+            .spawn_scoped(s, move || {
+                read_tiles(
+                    scene,
+                    grid,
+                    rows,
+                    model_bands,
+                    scl,
+                    cld,
+                    cfg,
+                    opts,
+                    batch_size,
+                    &tx,
+                    cancel,
+                )
+            })
             .map_err(|e| unsupported(format!("cannot start the reader thread: {e}")))?;
         let mut consume = || -> Result<(), IndexError> {
             for batch in &rx {
                 cancel.check()?;
                 let n = batch.iter().filter(|t| t.pixels.is_some()).count();
-                let mut pixels = Vec::with_capacity(n * cfg.bands.len() * cfg.image_size * cfg.image_size);
+                let mut pixels =
+                    Vec::with_capacity(n * cfg.bands.len() * cfg.image_size * cfg.image_size);
                 for t in &batch {
                     if let Some(p) = &t.pixels {
                         pixels.extend_from_slice(p);
@@ -222,7 +253,9 @@ pub fn build_index(
             cancel.cancel();
         }
         drop(rx);
-        let read = reader.join().unwrap_or_else(|_| Err(unsupported("the reader thread panicked".into())));
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(unsupported("the reader thread panicked".into())));
         consumed?;
         read
     });
@@ -237,6 +270,7 @@ pub fn build_index(
 fn read_tiles(
     scene: &Scene,
     grid: &TileGrid,
+    rows: u32,
     model_bands: &[usize],
     scl: Option<usize>,
     cld: Option<usize>,
@@ -248,10 +282,11 @@ fn read_tiles(
 ) -> Result<(), IndexError> {
     let info = scene.info();
     let reader = scene.reader();
-    let to_wgs84 = CrsTransformer::new(&info.crs.wkt).map_err(|reason| IndexError::Unsupported {
-        scene: info.path.display().to_string(),
-        reason: format!("cannot transform the scene CRS to WGS84: {reason}"),
-    })?;
+    let to_wgs84 =
+        CrsTransformer::new(&info.crs.wkt).map_err(|reason| IndexError::Unsupported {
+            scene: info.path.display().to_string(),
+            reason: format!("cannot transform the scene CRS to WGS84: {reason}"),
+        })?;
     let mut bands = model_bands.to_vec();
     bands.extend(scl);
     bands.extend(cld);
@@ -260,7 +295,7 @@ fn read_tiles(
     let strip_w = (grid.cols() as usize - 1) * grid.stride as usize + s;
     let mut batch: Vec<ReadTile> = Vec::with_capacity(batch_size);
     let mut embed_in_batch = 0;
-    for row in 0..grid.rows() {
+    for row in 0..rows {
         cancel.check()?;
         let y0 = i64::from(row) * i64::from(grid.stride);
         let req = ReadRequest {
@@ -283,7 +318,9 @@ fn read_tiles(
                     px.extend_from_slice(&p[y * strip_w + x0..y * strip_w + x0 + s]);
                 }
             }
-            let valid: Vec<bool> = (0..s * s).map(|i| (0..c).all(|b| !px[b * s * s + i].is_nan())).collect();
+            let valid: Vec<bool> = (0..s * s)
+                .map(|i| (0..c).all(|b| !px[b * s * s + i].is_nan()))
+                .collect();
             let n_valid = valid.iter().filter(|v| **v).count();
             let nodata_fraction = 1.0 - n_valid as f32 / (s * s) as f32;
             let cloud_fraction = if scl.is_some() || cld.is_some() {
@@ -308,7 +345,11 @@ fn read_tiles(
                         }
                     }
                 }
-                Some(if n_valid == 0 { 0.0 } else { cloudy as f32 / n_valid as f32 })
+                Some(if n_valid == 0 {
+                    0.0
+                } else {
+                    cloudy as f32 / n_valid as f32
+                })
             } else {
                 None
             };
@@ -319,11 +360,19 @@ fn read_tiles(
             } else {
                 TileStatus::Embedded
             };
-            let record = tile_record(&info.identity, &tw, &info.grid, &to_wgs84, nodata_fraction, cloud_fraction, status)
-                .map_err(|reason| IndexError::Unsupported {
-                    scene: info.path.display().to_string(),
-                    reason,
-                })?;
+            let record = tile_record(
+                &info.identity,
+                &tw,
+                &info.grid,
+                &to_wgs84,
+                nodata_fraction,
+                cloud_fraction,
+                status,
+            )
+            .map_err(|reason| IndexError::Unsupported {
+                scene: info.path.display().to_string(),
+                reason,
+            })?;
             let pixels = (status == TileStatus::Embedded).then(|| normalize_tile(px, &valid, cfg));
             embed_in_batch += usize::from(pixels.is_some());
             batch.push(ReadTile { record, pixels });
@@ -348,7 +397,11 @@ fn normalize_tile(mut px: Vec<f32>, valid: &[bool], cfg: &PreprocessConfig) -> V
     for (b, chunk) in px.chunks_mut(n).enumerate() {
         let (m, sd) = (cfg.mean[b], cfg.std[b]);
         for (v, ok) in chunk.iter_mut().zip(valid) {
-            *v = if *ok && !v.is_nan() { (*v - m) / sd } else { 0.0 };
+            *v = if *ok && !v.is_nan() {
+                (*v - m) / sd
+            } else {
+                0.0
+            };
         }
     }
     px
@@ -382,7 +435,10 @@ fn tile_record(
     for k in 0..steps {
         ring_px.push((x0, y0 + s - s * f64::from(k) / f64::from(steps)));
     }
-    let ring_crs: Vec<(f64, f64)> = ring_px.iter().map(|(c, r)| grid.pixel_to_crs(*c, *r)).collect();
+    let ring_crs: Vec<(f64, f64)> = ring_px
+        .iter()
+        .map(|(c, r)| grid.pixel_to_crs(*c, *r))
+        .collect();
     let (ax, ay) = grid.pixel_to_crs(x0, y0);
     let (bx, by) = grid.pixel_to_crs(x0 + s, y0 + s);
     let bounds_crs = [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)];
@@ -414,7 +470,9 @@ fn tile_record(
 
 /// Current UTC time as `YYYY-MM-DDThh:mm:ssZ`.
 pub fn utc_now_iso8601() -> String {
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     iso8601_from_unix(secs)
 }
 
@@ -431,7 +489,12 @@ fn iso8601_from_unix(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -455,7 +518,11 @@ mod tests {
             image_size: 2,
             interpolation: crate::model::config::Interpolation::Bicubic,
         };
-        let out = normalize_tile(vec![150.0, f32::NAN, 0.0, 100.0], &[true, false, true, true], &cfg);
+        let out = normalize_tile(
+            vec![150.0, f32::NAN, 0.0, 100.0],
+            &[true, false, true, true],
+            &cfg,
+        );
         assert_eq!(out, vec![1.0, 0.0, -2.0, 0.0]);
     }
 }

@@ -1,6 +1,6 @@
 //! Scoring tiles against a query: cosine similarity of L2-normalised embeddings, ranking,
-//! query-by-example (Rocchio-style refinement with positive and negative example tiles),
-//! and zero-shot class probabilities per tile. Pure maths over already computed
+//! and query-by-example (Rocchio-style refinement with positive and negative example
+//! tiles); zero-shot probabilities come from [`crate::model::zeroshot::Classifier`]. Pure maths over already computed
 //! embeddings; re-querying an indexed scene is one text-tower pass plus this.
 
 /// L2-normalise in place; a zero vector stays zero.
@@ -16,13 +16,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Cosine score of every tile (`None` for tiles without an embedding).
-pub fn score<'a>(embeddings: impl IntoIterator<Item = Option<&'a [f32]>>, query: &[f32]) -> Vec<Option<f32>> {
-    embeddings.into_iter().map(|e| e.map(|e| dot(e, query))).collect()
+pub fn score<'a>(
+    embeddings: impl IntoIterator<Item = Option<&'a [f32]>>,
+    query: &[f32],
+) -> Vec<Option<f32>> {
+    embeddings
+        .into_iter()
+        .map(|e| e.map(|e| dot(e, query)))
+        .collect()
 }
 
 /// Indices of scored tiles, best first; ties keep the lower index first.
 pub fn rank(scores: &[Option<f32>]) -> Vec<(usize, f32)> {
-    let mut v: Vec<(usize, f32)> = scores.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+    let mut v: Vec<(usize, f32)> = scores
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (i, s)))
+        .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v
 }
@@ -47,8 +57,15 @@ impl Default for RefineWeights {
 
 /// Build a query vector from an optional text embedding and example tile embeddings.
 /// Returns `None` when there is nothing to search for (no text and no positive example).
-pub fn combine_query(text: Option<&[f32]>, positives: &[&[f32]], negatives: &[&[f32]], w: RefineWeights) -> Option<Vec<f32>> {
-    let dim = text.map(<[f32]>::len).or_else(|| positives.first().map(|p| p.len()))?;
+pub fn combine_query(
+    text: Option<&[f32]>,
+    positives: &[&[f32]],
+    negatives: &[&[f32]],
+    w: RefineWeights,
+) -> Option<Vec<f32>> {
+    let dim = text
+        .map(<[f32]>::len)
+        .or_else(|| positives.first().map(|p| p.len()))?;
     if text.is_none() && positives.is_empty() {
         return None;
     }
@@ -71,27 +88,15 @@ pub fn combine_query(text: Option<&[f32]>, positives: &[&[f32]], negatives: &[&[
     Some(q)
 }
 
-/// Numerically stable softmax.
-pub fn softmax(logits: &[f32]) -> Vec<f32> {
-    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|x| x / s).collect()
-}
-
-/// Zero-shot probabilities of one embedding against class vectors (each L2-normalised):
-/// softmax(scale · cos). MS-CLIP uses a fixed scale of 100.
-pub fn class_probs(embedding: &[f32], classes: &[Vec<f32>], scale: f32) -> Vec<f32> {
-    let logits: Vec<f32> = classes.iter().map(|c| scale * dot(embedding, c)).collect();
-    softmax(&logits)
-}
-
 /// Index of the largest value (first on ties).
 pub fn argmax(v: &[f32]) -> Option<usize> {
-    v.iter().enumerate().fold(None, |best: Option<(usize, f32)>, (i, &x)| match best {
-        Some((_, b)) if b >= x => best,
-        _ => Some((i, x)),
-    }).map(|(i, _)| i)
+    v.iter()
+        .enumerate()
+        .fold(None, |best: Option<(usize, f32)>, (i, &x)| match best {
+            Some((_, b)) if b >= x => best,
+            _ => Some((i, x)),
+        })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -120,7 +125,11 @@ mod tests {
         let q = combine_query(Some(&t), &[&p1], &[&n1], RefineWeights::default()).unwrap();
         // (1, 1, -0.5) normalised
         let norm = (1.0f32 + 1.0 + 0.25).sqrt();
-        assert!((q[0] - 1.0 / norm).abs() < 1e-6 && (q[1] - 1.0 / norm).abs() < 1e-6 && (q[2] + 0.5 / norm).abs() < 1e-6);
+        assert!(
+            (q[0] - 1.0 / norm).abs() < 1e-6
+                && (q[1] - 1.0 / norm).abs() < 1e-6
+                && (q[2] + 0.5 / norm).abs() < 1e-6
+        );
         // examples alone
         let q = combine_query(None, &[&p1], &[], RefineWeights::default()).unwrap();
         assert_eq!(q, vec![0.0, 1.0, 0.0]);
@@ -128,13 +137,9 @@ mod tests {
     }
 
     #[test]
-    fn probabilities_sum_to_one_and_follow_cosine() {
-        let classes = vec![vec![1.0f32, 0.0], vec![0.0f32, 1.0]];
-        let p = class_probs(&[0.6, 0.8], &classes, 100.0);
-        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        // logits 60 vs 80: p1 = 1/(1+e^-20)
-        assert!((p[1] - 1.0 / (1.0 + (-20.0f32).exp())).abs() < 1e-6);
-        assert_eq!(argmax(&p), Some(1));
+    fn argmax_takes_the_first_maximum() {
+        assert_eq!(argmax(&[0.1, 0.7, 0.2]), Some(1));
         assert_eq!(argmax(&[0.5, 0.5]), Some(0));
+        assert_eq!(argmax(&[]), None);
     }
 }

@@ -14,6 +14,7 @@ use super::inspector::Inspector;
 use super::layers_panel::{self, LayersAction};
 use super::overlays;
 use super::scene_layer::{LayerEvent, SceneLayer};
+use super::search_panel::{SearchAction, SearchPanel, SearchSettings};
 use super::world::WorldOutline;
 use crate::raster::Bounds;
 
@@ -55,6 +56,7 @@ pub struct Settings {
     pub recent_files: Vec<PathBuf>,
     pub view: ViewState,
     pub basemap: BasemapChoice,
+    pub search: SearchSettings,
 }
 
 impl Settings {
@@ -93,6 +95,9 @@ pub struct KestrelApp {
     pub active: Option<usize>,
     next_layer_id: u64,
     pub inspector: Inspector,
+    pub search: SearchPanel,
+    /// Where to centre the map at the next frame (a search hit).
+    pending_centre: Option<(f64, f64)>,
 }
 
 impl KestrelApp {
@@ -116,6 +121,7 @@ impl KestrelApp {
         map_memory.center_at(lon_lat(settings.view.lon, settings.view.lat));
         let _ = map_memory.set_zoom(settings.view.zoom);
         let basemap = Basemap::new(settings.basemap, ctx);
+        let search = SearchPanel::new(settings.search.clone());
         Self {
             basemap_choice: settings.basemap,
             settings,
@@ -131,6 +137,8 @@ impl KestrelApp {
             active: None,
             next_layer_id: 1,
             inspector: Inspector::default(),
+            search,
+            pending_centre: None,
         }
     }
 
@@ -170,15 +178,20 @@ impl KestrelApp {
         let ctx = ctx.clone();
         // rfd's xdg-portal backend may be driven from any thread on Linux; running it on a
         // worker keeps the UI responsive while the dialog is open.
-        let spawned = std::thread::Builder::new().name("kestrel-file-dialog".into()).spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .set_title("Open Sentinel-2 scene")
-                .add_filter("Sentinel-2", &["tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip"])
-                .add_filter("All files", &["*"])
-                .pick_file();
-            let _ = tx.send(picked);
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("kestrel-file-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title("Open Sentinel-2 scene")
+                    .add_filter(
+                        "Sentinel-2",
+                        &["tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip"],
+                    )
+                    .add_filter("All files", &["*"])
+                    .pick_file();
+                let _ = tx.send(picked);
+                ctx.request_repaint();
+            });
         match spawned {
             Ok(_) => self.file_dialog = Some(rx),
             Err(e) => self.error(format!("cannot open the file dialog: {e}")),
@@ -203,7 +216,13 @@ impl KestrelApp {
     }
 
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
         if !dropped.is_empty() {
             self.open_paths(dropped);
         }
@@ -235,7 +254,10 @@ impl KestrelApp {
             ui.menu_button("View", |ui| {
                 ui.label("Basemap");
                 for choice in [BasemapChoice::OpenStreetMap, BasemapChoice::Plain] {
-                    if ui.radio(self.basemap_choice == choice, choice.label()).clicked() {
+                    if ui
+                        .radio(self.basemap_choice == choice, choice.label())
+                        .clicked()
+                    {
                         self.basemap_choice = choice;
                         self.settings.basemap = choice;
                         self.basemap = Basemap::new(choice, ui.ctx());
@@ -250,16 +272,37 @@ impl KestrelApp {
         ui.horizontal_wrapped(|ui| {
             match self.basemap.health() {
                 BasemapHealth::Offline => {
-                    ui.label(RichText::new("Basemap offline: showing bundled outlines").color(Color32::from_rgb(230, 180, 80)));
+                    ui.label(
+                        RichText::new("Basemap offline: showing bundled outlines")
+                            .color(Color32::from_rgb(230, 180, 80)),
+                    );
                 }
                 BasemapHealth::Waiting => {
                     ui.label("Basemap loading…");
                 }
                 BasemapHealth::Online | BasemapHealth::Disabled => {}
             }
+            let mut cancel = None;
+            for (i, layer) in self.layers.iter().enumerate() {
+                if let Some(what) = layer.busy_label() {
+                    ui.spinner();
+                    ui.label(format!("{what}…"));
+                    if ui.small_button("cancel").clicked() {
+                        cancel = Some(i);
+                    }
+                    ui.separator();
+                }
+            }
+            if let Some(i) = cancel {
+                self.layers[i].cancel_jobs();
+            }
             let mut dismiss = None;
             for (i, m) in self.messages.iter().enumerate().rev().take(3) {
-                let color = if m.error { Color32::from_rgb(255, 110, 110) } else { ui.visuals().text_color() };
+                let color = if m.error {
+                    Color32::from_rgb(255, 110, 110)
+                } else {
+                    ui.visuals().text_color()
+                };
                 ui.separator();
                 ui.label(RichText::new(&m.text).color(color));
                 if ui.small_button("x").on_hover_text("Dismiss").clicked() {
@@ -284,6 +327,22 @@ impl KestrelApp {
         }
     }
 
+    fn apply_search_action(&mut self, action: SearchAction) {
+        match action {
+            SearchAction::CentreOn { lon, lat } => self.pending_centre = Some((lon, lat)),
+            SearchAction::Message { error: true, text } => self.error(text),
+            SearchAction::Message { error: false, text } => self.info(text),
+        }
+    }
+
+    fn search_ui(&mut self, ui: &mut egui::Ui) {
+        let layer = self.active.and_then(|i| self.layers.get(i));
+        let actions = self.search.ui(ui, layer);
+        for a in actions {
+            self.apply_search_action(a);
+        }
+    }
+
     fn apply_layers_action(&mut self, action: LayersAction, ctx: &egui::Context) {
         match action {
             LayersAction::Select(i) => self.active = Some(i),
@@ -294,9 +353,12 @@ impl KestrelApp {
             }
             LayersAction::Remove(i) => {
                 if i < self.layers.len() {
-                    self.layers.remove(i);
+                    let removed = self.layers.remove(i);
+                    self.search.layer_closed(removed.id);
                     self.active = match self.active {
-                        Some(a) if a == i => (!self.layers.is_empty()).then(|| i.min(self.layers.len() - 1)),
+                        Some(a) if a == i => {
+                            (!self.layers.is_empty()).then(|| i.min(self.layers.len() - 1))
+                        }
                         Some(a) if a > i => Some(a - 1),
                         a => a,
                     };
@@ -308,7 +370,9 @@ impl KestrelApp {
                 }
             }
             LayersAction::AssignBands(i, roles) => {
-                let Some(layer) = self.layers.get_mut(i) else { return };
+                let Some(layer) = self.layers.get_mut(i) else {
+                    return;
+                };
                 let Some(scene) = &layer.scene else { return };
                 let mut scene = (**scene).clone();
                 match scene.set_band_roles(roles) {
@@ -327,6 +391,9 @@ impl KestrelApp {
             self.map_memory.center_at(lon_lat(lon, lat));
             let _ = self.map_memory.set_zoom(geo::zoom_to_fit(&r, size));
         }
+        if let Some((lon, lat)) = self.pending_centre.take() {
+            self.map_memory.center_at(lon_lat(lon, lat));
+        }
         let default_pos = lon_lat(self.settings.view.lon, self.settings.view.lat);
         let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
         let attribution = self.basemap.attribution();
@@ -334,6 +401,8 @@ impl KestrelApp {
         let layers = &mut self.layers;
         let active = self.active;
         let marker = self.inspector.marker;
+        let search = &self.search;
+        let active_id = active.and_then(|i| layers.get(i)).map(|l| l.id);
         let ppp = ui.ctx().pixels_per_point();
         let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos);
         let inner = map.show(ui, |ui, response, projector, _memory| {
@@ -350,22 +419,66 @@ impl KestrelApp {
                 if !layer.visible {
                     continue;
                 }
-                for tex in [layer.overview.as_ref(), layer.view.as_ref()].into_iter().flatten() {
+                for tex in [layer.overview.as_ref(), layer.view.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
                     if tex.style == layer.style {
                         let r = MercRect::from_bounds(&tex.bounds);
-                        overlays::draw_georef_image(painter, projector, tex.texture.id(), &r, layer.opacity);
+                        overlays::draw_georef_image(
+                            painter,
+                            projector,
+                            tex.texture.id(),
+                            &r,
+                            layer.opacity,
+                        );
                     }
                 }
                 if let Some(scene) = &layer.scene {
-                    let ring: Vec<[f64; 2]> = scene.info().footprint_wgs84.iter().map(|(x, y)| [*x, *y]).collect();
-                    let color = if active == Some(i) { Color32::from_rgb(255, 200, 60) } else { Color32::from_gray(200) };
-                    overlays::draw_lonlat_ring(painter, projector, &ring, egui::Stroke::new(1.5, color));
+                    let ring: Vec<[f64; 2]> = scene
+                        .info()
+                        .footprint_wgs84
+                        .iter()
+                        .map(|(x, y)| [*x, *y])
+                        .collect();
+                    let color = if active == Some(i) {
+                        Color32::from_rgb(255, 200, 60)
+                    } else {
+                        Color32::from_gray(200)
+                    };
+                    overlays::draw_lonlat_ring(
+                        painter,
+                        projector,
+                        &ring,
+                        egui::Stroke::new(1.5, color),
+                    );
                 }
-                layer.want_view(visible_b, response.rect.width() * ppp, response.rect.height() * ppp, ui.ctx());
+                layer.want_view(
+                    visible_b,
+                    response.rect.width() * ppp,
+                    response.rect.height() * ppp,
+                    ui.ctx(),
+                );
+            }
+            if let Some(id) = active_id {
+                search.draw_overlay(painter, projector, id);
+                if let Some(pos) = response.hover_pos() {
+                    let ll = projector.unproject(pos.to_vec2());
+                    if let Some(text) = search
+                        .tile_at(id, ll.x(), ll.y())
+                        .and_then(|t| search.hover_text(id, t))
+                    {
+                        response.clone().on_hover_text_at_pointer(text);
+                    }
+                }
             }
             if let Some((lon, lat)) = marker {
                 let p = geo::lonlat_to_screen(projector, lon, lat);
-                painter.circle_stroke(p, 6.0, egui::Stroke::new(2.0, Color32::from_rgb(255, 60, 200)));
+                painter.circle_stroke(
+                    p,
+                    6.0,
+                    egui::Stroke::new(2.0, Color32::from_rgb(255, 60, 200)),
+                );
             }
             overlays::draw_scale_bar(painter, projector);
             if let Some(a) = &attribution {
@@ -382,9 +495,14 @@ impl KestrelApp {
             }
         });
         if let Some((lon, lat)) = inner.inner
-            && let Some(scene) = self.active.and_then(|i| self.layers.get(i)).and_then(|l| l.scene.clone())
+            && let Some(layer) = self.active.and_then(|i| self.layers.get(i))
         {
-            self.inspector.inspect(scene, lon, lat, ui.ctx());
+            if let Some(scene) = layer.scene.clone() {
+                self.inspector.inspect(scene, lon, lat, ui.ctx());
+            }
+            if let Some(tile) = self.search.tile_at(layer.id, lon, lat) {
+                self.search.selected = Some(tile);
+            }
         }
         let before = self.basemap.health();
         self.basemap.update_health();
@@ -393,7 +511,8 @@ impl KestrelApp {
         }
         if self.basemap.health() == BasemapHealth::Waiting {
             // keep re-checking until tiles arrive or the basemap is declared offline
-            ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(500));
         }
         if let Some(c) = self.map_memory.detached() {
             self.settings.view = ViewState {
@@ -411,8 +530,14 @@ fn draw_attribution(ui: &egui::Ui, a: &walkers::sources::Attribution) {
     let rect = ui.max_rect();
     let text = format!("© {}", a.text);
     let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), Color32::BLACK);
-    let pos = egui::pos2(rect.max.x - galley.size().x - 6.0, rect.max.y - galley.size().y - 4.0);
-    let bg = egui::Rect::from_min_size(pos - egui::vec2(3.0, 1.0), galley.size() + egui::vec2(6.0, 2.0));
+    let pos = egui::pos2(
+        rect.max.x - galley.size().x - 6.0,
+        rect.max.y - galley.size().y - 4.0,
+    );
+    let bg = egui::Rect::from_min_size(
+        pos - egui::vec2(3.0, 1.0),
+        galley.size() + egui::vec2(6.0, 2.0),
+    );
     painter.rect_filled(bg, 2.0, Color32::from_white_alpha(200));
     painter.galley(pos, galley, Color32::BLACK);
     let resp = ui.interact(bg, ui.scope_id().with("attribution"), egui::Sense::click());
@@ -451,24 +576,40 @@ impl eframe::App for KestrelApp {
             }
         }
         self.inspector.poll();
+        for action in self.search.poll(ctx) {
+            self.apply_search_action(action);
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
-        egui::Panel::left("layers").resizable(true).default_size(300.0).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.layers_ui(ui));
-        });
-        egui::Panel::right("inspector").resizable(true).default_size(280.0).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                ui.heading("Pixel inspector");
-                self.inspector.ui(ui);
+        egui::Panel::left("layers")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.layers_ui(ui));
             });
-        });
-        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| self.map_ui(ui));
+        egui::Panel::right("tools")
+            .resizable(true)
+            .default_size(320.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    egui::CollapsingHeader::new(RichText::new("Model search").heading())
+                        .default_open(true)
+                        .show(ui, |ui| self.search_ui(ui));
+                    egui::CollapsingHeader::new(RichText::new("Pixel inspector").heading())
+                        .default_open(true)
+                        .show(ui, |ui| self.inspector.ui(ui));
+                });
+            });
+        egui::CentralPanel::default()
+            .frame(egui::Frame::NONE)
+            .show(ui, |ui| self.map_ui(ui));
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.search = self.search.settings.clone();
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
     }
 }

@@ -35,7 +35,10 @@ impl MercRect {
         (r.min_x < r.max_x && r.min_y < r.max_y).then_some(r)
     }
     pub fn contains(&self, o: &MercRect) -> bool {
-        o.min_x >= self.min_x && o.max_x <= self.max_x && o.min_y >= self.min_y && o.max_y <= self.max_y
+        o.min_x >= self.min_x
+            && o.max_x <= self.max_x
+            && o.min_y >= self.min_y
+            && o.max_y <= self.max_y
     }
     pub fn from_bounds(b: &crate::raster::Bounds) -> Self {
         Self {
@@ -61,7 +64,10 @@ impl MercRect {
 pub fn lonlat_to_merc(lon: f64, lat: f64) -> (f64, f64) {
     let lat = lat.clamp(-MAX_LAT, MAX_LAT);
     let x = R * lon.to_radians();
-    let y = R * (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan().ln();
+    let y = R
+        * (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0)
+            .tan()
+            .ln();
     (x, y)
 }
 
@@ -135,8 +141,14 @@ mod tests {
     fn rect_ops() {
         let a = MercRect::from_array([0.0, 0.0, 10.0, 10.0]);
         let b = MercRect::from_array([5.0, 5.0, 20.0, 20.0]);
-        assert_eq!(a.intersect(&b), Some(MercRect::from_array([5.0, 5.0, 10.0, 10.0])));
-        assert!(a.intersect(&MercRect::from_array([11.0, 11.0, 12.0, 12.0])).is_none());
+        assert_eq!(
+            a.intersect(&b),
+            Some(MercRect::from_array([5.0, 5.0, 10.0, 10.0]))
+        );
+        assert!(
+            a.intersect(&MercRect::from_array([11.0, 11.0, 12.0, 12.0]))
+                .is_none()
+        );
         assert!(b.contains(&MercRect::from_array([6.0, 6.0, 7.0, 7.0])));
     }
 }

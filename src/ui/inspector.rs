@@ -24,9 +24,11 @@ impl Inspector {
     pub fn inspect(&mut self, scene: Arc<Scene>, lon: f64, lat: f64, ctx: &egui::Context) {
         self.marker = Some((lon, lat));
         let ctx = ctx.clone();
-        self.job = Some(JobHandle::spawn("inspect", Arc::new(move || ctx.request_repaint()), move |jc| {
-            scene.pixel_values(PixelQuery::LonLat { lon, lat }, &jc.cancel)
-        }));
+        self.job = Some(JobHandle::spawn(
+            "inspect",
+            Arc::new(move || ctx.request_repaint()),
+            move |jc| scene.pixel_values(PixelQuery::LonLat { lon, lat }, &jc.cancel),
+        ));
     }
 
     pub fn poll(&mut self) {
@@ -59,29 +61,35 @@ impl Inspector {
             return;
         };
         ui.label(format!("lat {:.6}°, lon {:.6}°", r.lat, r.lon));
-        ui.label(format!("scene x {:.1}, y {:.1}  (col {}, row {})", r.x, r.y, r.col, r.row));
+        ui.label(format!(
+            "scene x {:.1}, y {:.1}  (col {}, row {})",
+            r.x, r.y, r.col, r.row
+        ));
         if !r.inside {
             ui.label(RichText::new("outside the scene").italics());
             return;
         }
-        egui::Grid::new("pixel-values").num_columns(4).striped(true).show(ui, |ui| {
-            ui.label(RichText::new("band").strong());
-            ui.label(RichText::new("raw").strong());
-            ui.label(RichText::new("×10000").strong());
-            ui.label(RichText::new("refl.").strong());
-            ui.end_row();
-            for v in &r.values {
-                ui.label(&v.name);
-                ui.label(v.raw.map_or("nodata".into(), |x| format!("{x}")));
-                ui.label(v.value.map_or(String::new(), |x| format!("{x:.0}")));
-                match (v.reflectance, v.class_name) {
-                    (Some(x), _) => ui.label(format!("{x:.4}")),
-                    (None, Some(c)) => ui.label(c),
-                    _ => ui.label(""),
-                };
+        egui::Grid::new("pixel-values")
+            .num_columns(4)
+            .striped(true)
+            .show(ui, |ui| {
+                ui.label(RichText::new("band").strong());
+                ui.label(RichText::new("raw").strong());
+                ui.label(RichText::new("×10000").strong());
+                ui.label(RichText::new("refl.").strong());
                 ui.end_row();
-            }
-        });
+                for v in &r.values {
+                    ui.label(&v.name);
+                    ui.label(v.raw.map_or("nodata".into(), |x| format!("{x}")));
+                    ui.label(v.value.map_or(String::new(), |x| format!("{x:.0}")));
+                    match (v.reflectance, v.class_name) {
+                        (Some(x), _) => ui.label(format!("{x:.4}")),
+                        (None, Some(c)) => ui.label(c),
+                        _ => ui.label(""),
+                    };
+                    ui.end_row();
+                }
+            });
         if r.profile.len() >= 2 {
             ui.label(RichText::new("Spectral profile").small());
             Plot::new("spectral-profile")

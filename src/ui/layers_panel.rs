@@ -26,19 +26,27 @@ const CHANNEL_COLORS: [Color32; 3] = [
     Color32::from_rgb(90, 130, 240),
 ];
 
-pub fn layers_list_ui(ui: &mut Ui, layers: &mut [SceneLayer], active: Option<usize>, actions: &mut Vec<LayersAction>) {
+pub fn layers_list_ui(
+    ui: &mut Ui,
+    layers: &mut [SceneLayer],
+    active: Option<usize>,
+    actions: &mut Vec<LayersAction>,
+) {
     if layers.is_empty() {
         ui.label("No scene open. Use File > Open…, drop a file on the window, or pass it on the command line.");
         return;
     }
     for (i, layer) in layers.iter_mut().enumerate() {
         ui.horizontal(|ui| {
-            ui.checkbox(&mut layer.visible, "").on_hover_text("Show on the map");
+            ui.checkbox(&mut layer.visible, "")
+                .on_hover_text("Show on the map");
             let selected = active == Some(i);
             let name = layer.name();
             let label = match &layer.state {
                 LayerState::Opening(_) => RichText::new(format!("{name} (opening…)")).italics(),
-                LayerState::Failed(_) => RichText::new(name).color(Color32::from_rgb(255, 110, 110)),
+                LayerState::Failed(_) => {
+                    RichText::new(name).color(Color32::from_rgb(255, 110, 110))
+                }
                 LayerState::Ready => RichText::new(name),
             };
             if ui.selectable_label(selected, label).clicked() {
@@ -48,16 +56,29 @@ pub fn layers_list_ui(ui: &mut Ui, layers: &mut [SceneLayer], active: Option<usi
                 ui.spinner();
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.small_button("close").on_hover_text("Close this scene").clicked() {
+                if ui
+                    .small_button("close")
+                    .on_hover_text("Close this scene")
+                    .clicked()
+                {
                     actions.push(LayersAction::Remove(i));
                 }
-                if layer.scene.is_some() && ui.small_button("zoom").on_hover_text("Zoom to scene").clicked() {
+                if layer.scene.is_some()
+                    && ui
+                        .small_button("zoom")
+                        .on_hover_text("Zoom to scene")
+                        .clicked()
+                {
                     actions.push(LayersAction::ZoomTo(i));
                 }
             });
         });
         if let LayerState::Failed(msg) = &layer.state {
-            ui.label(RichText::new(msg).small().color(Color32::from_rgb(255, 140, 140)));
+            ui.label(
+                RichText::new(msg)
+                    .small()
+                    .color(Color32::from_rgb(255, 140, 140)),
+            );
         }
         if layer.scene.is_some() {
             ui.add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity"));
@@ -67,33 +88,46 @@ pub fn layers_list_ui(ui: &mut Ui, layers: &mut [SceneLayer], active: Option<usi
 }
 
 /// Details and styling of one scene.
-pub fn scene_details_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Vec<LayersAction>) {
+pub fn scene_details_ui(
+    ui: &mut Ui,
+    index: usize,
+    layer: &SceneLayer,
+    actions: &mut Vec<LayersAction>,
+) {
     let Some(scene) = &layer.scene else { return };
     let info = scene.info();
     ui.heading(&info.name);
-    egui::Grid::new("scene-facts").num_columns(2).striped(true).show(ui, |ui| {
-        ui.label("Level");
-        let level = match &info.baseline {
-            Some(b) => format!("{} (baseline {b})", info.level.label()),
-            None => info.level.label().to_string(),
-        };
-        ui.label(level).on_hover_text(&info.level_reason);
-        ui.end_row();
-        ui.label("Size");
-        ui.label(format!("{} × {} px at {:.0} m", info.grid.width, info.grid.height, info.grid.resolution()));
-        ui.end_row();
-        ui.label("CRS");
-        ui.label(match info.crs.epsg {
-            Some(e) => format!("EPSG:{e} {}", info.crs.name),
-            None => info.crs.name.clone(),
-        });
-        ui.end_row();
-        if let Some(t) = &info.sensing_time {
-            ui.label("Sensed");
-            ui.label(t);
+    egui::Grid::new("scene-facts")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label("Level");
+            let level = match &info.baseline {
+                Some(b) => format!("{} (baseline {b})", info.level.label()),
+                None => info.level.label().to_string(),
+            };
+            ui.label(level).on_hover_text(&info.level_reason);
             ui.end_row();
-        }
-    });
+            ui.label("Size");
+            ui.label(format!(
+                "{} × {} px at {:.0} m",
+                info.grid.width,
+                info.grid.height,
+                info.grid.resolution()
+            ));
+            ui.end_row();
+            ui.label("CRS");
+            ui.label(match info.crs.epsg {
+                Some(e) => format!("EPSG:{e} {}", info.crs.name),
+                None => info.crs.name.clone(),
+            });
+            ui.end_row();
+            if let Some(t) = &info.sensing_time {
+                ui.label("Sensed");
+                ui.label(t);
+                ui.end_row();
+            }
+        });
     ui.label(RichText::new("Radiometric correction").strong());
     ui.label(&info.radiometry.reason);
     for note in &info.notes {
@@ -110,34 +144,58 @@ fn band_roles_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Ve
     let header = if info.bands_confirmed {
         RichText::new(format!("Bands ({})", info.bands.len()))
     } else {
-        RichText::new(format!("Bands ({}): order is a guess — check", info.bands.len())).color(Color32::from_rgb(240, 190, 80))
+        RichText::new(format!(
+            "Bands ({}): order is a guess — check",
+            info.bands.len()
+        ))
+        .color(Color32::from_rgb(240, 190, 80))
     };
     egui::CollapsingHeader::new(header)
         .id_salt(("bands", layer.id))
         .default_open(!info.bands_confirmed)
         .show(ui, |ui| {
             let id = ui.make_persistent_id(("band-edit", layer.id));
-            let mut roles: Vec<BandRole> = ui.data_mut(|d| d.get_temp::<Vec<BandRole>>(id)).unwrap_or_else(|| scene.roles());
-            egui::Grid::new(("band-grid", layer.id)).num_columns(3).show(ui, |ui| {
-                for (b, band) in info.bands.iter().enumerate() {
-                    ui.label(format!("{}", b + 1));
-                    ui.label(RichText::new(&band.description).small()).on_hover_text(format!("{} · {} · {:.0} m", band.identified_by, band.data_type, band.resolution_m));
-                    egui::ComboBox::from_id_salt(("role", layer.id, b))
-                        .selected_text(roles[b].label())
-                        .show_ui(ui, |ui| {
-                            for s in S2Band::ALL {
-                                ui.selectable_value(&mut roles[b], BandRole::Spectral(s), s.name());
-                            }
-                            for r in [BandRole::Scl, BandRole::CloudProb, BandRole::SnowProb, BandRole::Other] {
-                                ui.selectable_value(&mut roles[b], r, r.label());
-                            }
-                        });
-                    ui.end_row();
-                }
-            });
+            let mut roles: Vec<BandRole> = ui
+                .data_mut(|d| d.get_temp::<Vec<BandRole>>(id))
+                .unwrap_or_else(|| scene.roles());
+            egui::Grid::new(("band-grid", layer.id))
+                .num_columns(3)
+                .show(ui, |ui| {
+                    for (b, band) in info.bands.iter().enumerate() {
+                        ui.label(format!("{}", b + 1));
+                        ui.label(RichText::new(&band.description).small())
+                            .on_hover_text(format!(
+                                "{} · {} · {:.0} m",
+                                band.identified_by, band.data_type, band.resolution_m
+                            ));
+                        egui::ComboBox::from_id_salt(("role", layer.id, b))
+                            .selected_text(roles[b].label())
+                            .show_ui(ui, |ui| {
+                                for s in S2Band::ALL {
+                                    ui.selectable_value(
+                                        &mut roles[b],
+                                        BandRole::Spectral(s),
+                                        s.name(),
+                                    );
+                                }
+                                for r in [
+                                    BandRole::Scl,
+                                    BandRole::CloudProb,
+                                    BandRole::SnowProb,
+                                    BandRole::Other,
+                                ] {
+                                    ui.selectable_value(&mut roles[b], r, r.label());
+                                }
+                            });
+                        ui.end_row();
+                    }
+                });
             let changed = roles != scene.roles();
             ui.horizontal(|ui| {
-                if ui.add_enabled(changed, egui::Button::new("Apply band roles")).clicked() {
+                if ui
+                    .add_enabled(changed, egui::Button::new("Apply band roles"))
+                    .clicked()
+                {
                     actions.push(LayersAction::AssignBands(index, roles.clone()));
                     ui.data_mut(|d| d.remove::<Vec<BandRole>>(id));
                 } else if changed && ui.button("Reset").clicked() {
@@ -161,7 +219,8 @@ fn style_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Vec<Lay
                 ui.radio_value(&mut style.composite, c, p.name());
             }
             Err(why) => {
-                ui.add_enabled(false, egui::RadioButton::new(false, p.name())).on_disabled_hover_text(why);
+                ui.add_enabled(false, egui::RadioButton::new(false, p.name()))
+                    .on_disabled_hover_text(why);
             }
         }
     }
@@ -193,16 +252,22 @@ fn style_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Vec<Lay
             let c = Composite::Index { index: ix };
             match ix.available(&roles) {
                 Ok(_) => {
-                    ui.radio_value(&mut style.composite, c, ix.name()).on_hover_text(ix.formula());
+                    ui.radio_value(&mut style.composite, c, ix.name())
+                        .on_hover_text(ix.formula());
                 }
                 Err(why) => {
-                    ui.add_enabled(false, egui::RadioButton::new(false, ix.name())).on_disabled_hover_text(why);
+                    ui.add_enabled(false, egui::RadioButton::new(false, ix.name()))
+                        .on_disabled_hover_text(why);
                 }
             }
         }
     });
     if Composite::Scl.bands(&roles).is_ok() {
-        ui.radio_value(&mut style.composite, Composite::Scl, "Scene classification (SCL)");
+        ui.radio_value(
+            &mut style.composite,
+            Composite::Scl,
+            "Scene classification (SCL)",
+        );
     }
     match &style.composite {
         Composite::Index { index } => index_legend_ui(ui, *index),
@@ -222,7 +287,10 @@ fn stretch_ui(ui: &mut Ui, style: &mut LayerStyle) {
         if ui.radio(is_pct, "Percentile").clicked() && !is_pct {
             style.method = StretchMethod::default();
         }
-        if ui.radio(matches!(style.method, StretchMethod::MinMax), "Min/max").clicked() {
+        if ui
+            .radio(matches!(style.method, StretchMethod::MinMax), "Min/max")
+            .clicked()
+        {
             style.method = StretchMethod::MinMax;
         }
         let is_sd = matches!(style.method, StretchMethod::StdDev { .. });
@@ -232,24 +300,43 @@ fn stretch_ui(ui: &mut Ui, style: &mut LayerStyle) {
     });
     match &mut style.method {
         StretchMethod::Percentile { low, high } => {
-            ui.add(egui::Slider::new(low, 0.0..=20.0).text("low %").fixed_decimals(1));
-            ui.add(egui::Slider::new(high, 80.0..=100.0).text("high %").fixed_decimals(1));
+            ui.add(
+                egui::Slider::new(low, 0.0..=20.0)
+                    .text("low %")
+                    .fixed_decimals(1),
+            );
+            ui.add(
+                egui::Slider::new(high, 80.0..=100.0)
+                    .text("high %")
+                    .fixed_decimals(1),
+            );
         }
         StretchMethod::StdDev { k } => {
             ui.add(egui::Slider::new(k, 0.5..=4.0).text("k").fixed_decimals(1));
         }
         _ => {}
     }
-    ui.add(egui::Slider::new(&mut style.gamma, 0.3..=3.0).text("gamma").fixed_decimals(2));
+    ui.add(
+        egui::Slider::new(&mut style.gamma, 0.3..=3.0)
+            .text("gamma")
+            .fixed_decimals(2),
+    );
 }
 
 fn ramp_bar(ui: &mut Ui, stops: &[(f32, [u8; 3])], lo: &str, hi: &str) {
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width().min(240.0), 14.0), egui::Sense::hover());
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(ui.available_width().min(240.0), 14.0),
+        egui::Sense::hover(),
+    );
     let n = stops.len().max(1);
     for (i, (_, c)) in stops.iter().enumerate() {
         let x0 = rect.min.x + rect.width() * i as f32 / n as f32;
         let x1 = rect.min.x + rect.width() * (i + 1) as f32 / n as f32;
-        ui.painter().rect_filled(egui::Rect::from_x_y_ranges(x0..=x1, rect.y_range()), 0.0, Color32::from_rgb(c[0], c[1], c[2]));
+        ui.painter().rect_filled(
+            egui::Rect::from_x_y_ranges(x0..=x1, rect.y_range()),
+            0.0,
+            Color32::from_rgb(c[0], c[1], c[2]),
+        );
     }
     ui.horizontal(|ui| {
         ui.label(RichText::new(lo).small());
@@ -261,16 +348,27 @@ fn ramp_bar(ui: &mut Ui, stops: &[(f32, [u8; 3])], lo: &str, hi: &str) {
 fn index_legend_ui(ui: &mut Ui, index: SpectralIndex) {
     ui.label(RichText::new(format!("{} = {}", index.name(), index.formula())).small());
     let ramp = index.ramp();
-    ramp_bar(ui, &ramp.legend(48), &format!("{:.1}", ramp.min()), &format!("{:.1}", ramp.max()));
+    ramp_bar(
+        ui,
+        &ramp.legend(48),
+        &format!("{:.1}", ramp.min()),
+        &format!("{:.1}", ramp.max()),
+    );
     ui.label(RichText::new(index.legend_note()).small());
 }
 
 fn scl_legend_ui(ui: &mut Ui) {
     egui::Grid::new("scl-legend").num_columns(2).show(ui, |ui| {
         for v in 0u8..=11 {
-            let (Some(name), Some(c)) = (crate::raster::colormap::scl_class_name(v), crate::raster::colormap::scl_color(v)) else { continue };
+            let (Some(name), Some(c)) = (
+                crate::raster::colormap::scl_class_name(v),
+                crate::raster::colormap::scl_color(v),
+            ) else {
+                continue;
+            };
             let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
-            ui.painter().rect_filled(rect, 2.0, Color32::from_rgb(c[0], c[1], c[2]));
+            ui.painter()
+                .rect_filled(rect, 2.0, Color32::from_rgb(c[0], c[1], c[2]));
             ui.label(RichText::new(format!("{v} {name}")).small());
             ui.end_row();
         }
@@ -290,7 +388,11 @@ fn histogram_ui(ui: &mut Ui, layer: &SceneLayer) {
         .show_axes([true, false])
         .show(ui, |plot| {
             for (c, h) in layer.histograms.iter().enumerate() {
-                let color = if layer.histograms.len() == 1 { Color32::LIGHT_GRAY } else { CHANNEL_COLORS[c % 3] };
+                let color = if layer.histograms.len() == 1 {
+                    Color32::LIGHT_GRAY
+                } else {
+                    CHANNEL_COLORS[c % 3]
+                };
                 let n = h.histogram.counts.len().max(1);
                 let step = (h.histogram.max - h.histogram.min) / n as f32;
                 let total: u64 = h.histogram.counts.iter().sum::<u64>().max(1);
@@ -299,12 +401,21 @@ fn histogram_ui(ui: &mut Ui, layer: &SceneLayer) {
                     .counts
                     .iter()
                     .enumerate()
-                    .map(|(i, &k)| [f64::from(h.histogram.min + step * (i as f32 + 0.5)), k as f64 / total as f64])
+                    .map(|(i, &k)| {
+                        [
+                            f64::from(h.histogram.min + step * (i as f32 + 0.5)),
+                            k as f64 / total as f64,
+                        ]
+                    })
                     .collect();
                 plot.line(Line::new(h.label.clone(), pts).color(color));
                 if let Some(s) = h.stretch {
-                    plot.vline(VLine::new(format!("{} low", h.label), f64::from(s.min)).color(color));
-                    plot.vline(VLine::new(format!("{} high", h.label), f64::from(s.max)).color(color));
+                    plot.vline(
+                        VLine::new(format!("{} low", h.label), f64::from(s.min)).color(color),
+                    );
+                    plot.vline(
+                        VLine::new(format!("{} high", h.label), f64::from(s.max)).color(color),
+                    );
                 }
             }
         });

@@ -13,6 +13,7 @@ pub mod inspector;
 pub mod layers_panel;
 pub mod overlays;
 pub mod scene_layer;
+pub mod search_panel;
 pub mod world;
 
 use std::path::PathBuf;

@@ -112,7 +112,9 @@ impl SceneLayer {
     /// Start opening `path` on a worker.
     pub fn open(id: u64, path: PathBuf, ctx: &egui::Context) -> Self {
         let p = path.clone();
-        let job = JobHandle::spawn("open-scene", repaint(ctx), move |jc| Scene::open(&p, &jc.cancel));
+        let job = JobHandle::spawn("open-scene", repaint(ctx), move |jc| {
+            Scene::open(&p, &jc.cancel)
+        });
         Self::with_state(id, path, LayerState::Opening(job))
     }
 
@@ -148,13 +150,48 @@ impl SceneLayer {
 
     pub fn name(&self) -> String {
         self.scene.as_ref().map_or_else(
-            || self.path.file_name().map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            || {
+                self.path.file_name().map_or_else(
+                    || self.path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            },
             |s| s.info().name.clone(),
         )
     }
 
     pub fn is_busy(&self) -> bool {
-        matches!(self.state, LayerState::Opening(_)) || self.sample_job.is_some() || self.overview_job.is_some() || self.view_job.is_some()
+        matches!(self.state, LayerState::Opening(_))
+            || self.sample_job.is_some()
+            || self.overview_job.is_some()
+            || self.view_job.is_some()
+    }
+
+    /// What the layer is busy with, for the status bar.
+    pub fn busy_label(&self) -> Option<String> {
+        let name = self.name();
+        if matches!(self.state, LayerState::Opening(_)) {
+            Some(format!("opening {name}"))
+        } else if self.sample_job.is_some() {
+            Some(format!("sampling {name}"))
+        } else if self.overview_job.is_some() || self.view_job.is_some() {
+            Some(format!("rendering {name}"))
+        } else {
+            None
+        }
+    }
+
+    /// Stop whatever the layer's workers are doing (dropping a job handle cancels it; the
+    /// GDAL reads check the token between bands and inside RasterIO). A layer still opening
+    /// becomes a failed one.
+    pub fn cancel_jobs(&mut self) {
+        if matches!(self.state, LayerState::Opening(_)) {
+            self.state = LayerState::Failed(format!("opening {} was cancelled", self.path.display()));
+        }
+        self.sample_job = None;
+        self.overview_job = None;
+        self.view_job = None;
+        self.requested_view = None;
     }
 
     /// Install a (new or modified) scene and start sampling it.
@@ -170,7 +207,9 @@ impl SceneLayer {
         self.view = None;
         self.requested_view = None;
         let bands: Vec<usize> = (0..scene.bands().len()).collect();
-        self.sample_job = Some(JobHandle::spawn("sample-scene", repaint(ctx), move |jc| scene.sample(&bands, SAMPLE_SIDE, &jc.cancel)));
+        self.sample_job = Some(JobHandle::spawn("sample-scene", repaint(ctx), move |jc| {
+            scene.sample(&bands, SAMPLE_SIDE, &jc.cancel)
+        }));
     }
 
     /// Change the style; re-renders follow.
@@ -248,7 +287,9 @@ impl SceneLayer {
         if which == Which::Overview {
             self.histograms = out.histograms;
         }
-        let Some((bounds, img)) = out.images.into_iter().next() else { return };
+        let Some((bounds, img)) = out.images.into_iter().next() else {
+            return;
+        };
         let color = ColorImage::from_rgba_unmultiplied([img.width, img.height], &img.rgba);
         let name = format!("scene-{}-{which:?}", self.id);
         let texture = ctx.load_texture(name, color, TextureOptions::LINEAR);
@@ -264,19 +305,31 @@ impl SceneLayer {
     }
 
     fn start_overview(&mut self, ctx: &egui::Context) {
-        let (Some(scene), Some(sample)) = (self.scene.clone(), self.sample.clone()) else { return };
+        let (Some(scene), Some(sample)) = (self.scene.clone(), self.sample.clone()) else {
+            return;
+        };
         let b = scene.info().bounds_3857;
         let (w, h) = fit(b.width(), b.height(), OVERVIEW_SIDE);
         let style = self.style.clone();
-        self.overview_job = Some(JobHandle::spawn("render-overview", repaint(ctx), move |jc| {
-            render_job(&scene, &sample, &style, &[(b, w, h)], true, &jc.cancel)
-        }));
+        self.overview_job = Some(JobHandle::spawn(
+            "render-overview",
+            repaint(ctx),
+            move |jc| render_job(&scene, &sample, &style, &[(b, w, h)], true, &jc.cancel),
+        ));
     }
 
     /// Tell the layer what part of the map is visible (Web Mercator) and at how many
     /// physical pixels; a sharper render of that part is requested once it settles.
-    pub fn want_view(&mut self, visible: Bounds, screen_w: f32, screen_h: f32, ctx: &egui::Context) {
-        let (Some(scene), Some(sample)) = (self.scene.clone(), self.sample.clone()) else { return };
+    pub fn want_view(
+        &mut self,
+        visible: Bounds,
+        screen_w: f32,
+        screen_h: f32,
+        ctx: &egui::Context,
+    ) {
+        let (Some(scene), Some(sample)) = (self.scene.clone(), self.sample.clone()) else {
+            return;
+        };
         let sb = scene.info().bounds_3857;
         let Some(part) = intersect(&sb, &visible) else {
             return;
@@ -298,7 +351,10 @@ impl SceneLayer {
             ctx.request_repaint_after(VIEW_DEBOUNCE);
             return;
         }
-        let already = self.requested_view.as_ref().is_some_and(|(b, rw, rh, st)| *b == part && *rw == w && *rh == h && *st == self.style);
+        let already = self
+            .requested_view
+            .as_ref()
+            .is_some_and(|(b, rw, rh, st)| *b == part && *rw == w && *rh == h && *st == self.style);
         if already || self.wanted_since.elapsed() < VIEW_DEBOUNCE {
             if !already {
                 ctx.request_repaint_after(VIEW_DEBOUNCE);
@@ -337,7 +393,11 @@ pub fn default_composite(scene: &Scene) -> Composite {
     let candidates = Preset::ALL
         .iter()
         .map(|p| Composite::Preset { preset: *p })
-        .chain(crate::raster::SpectralIndex::ALL.iter().map(|i| Composite::Index { index: *i }));
+        .chain(
+            crate::raster::SpectralIndex::ALL
+                .iter()
+                .map(|i| Composite::Index { index: *i }),
+        );
     for c in candidates {
         if c.bands(&roles).is_ok() {
             return c;
@@ -350,7 +410,12 @@ pub fn default_composite(scene: &Scene) -> Composite {
 }
 
 fn intersect(a: &Bounds, b: &Bounds) -> Option<Bounds> {
-    let r = Bounds::new(a.min_x.max(b.min_x), a.min_y.max(b.min_y), a.max_x.min(b.max_x), a.max_y.min(b.max_y));
+    let r = Bounds::new(
+        a.min_x.max(b.min_x),
+        a.min_y.max(b.min_y),
+        a.max_x.min(b.max_x),
+        a.max_y.min(b.max_y),
+    );
     (r.min_x < r.max_x && r.min_y < r.max_y).then_some(r)
 }
 
@@ -386,7 +451,9 @@ fn render_job(
     let mut histograms = Vec::new();
     if with_histograms {
         for (c, &b) in bands.iter().enumerate() {
-            let Some(values) = sample.band_of_scene_index(b) else { continue };
+            let Some(values) = sample.band_of_scene_index(b) else {
+                continue;
+            };
             let stretch = stretches.as_ref().map(|s| s[c]);
             let range = match &style.composite {
                 Composite::Index { .. } => {
@@ -405,7 +472,10 @@ fn render_job(
             });
         }
         if let Composite::Index { index } = &style.composite {
-            if let (Some(a), Some(bb)) = (sample.band_of_scene_index(bands[0]), sample.band_of_scene_index(bands[1])) {
+            if let (Some(a), Some(bb)) = (
+                sample.band_of_scene_index(bands[0]),
+                sample.band_of_scene_index(bands[1]),
+            ) {
                 let v = index.compute(a, bb);
                 histograms.push(ChannelHistogram {
                     label: index.name().to_string(),
@@ -415,10 +485,16 @@ fn render_job(
             }
         }
     }
-    let resampling = if matches!(style.composite, Composite::Scl) { Resampling::Nearest } else { Resampling::Bilinear };
+    let resampling = if matches!(style.composite, Composite::Scl) {
+        Resampling::Nearest
+    } else {
+        Resampling::Bilinear
+    };
     let mut images = Vec::new();
     for &(b, w, h) in targets {
-        let stack = scene.read_web_mercator(&bands, b, w, h, resampling, cancel).map_err(|e| format!("{e}"))?;
+        let stack = scene
+            .read_web_mercator(&bands, b, w, h, resampling, cancel)
+            .map_err(|e| format!("{e}"))?;
         let img = render::render(&stack, &style.composite, stretches.as_ref())?;
         images.push((b, img));
     }

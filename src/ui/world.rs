@@ -66,7 +66,12 @@ impl WorldOutline {
                     }
                     let mut bbox = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
                     for p in &points {
-                        bbox = [bbox[0].min(p[0]), bbox[1].min(p[1]), bbox[2].max(p[0]), bbox[3].max(p[1])];
+                        bbox = [
+                            bbox[0].min(p[0]),
+                            bbox[1].min(p[1]),
+                            bbox[2].max(p[0]),
+                            bbox[3].max(p[1]),
+                        ];
                     }
                     rings.push(Ring { bbox, points });
                 }
@@ -87,10 +92,18 @@ impl WorldOutline {
         let view = [nw.x(), se.y(), se.x(), nw.y()];
         let stroke = Stroke::new(1.0, Color32::from_rgb(110, 130, 150));
         for r in &self.rings {
-            if r.bbox[2] < view[0] || r.bbox[0] > view[2] || r.bbox[3] < view[1] || r.bbox[1] > view[3] {
+            if r.bbox[2] < view[0]
+                || r.bbox[0] > view[2]
+                || r.bbox[3] < view[1]
+                || r.bbox[1] > view[3]
+            {
                 continue;
             }
-            let pts: Vec<Pos2> = r.points.iter().map(|p| lonlat_to_screen(projector, p[0], p[1])).collect();
+            let pts: Vec<Pos2> = r
+                .points
+                .iter()
+                .map(|p| lonlat_to_screen(projector, p[0], p[1]))
+                .collect();
             painter.add(Shape::line(pts, stroke));
         }
     }
@@ -106,6 +119,11 @@ mod tests {
         // Natural Earth 110m admin-0: 177 countries, more rings (islands).
         assert!(w.ring_count() > 250, "{}", w.ring_count());
         // Germany's ring is inside Europe's bounds.
-        assert!(w.rings.iter().any(|r| r.bbox[0] > 5.0 && r.bbox[2] < 16.0 && r.bbox[1] > 47.0 && r.bbox[3] < 56.0));
+        assert!(
+            w.rings.iter().any(|r| r.bbox[0] > 5.0
+                && r.bbox[2] < 16.0
+                && r.bbox[1] > 47.0
+                && r.bbox[3] < 56.0)
+        );
     }
 }

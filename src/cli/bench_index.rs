@@ -1,0 +1,156 @@
+//! `kestrel bench-index SCENE`: how indexing a whole scene behaves — tiles/s, how much of
+//! the wall time is the model and how much is outside it (reading, resampling,
+//! preprocessing, writing that the reader thread did not hide), and the process's peak
+//! memory. Without `--model` the network is Llama3-MS-CLIP's full ViT-B/16 shape with
+//! seeded random weights: the timing and memory are those of the real model, the
+//! embeddings are meaningless (and nothing is cached).
+//!
+//! `packaging/bench/big_scene_vrt.py` writes a 10980 × 10980 px, 12-band VRT (the five
+//! MS-CLIP chips tiled 49 × 49 times, plus the 4 px edge) to try the full-tile case.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde_json::json;
+
+use super::common::StderrProgress;
+use super::{DeviceArg, DtypeArg};
+use crate::jobs::CancelToken;
+use crate::model::clip::{ClipModel, Kernels, normalized_rows};
+use crate::model::config::{ClipConfig, PreprocessConfig};
+use crate::model::device::{DevicePreference, Precision, check_precision, select_device};
+use crate::model::weights::Weights;
+use crate::raster::Scene;
+use crate::search::index::{IndexOptions, TileEmbedder, build_index};
+
+#[derive(Debug, Args)]
+pub struct BenchIndexArgs {
+    /// Checkpoint; without it, random weights of the Llama3-MS-CLIP shape.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Index only the first N tile rows (the full tile is 50 rows).
+    #[arg(long)]
+    pub rows: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+    pub scene: PathBuf,
+}
+
+/// A model wrapper that counts the time spent in the network.
+struct Timed {
+    model: ClipModel,
+    config: ClipConfig,
+    name: String,
+    sha: String,
+    model_ns: AtomicU64,
+}
+
+impl TileEmbedder for Timed {
+    fn preprocess_config(&self) -> Option<&PreprocessConfig> {
+        self.config.preprocess.as_ref()
+    }
+    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String> {
+        let t = Instant::now();
+        let out = self.model.encode_images(pixels, n).and_then(|e| normalized_rows(&e)).map_err(|e| e.to_string());
+        self.model_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
+    }
+    fn model_name(&self) -> String {
+        self.name.clone()
+    }
+    fn checkpoint_sha256(&self) -> Result<String, String> {
+        Ok(self.sha.clone())
+    }
+    fn embed_dim(&self) -> usize {
+        self.config.embed_dim
+    }
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
+    let pref = match args.device {
+        DeviceArg::Auto => DevicePreference::Auto,
+        DeviceArg::Cpu => DevicePreference::Cpu,
+        DeviceArg::Cuda => DevicePreference::Cuda,
+        DeviceArg::Metal => DevicePreference::Metal,
+    };
+    let precision = match args.dtype {
+        DtypeArg::F32 => Precision::F32,
+        DtypeArg::F16 => Precision::F16,
+        DtypeArg::Bf16 => Precision::Bf16,
+    };
+    let (device, why) = select_device(pref)?;
+    let dtype = check_precision(&device, precision)?;
+    let progress = StderrProgress::new();
+    let cancel = CancelToken::new();
+    let (config, weights, name, sha) = match &args.model {
+        Some(p) => {
+            let config = crate::model::embedder::config_for(p, None)?;
+            let ck = crate::model::checkpoint::Checkpoint::open(p)?;
+            let w = ck.load(&config, &device, dtype, &progress, &cancel)?;
+            let sha = crate::model::checkpoint::checkpoint_sha256(p, &progress, &cancel)?;
+            (config, w, p.display().to_string(), sha)
+        }
+        None => {
+            let config = ClipConfig::llama3_ms_clip();
+            let w = Weights::random(&config, 0, &device, dtype)?;
+            (config, w, "Llama3-MS-CLIP shape, random weights".to_string(), "random".to_string())
+        }
+    };
+    progress.finish();
+    let model = ClipModel::new(&config, &weights, Kernels::Auto)?;
+    drop(weights);
+    let timed = Timed { model, config, name, sha, model_ns: AtomicU64::new(0) };
+    eprintln!("kestrel: bench-index with {} on {why}", timed.name);
+
+    let t_open = Instant::now();
+    let scene = Scene::open(&args.scene, &cancel).with_context(|| format!("cannot open {}", args.scene.display()))?;
+    let open_s = t_open.elapsed().as_secs_f64();
+    let opts = IndexOptions { batch_size: args.batch, max_rows: args.rows, ..IndexOptions::default() };
+    let t0 = Instant::now();
+    let index = build_index(&scene, &timed, &opts, &progress, &cancel)?;
+    progress.finish();
+    let wall = t0.elapsed().as_secs_f64();
+    let model_s = timed.model_ns.load(Ordering::Relaxed) as f64 * 1e-9;
+    let embedded = index.embedded_count();
+    let report = json!({
+        "scene": args.scene.display().to_string(),
+        "grid": [scene.info().grid.width, scene.info().grid.height],
+        "tiles": index.tiles.len(),
+        "embedded": embedded,
+        "open_s": open_s,
+        "wall_s": wall,
+        "model_s": model_s,
+        "outside_model_s": wall - model_s,
+        "outside_model_fraction": (wall - model_s) / wall,
+        "tiles_per_s": index.tiles.len() as f64 / wall,
+        "embedded_per_s": embedded as f64 / wall,
+        "peak_rss_mb": peak_rss_mb(),
+        "batch": args.batch,
+        "device": why,
+    });
+    if args.json {
+        println!("{report}");
+    } else if let Some(o) = report.as_object() {
+        for (k, v) in o {
+            println!("{k}\t{v}");
+        }
+    }
+    Ok(())
+}

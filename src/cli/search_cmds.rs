@@ -1,0 +1,288 @@
+//! `kestrel index`, `kestrel search` and `kestrel classify-scene`: the viewer's search,
+//! headless. They share the GUI's cache, so a scene indexed here is searchable in the viewer
+//! at once (and the other way round). `index --out` writes a standalone GeoParquet index
+//! (a cluster job per scene); `search` accepts such files, many at once, and ranks all
+//! their tiles together.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use super::common::StderrProgress;
+use super::{ClassifySceneArgs, IndexArgs, IndexCmdArgs, SearchArgs, TemplatesArg};
+use crate::export::{self, ClassifiedTile, ExportContext, RankedTile};
+use crate::jobs::CancelToken;
+use crate::model::Embedder;
+use crate::model::zeroshot::TemplateSet;
+use crate::raster::Scene;
+use crate::search::cache::{self, CacheOutcome};
+use crate::search::geoparquet;
+use crate::search::index::{IndexOptions, TileIndex, build_index};
+use crate::search::query;
+use crate::search::record::{IndexMeta, TileRecord};
+
+impl IndexArgs {
+    fn options(&self) -> IndexOptions {
+        IndexOptions {
+            stride: self.stride,
+            max_nodata_fraction: self.max_nodata,
+            max_cloud_fraction: self.max_cloud,
+            batch_size: self.batch,
+            max_rows: None,
+        }
+    }
+}
+
+fn open_scene(path: &Path) -> anyhow::Result<Scene> {
+    Scene::open(path, &CancelToken::new())
+        .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Index a scene (cache or build), reporting on stderr.
+fn scene_index(
+    path: &Path,
+    model: &Embedder,
+    opts: &IndexOptions,
+    use_cache: bool,
+) -> anyhow::Result<TileIndex> {
+    let scene = open_scene(path)?;
+    let progress = StderrProgress::new();
+    let cancel = CancelToken::new();
+    let index = if use_cache {
+        let (index, outcome) =
+            cache::open_or_build(&cache::cache_dir(), &scene, model, opts, &progress, &cancel)?;
+        progress.finish();
+        match outcome {
+            CacheOutcome::Hit(p) => eprintln!(
+                "kestrel: {}: index from cache {}",
+                path.display(),
+                p.display()
+            ),
+            CacheOutcome::Built {
+                path: p,
+                reason,
+                saved,
+            } => match saved {
+                Ok(()) => eprintln!(
+                    "kestrel: {}: indexed ({reason}), cached in {}",
+                    path.display(),
+                    p.display()
+                ),
+                Err(e) => eprintln!(
+                    "kestrel: {}: indexed ({reason}), not cached: {e}",
+                    path.display()
+                ),
+            },
+        }
+        index
+    } else {
+        let index = build_index(&scene, model, opts, &progress, &cancel)?;
+        progress.finish();
+        index
+    };
+    Ok(index)
+}
+
+fn summary(index: &TileIndex) -> serde_json::Value {
+    let embedded = index.embedded_count();
+    let cloud = index
+        .tiles
+        .iter()
+        .filter(|t| t.status == crate::search::record::TileStatus::SkippedCloud)
+        .count();
+    json!({
+        "scene": index.meta.scene_path,
+        "tiles": index.tiles.len(),
+        "embedded": embedded,
+        "skipped_nodata": index.tiles.len() - embedded - cloud,
+        "skipped_cloud": cloud,
+        "model": index.meta.model_name,
+        "checkpoint_sha256": index.meta.checkpoint_sha256,
+    })
+}
+
+pub fn run_index(args: &IndexCmdArgs) -> anyhow::Result<()> {
+    let model = super::model_cmds::load_embedder(&args.index.model)?;
+    let index = scene_index(
+        &args.scene,
+        &model,
+        &args.index.options(),
+        args.out.is_none() || args.cache,
+    )?;
+    if let Some(out) = &args.out {
+        geoparquet::write_index(out, &index.meta, &index.tiles)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("kestrel: wrote {}", out.display());
+    }
+    let s = summary(&index);
+    if args.json {
+        println!("{s}");
+    } else {
+        println!(
+            "{}: {} tiles, {} embedded, {} skipped for nodata, {} for cloud",
+            index.meta.scene_path,
+            s["tiles"],
+            s["embedded"],
+            s["skipped_nodata"],
+            s["skipped_cloud"]
+        );
+    }
+    Ok(())
+}
+
+fn is_index_file(p: &Path) -> bool {
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+/// All tiles to search: `.parquet` inputs are read as index files (checked together for a
+/// common model), any other input is a scene indexed through the cache with `model`.
+fn collect(
+    inputs: &[PathBuf],
+    args: &IndexArgs,
+    model: &Embedder,
+) -> anyhow::Result<(Vec<IndexMeta>, Vec<TileRecord>)> {
+    let files: Vec<PathBuf> = inputs
+        .iter()
+        .filter(|p| is_index_file(p))
+        .cloned()
+        .collect();
+    let mut metas = Vec::new();
+    let mut tiles = Vec::new();
+    if !files.is_empty() {
+        for ix in geoparquet::read_indexes(&files)? {
+            metas.push(ix.meta);
+            tiles.extend(ix.tiles);
+        }
+    }
+    for p in inputs.iter().filter(|p| !is_index_file(p)) {
+        let index = scene_index(p, model, &args.options(), true)?;
+        metas.push(index.meta);
+        tiles.extend(index.tiles);
+    }
+    if let Some((a, rest)) = metas.split_first() {
+        for b in rest {
+            if let Some(why) = a.incompatibility(b) {
+                bail!(
+                    "{} and {} cannot be searched together: {why}",
+                    a.scene_path,
+                    b.scene_path
+                );
+            }
+        }
+        let sha = model.checkpoint_sha256()?;
+        if a.checkpoint_sha256 != sha {
+            bail!(
+                "the index of {} was built with checkpoint {}, but the loaded model is {} ({}); pass the same --model",
+                a.scene_path,
+                a.checkpoint_sha256,
+                model.model_name(),
+                sha
+            );
+        }
+    }
+    Ok((metas, tiles))
+}
+
+pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
+    if args.query.trim().is_empty() {
+        bail!("the query is empty: say what to look for, e.g. --query \"flooded fields\"");
+    }
+    let model = super::model_cmds::load_embedder(&args.index.model)?;
+    // Check the query before the (possibly long) indexing.
+    let q = model
+        .embed_query(&args.query)
+        .with_context(|| format!("cannot use the query {:?}", args.query))?;
+    let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
+    let scores = query::score(tiles.iter().map(|t| t.embedding.as_deref()), &q);
+    let ranked = query::rank(&scores);
+    let top: Vec<RankedTile> = ranked
+        .iter()
+        .take(args.top)
+        .enumerate()
+        .map(|(k, &(i, s))| RankedTile {
+            rank: k + 1,
+            score: s,
+            tile: &tiles[i],
+        })
+        .collect();
+    let ctx = ExportContext::from_metas(metas.iter()).with_query(args.query.clone(), String::new());
+    if let Some(p) = &args.csv {
+        export::write_ranked_csv(p, &ctx, &top)?;
+        eprintln!("kestrel: wrote {}", p.display());
+    }
+    if let Some(p) = &args.geojson {
+        export::write_ranked_geojson(p, &ctx, &top)?;
+        eprintln!("kestrel: wrote {}", p.display());
+    }
+    for r in &top {
+        let t = r.tile;
+        if args.json {
+            println!(
+                "{}",
+                json!({"rank": r.rank, "score": r.score, "scene_id": t.scene_id, "row": t.row, "col": t.col,
+                       "centre_lon": t.centre_lonlat[0], "centre_lat": t.centre_lonlat[1]})
+            );
+        } else {
+            println!(
+                "{:>4}  {:.4}  r{:<3} c{:<3}  {:.5}, {:.5}",
+                r.rank, r.score, t.row, t.col, t.centre_lonlat[1], t.centre_lonlat[0]
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
+    let (classes, inputs) = super::model_cmds::split_classes_and_images(args.classes.clone(), args.inputs.clone());
+    if classes.len() < 2 {
+        bail!("give at least two --classes");
+    }
+    if inputs.is_empty() {
+        bail!("no scene or index file given: list them after the class names");
+    }
+    let model = super::model_cmds::load_embedder(&args.index.model)?;
+    let templates = match args.templates {
+        TemplatesArg::Msclip => TemplateSet::Msclip,
+        TemplatesArg::Clip => TemplateSet::Clip,
+        TemplatesArg::None => TemplateSet::None,
+    };
+    let classifier = model.classifier(&classes, templates)?;
+    let (metas, tiles) = collect(&inputs, &args.index, &model)?;
+    let rows: Vec<ClassifiedTile> = tiles
+        .iter()
+        .filter_map(|t| {
+            let e = t.embedding.as_deref()?;
+            let probs = classifier.probs(e);
+            let top = query::argmax(&probs)?;
+            Some(ClassifiedTile {
+                tile: t,
+                probs,
+                top,
+            })
+        })
+        .collect();
+    let ctx =
+        ExportContext::from_metas(metas.iter()).with_query(classes.join(", "), String::new());
+    if let Some(p) = &args.csv {
+        export::write_classes_csv(p, &ctx, &classes, &rows)?;
+        eprintln!("kestrel: wrote {}", p.display());
+    }
+    if let Some(p) = &args.geojson {
+        export::write_classes_geojson(p, &ctx, &classes, &rows)?;
+        eprintln!("kestrel: wrote {}", p.display());
+    }
+    let mut counts = vec![0usize; classes.len()];
+    for r in &rows {
+        counts[r.top] += 1;
+    }
+    for (c, n) in classes.iter().zip(&counts) {
+        if args.json {
+            println!("{}", json!({"class": c, "tiles": n}));
+        } else {
+            println!("{c}: {n} tiles");
+        }
+    }
+    Ok(())
+}
