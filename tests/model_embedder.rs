@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use kestrel::jobs::{CancelToken, NoProgress};
-use kestrel::model::checkpoint::checkpoint_sha256;
+use kestrel::model::checkpoint::checkpoint_sha256_cached;
 use kestrel::model::device::DevicePreference;
 use kestrel::model::preprocess::read_image;
 use kestrel::model::zeroshot::TemplateSet;
@@ -146,29 +146,38 @@ fn embedder_rejects_bad_requests() {
 
 #[test]
 fn checkpoint_sha256_is_cached_by_size_and_mtime() {
-    let (_dir, ck) = tiny_in_tempdir();
-    let e = load(&ck);
-    assert_eq!(e.checkpoint_sha256().unwrap(), TINY_SHA256);
-    let sidecar = ck.with_file_name("tiny.safetensors.sha256.json");
-    let record: Value = serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    let (dir, ck) = tiny_in_tempdir();
+    assert_eq!(load(&ck).checkpoint_sha256().unwrap(), TINY_SHA256);
+    let root = dir.path().join("cache");
+    let sha = |root: Option<&Path>| {
+        checkpoint_sha256_cached(&ck, root, &NoProgress, &CancelToken::new()).unwrap()
+    };
+    assert_eq!(sha(Some(&root)), TINY_SHA256);
+    // One record in the cache root, none next to the checkpoint.
+    let records: Vec<PathBuf> = std::fs::read_dir(root.join("sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("sha256")), "{names:?}");
+    let mut record: Value =
+        serde_json::from_str(&std::fs::read_to_string(&records[0]).unwrap()).unwrap();
     assert_eq!(record["sha256"], TINY_SHA256);
     assert_eq!(record["size"], std::fs::metadata(&ck).unwrap().len());
 
-    // While size and mtime match, the sidecar is trusted (proved with a planted value).
-    let mut planted = record.clone();
-    planted["sha256"] = Value::String("ab".repeat(32));
-    std::fs::write(&sidecar, planted.to_string()).unwrap();
-    assert_eq!(
-        checkpoint_sha256(&ck, &NoProgress, &CancelToken::new()).unwrap(),
-        "ab".repeat(32)
-    );
-    // A changed mtime invalidates it.
+    // While size and mtime match, the record is trusted (proved with a planted value)...
+    record["sha256"] = Value::String("ab".repeat(32));
+    std::fs::write(&records[0], record.to_string()).unwrap();
+    assert_eq!(sha(Some(&root)), "ab".repeat(32));
+    assert_eq!(sha(None), TINY_SHA256);
+    // ...and a changed modification time makes it recompute.
     let f = std::fs::File::options().write(true).open(&ck).unwrap();
     f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
         .unwrap();
     drop(f);
-    assert_eq!(
-        checkpoint_sha256(&ck, &NoProgress, &CancelToken::new()).unwrap(),
-        TINY_SHA256
-    );
+    assert_eq!(sha(Some(&root)), TINY_SHA256);
 }

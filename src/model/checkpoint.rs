@@ -393,26 +393,18 @@ struct ShaSidecar {
     sha256: String,
 }
 
-/// Where the cached sha256 of `path` lives: next to the file, or (read-only locations) in the
-/// user cache directory under a name derived from the absolute path.
-fn sidecar_paths(path: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(name) = path.file_name() {
-        let mut n = name.to_os_string();
-        n.push(".sha256.json");
-        out.push(path.with_file_name(n));
-    }
-    if let Some(cache) = dirs::cache_dir() {
-        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let key = hex::encode(Sha256::digest(abs.to_string_lossy().as_bytes()));
-        out.push(
-            cache
-                .join("kestrel")
-                .join("sha256")
-                .join(format!("{key}.json")),
-        );
-    }
-    out
+/// The record of `path`'s sha256 under a cache root: one small JSON file named after the
+/// checkpoint's absolute path (nothing is written next to the checkpoint, which may sit in a
+/// read-only folder, the Hugging Face cache or a source tree).
+fn sidecar_path(path: &Path, cache_root: &Path) -> PathBuf {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let key = hex::encode(Sha256::digest(abs.to_string_lossy().as_bytes()));
+    cache_root.join("sha256").join(format!("{key}.json"))
+}
+
+/// Kestrel's cache root (`~/.cache/kestrel` on Linux).
+pub fn default_cache_root() -> Option<PathBuf> {
+    dirs::cache_dir().map(|c| c.join("kestrel"))
 }
 
 fn size_and_mtime(path: &Path) -> Option<(u64, u128)> {
@@ -426,46 +418,51 @@ fn size_and_mtime(path: &Path) -> Option<(u64, u128)> {
     Some((m.len(), mtime))
 }
 
-/// The checkpoint's sha256, from the sidecar when the file's size and mtime still match,
-/// else computed (streaming) and written to the sidecar (best effort).
+/// The checkpoint's sha256, cached in Kestrel's cache directory and reused while the file's
+/// size and modification time are unchanged (computing it reads the whole file).
 pub fn checkpoint_sha256(
     path: &Path,
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<String, ModelError> {
+    checkpoint_sha256_cached(path, default_cache_root().as_deref(), progress, cancel)
+}
+
+/// [`checkpoint_sha256`] with an explicit cache root (`None`: no caching).
+pub fn checkpoint_sha256_cached(
+    path: &Path,
+    cache_root: Option<&Path>,
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<String, ModelError> {
     let stamp = size_and_mtime(path);
-    let sidecars = sidecar_paths(path);
-    if let Some((size, mtime_ns)) = stamp {
-        for p in &sidecars {
-            let Ok(text) = std::fs::read_to_string(p) else {
-                continue;
-            };
-            if let Ok(s) = serde_json::from_str::<ShaSidecar>(&text)
-                && s.size == size
-                && s.mtime_ns == mtime_ns
-                && s.sha256.len() == 64
-            {
-                return Ok(s.sha256);
-            }
-        }
+    let sidecar = cache_root.map(|root| sidecar_path(path, root));
+    if let (Some((size, mtime_ns)), Some(p)) = (stamp, &sidecar)
+        && let Ok(text) = std::fs::read_to_string(p)
+        && let Ok(s) = serde_json::from_str::<ShaSidecar>(&text)
+        && s.size == size
+        && s.mtime_ns == mtime_ns
+        && s.sha256.len() == 64
+    {
+        return Ok(s.sha256);
     }
     let sha = file_sha256(path, progress, cancel)?;
-    if let Some((size, mtime_ns)) = stamp {
+    if let (Some((size, mtime_ns)), Some(p)) = (stamp, &sidecar) {
         let record = ShaSidecar {
             size,
             mtime_ns,
             sha256: sha.clone(),
         };
-        if let Ok(json) = serde_json::to_vec(&record) {
-            for p in &sidecars {
+        let written = serde_json::to_vec(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|json| {
                 if let Some(dir) = p.parent() {
-                    let _ = std::fs::create_dir_all(dir);
+                    std::fs::create_dir_all(dir)?;
                 }
-                match crate::atomic::write_atomic(p, |w| w.write_all(&json)) {
-                    Ok(()) => break,
-                    Err(e) => log::debug!("cannot cache checkpoint hash: {e}"),
-                }
-            }
+                crate::atomic::write_atomic(p, |w| w.write_all(&json)).map_err(|e| e.source)
+            });
+        if let Err(e) = written {
+            log::debug!("cannot cache the checkpoint hash in {}: {e}", p.display());
         }
     }
     Ok(sha)

@@ -107,13 +107,20 @@ impl ClipModel {
             )));
         }
         let v = self.vision.config();
+        // Straight from the slice to the device (one copy), converted there.
         let x = Tensor::from_slice(
             pixels,
             (n, self.config.in_channels, v.image_size, v.image_size),
-            &Device::Cpu,
+            &self.device,
         )?
-        .to_device(&self.device)?
         .to_dtype(self.dtype)?;
+        self.encode_image_tensor(&x, tap)
+    }
+
+    /// Unnormalised image embeddings `[n, embed_dim]` (f32, on the CPU) for a preprocessed
+    /// batch already on the model's device (in any float dtype).
+    pub fn encode_image_tensor(&self, x: &Tensor, tap: Tap) -> Result<Tensor, ModelError> {
+        let x = x.to_device(&self.device)?.to_dtype(self.dtype)?;
         let out = self.vision.forward(&x, tap)?;
         Ok(out.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)
     }

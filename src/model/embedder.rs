@@ -267,3 +267,30 @@ impl crate::search::index::TileEmbedder for Embedder {
         Embedder::embed_dim(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedder_can_move_to_and_be_shared_by_workers() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Embedder>();
+        send_sync::<Classifier>();
+    }
+
+    #[test]
+    fn config_comes_from_beside_the_checkpoint_else_builtin() {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = dir.path().join("w.safetensors");
+        assert_eq!(config_for(&ck, None).unwrap(), ClipConfig::llama3_ms_clip());
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/msclip_tiny/open_clip_config.json");
+        std::fs::copy(&fixture, dir.path().join("open_clip_config.json")).unwrap();
+        assert_eq!(config_for(&ck, None).unwrap().embed_dim, 32);
+        let err = config_for(&ck, Some(&dir.path().join("nope.json")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope.json"), "{err}");
+    }
+}

@@ -27,12 +27,12 @@ pub const LLAMA3_MS_CLIP_FILE: &str = "Llama3_MS_CLIP_weights.pt";
 /// The attribution the Llama 3 licence requires wherever the model is offered.
 pub const LICENSE_NOTICE: &str = "Built with Meta Llama 3";
 /// What a user accepts by downloading the weights (shown where the model is chosen).
-pub const LICENSE_SUMMARY: &str = "Llama3-MS-CLIP (IBM and ESA Φ-lab) was trained on captions \
-generated with Llama 3, and its model card puts the weights under the Meta Llama 3 Community \
-License (https://www.llama.com/llama3/license/) and its Acceptable Use Policy. Downloading and \
-using the weights means accepting those terms; products that use the model must show \
-\"Built with Meta Llama 3\". Kestrel does not ship the weights: they come from Hugging Face \
-(ibm-esa-geospatial/Llama3-MS-CLIP-base) or from a file you choose.";
+pub const LICENSE_SUMMARY: &str = "Llama3-MS-CLIP (IBM and ESA \u{3a6}-lab) was trained on image \
+captions generated with Llama 3 (Llama3-LLaVA-Next), which are released under the Meta Llama 3 \
+Community License (https://www.llama.com/llama3/license/); that licence asks products built with \
+Llama 3 materials to show \"Built with Meta Llama 3\". Read the terms on the model card \
+(huggingface.co/ibm-esa-geospatial/Llama3-MS-CLIP-base) before using the weights. Kestrel does not \
+ship them: they come from Hugging Face or from a file you choose.";
 
 /// Errors finding or downloading weights. Each says how to continue with a local file.
 #[derive(Debug, thiserror::Error)]

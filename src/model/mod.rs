@@ -9,7 +9,7 @@
 //! - [`preprocess`]: band selection, antialiased resize, crop and normalisation;
 //! - [`zeroshot`]: prompt templates, the zero-shot classifier, retrieval ranking;
 //! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download;
-//! - [`embedder`]: the facade search and UI code use ([`Embedder`]); [`bench`]: timings.
+//! - [`embedder`]: the facade search and UI code use ([`Embedder`]); [`bench`](mod@bench): timings.
 //!
 //! Nothing here touches the UI. Loading and inference are long operations meant for worker
 //! threads; they take a [`crate::jobs::CancelToken`] where they can stop early.
