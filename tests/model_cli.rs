@@ -140,7 +140,15 @@ fn classify_json_matches_zero_shot_reference() {
         .collect();
     let model = s(&tiny());
     // The documented form: images right after the class names.
-    let mut args = vec!["classify", "--json", "--radiometry", "raw", "--model", &model, "--classes"];
+    let mut args = vec![
+        "classify",
+        "--json",
+        "--radiometry",
+        "raw",
+        "--model",
+        &model,
+        "--classes",
+    ];
     args.extend(&classes);
     args.extend(paths.iter().map(String::as_str));
     let lines = json_lines(&kestrel(&args));

@@ -21,7 +21,11 @@ fn repo() -> PathBuf {
 fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
     let t0 = Instant::now();
     while !done(h.state()) {
-        assert!(t0.elapsed() < Duration::from_secs(180), "timed out waiting for {what}; messages: {:?}", h.state().messages);
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "timed out waiting for {what}; messages: {:?}",
+            h.state().messages
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -52,7 +56,11 @@ fn index_query_heatmap_list_classify_export() {
         .with_size([1400.0, 900.0])
         .wgpu()
         .build_eframe(move |cc| KestrelApp::with_settings(&cc.egui_ctx, settings, vec![demo]));
-    step_until(&mut h, "the scene", |a| a.layers.first().is_some_and(|l| l.overview.is_some() && !l.is_busy()));
+    step_until(&mut h, "the scene", |a| {
+        a.layers
+            .first()
+            .is_some_and(|l| l.overview.is_some() && !l.is_busy())
+    });
 
     h.get_by_label("Load model").click();
     h.run_steps(2);
@@ -61,18 +69,29 @@ fn index_query_heatmap_list_classify_export() {
     h.get_by_label("Index scene").click();
     h.run_steps(2);
     let layer_id = h.state().layers[0].id;
-    step_until(&mut h, "the index", move |a| a.search.index_of(layer_id).is_some());
+    step_until(&mut h, "the index", move |a| {
+        a.search.index_of(layer_id).is_some()
+    });
     let index = h.state().search.index_of(layer_id).unwrap().clone();
     assert_eq!(index.tiles.len(), 28);
     assert_eq!(index.embedded_count(), 21);
-    assert!(h.query_by_label_contains("28 tiles, 21 embedded, 7 skipped").is_some());
+    assert!(
+        h.query_by_label_contains("28 tiles, 21 embedded, 7 skipped")
+            .is_some()
+    );
 
     h.state_mut().search.query = "a river between fields".into();
     h.get_by_label("Search tiles").click();
     h.run_steps(2);
     step_until(&mut h, "the query", |a| a.search.result.is_some());
     // the list shows the tiles ranked by the cosine with the query embedding
-    let q = h.state().search.model().unwrap().embed_query("a river between fields").unwrap();
+    let q = h
+        .state()
+        .search
+        .model()
+        .unwrap()
+        .embed_query("a river between fields")
+        .unwrap();
     let scores = query::score(index.tiles.iter().map(|t| t.embedding.as_deref()), &q);
     let expected = query::rank(&scores);
     let res = h.state().search.result.as_ref().unwrap();
@@ -92,7 +111,11 @@ fn index_query_heatmap_list_classify_export() {
     let out = tempfile::tempdir().unwrap();
     let csv_path = out.path().join("hits.csv");
     let ctx = h.ctx.clone();
-    assert!(h.state_mut().search.export_to(csv_path.clone(), ExportKind::Csv, &ctx));
+    assert!(
+        h.state_mut()
+            .search
+            .export_to(csv_path.clone(), ExportKind::Csv, &ctx)
+    );
     step_until(&mut h, "the export", |a| !a.search.is_exporting());
     let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
@@ -101,10 +124,21 @@ fn index_query_heatmap_list_classify_export() {
     assert_eq!(&rows[0][4], t.col.to_string());
     // an unwritable path is a clear message and the results stay
     let ctx = h.ctx.clone();
-    assert!(h.state_mut().search.export_to(PathBuf::from("/nonexistent-dir/hits.csv"), ExportKind::Csv, &ctx));
+    assert!(h.state_mut().search.export_to(
+        PathBuf::from("/nonexistent-dir/hits.csv"),
+        ExportKind::Csv,
+        &ctx
+    ));
     step_until(&mut h, "the failed export", |a| !a.search.is_exporting());
     h.run_steps(2);
-    assert!(h.state().messages.iter().any(|m| m.error && m.text.contains("/nonexistent-dir/hits.csv")), "{:?}", h.state().messages);
+    assert!(
+        h.state()
+            .messages
+            .iter()
+            .any(|m| m.error && m.text.contains("/nonexistent-dir/hits.csv")),
+        "{:?}",
+        h.state().messages
+    );
     assert!(h.state().search.result.is_some());
 
     // zero-shot classification of every tile
@@ -113,10 +147,27 @@ fn index_query_heatmap_list_classify_export() {
     assert_eq!(h.state().search.mode, Mode::Classify);
     h.get_by_label("Classify tiles").click();
     h.run_steps(2);
-    step_until(&mut h, "the classification", |a| a.search.classes_result.is_some());
+    step_until(&mut h, "the classification", |a| {
+        a.search.classes_result.is_some()
+    });
     let cr = h.state().search.classes_result.as_ref().unwrap();
-    assert_eq!(cr.classes, ["forest", "water", "urban area", "agricultural land", "snow and ice"]);
-    let classifier = h.state().search.model().unwrap().classifier(&cr.classes, kestrel::model::zeroshot::TemplateSet::Msclip).unwrap();
+    assert_eq!(
+        cr.classes,
+        [
+            "forest",
+            "water",
+            "urban area",
+            "agricultural land",
+            "snow and ice"
+        ]
+    );
+    let classifier = h
+        .state()
+        .search
+        .model()
+        .unwrap()
+        .classifier(&cr.classes, kestrel::model::zeroshot::TemplateSet::Msclip)
+        .unwrap();
     for (t, p) in index.tiles.iter().zip(&cr.probs) {
         match (&t.embedding, p) {
             (Some(e), Some(p)) => {

@@ -60,8 +60,13 @@ impl TileEmbedder for Timed {
     }
     fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String> {
         let t = Instant::now();
-        let out = self.model.encode_images(pixels, n).and_then(|e| normalized_rows(&e)).map_err(|e| e.to_string());
-        self.model_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let out = self
+            .model
+            .encode_images(pixels, n)
+            .and_then(|e| normalized_rows(&e))
+            .map_err(|e| e.to_string());
+        self.model_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         out
     }
     fn model_name(&self) -> String {
@@ -110,19 +115,35 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
         None => {
             let config = ClipConfig::llama3_ms_clip();
             let w = Weights::random(&config, 0, &device, dtype)?;
-            (config, w, "Llama3-MS-CLIP shape, random weights".to_string(), "random".to_string())
+            (
+                config,
+                w,
+                "Llama3-MS-CLIP shape, random weights".to_string(),
+                "random".to_string(),
+            )
         }
     };
     progress.finish();
     let model = ClipModel::new(&config, &weights, Kernels::Auto)?;
     drop(weights);
-    let timed = Timed { model, config, name, sha, model_ns: AtomicU64::new(0) };
+    let timed = Timed {
+        model,
+        config,
+        name,
+        sha,
+        model_ns: AtomicU64::new(0),
+    };
     eprintln!("kestrel: bench-index with {} on {why}", timed.name);
 
     let t_open = Instant::now();
-    let scene = Scene::open(&args.scene, &cancel).with_context(|| format!("cannot open {}", args.scene.display()))?;
+    let scene = Scene::open(&args.scene, &cancel)
+        .with_context(|| format!("cannot open {}", args.scene.display()))?;
     let open_s = t_open.elapsed().as_secs_f64();
-    let opts = IndexOptions { batch_size: args.batch, max_rows: args.rows, ..IndexOptions::default() };
+    let opts = IndexOptions {
+        batch_size: args.batch,
+        max_rows: args.rows,
+        ..IndexOptions::default()
+    };
     let t0 = Instant::now();
     let index = build_index(&scene, &timed, &opts, &progress, &cancel)?;
     progress.finish();

@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod bench_index;
 mod common;
 pub mod info;
-mod search_cmds;
 pub mod model_cmds;
+mod search_cmds;
 mod tokenize;
 pub use tokenize::TokenizeArgs;
 

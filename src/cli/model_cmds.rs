@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{
-    RadiometryArg, ClassifyArgs, DeviceArg, DtypeArg, EmbedImagesArgs, EmbedTextArgs, ModelArgs, TemplatesArg,
-};
 use super::common::StderrProgress;
+use super::{
+    ClassifyArgs, DeviceArg, DtypeArg, EmbedImagesArgs, EmbedTextArgs, ModelArgs, RadiometryArg,
+    TemplatesArg,
+};
 use crate::jobs::CancelToken;
 use crate::model::bench::{self, BenchOptions};
 use crate::model::clip::Kernels;
@@ -22,10 +23,10 @@ use crate::model::device::{
 use crate::model::embedder::{Embedder, ModelSpec};
 use crate::model::hub::{LICENSE_NOTICE, LICENSE_SUMMARY};
 use crate::model::preprocess::{RawImage, read_image};
-use crate::raster::{RasterError, Scene};
-use crate::raster::read::{ReadRequest, Resampling, Window};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::zeroshot::TemplateSet;
+use crate::raster::read::{ReadRequest, Resampling, Window};
+use crate::raster::{RasterError, Scene};
 
 /// Images embedded per forward pass by the CLI.
 const CLI_IMAGE_BATCH: usize = 8;
@@ -158,25 +159,47 @@ fn read_harmonised(path: &std::path::Path) -> anyhow::Result<RawImage> {
         Ok(s) => s,
         // A chip without georeferencing is still an image: embed its stored values.
         Err(RasterError::NoCrs { .. }) => {
-            eprintln!("kestrel: {}: no CRS, so no scene metadata to harmonise with; using the stored values", path.display());
+            eprintln!(
+                "kestrel: {}: no CRS, so no scene metadata to harmonise with; using the stored values",
+                path.display()
+            );
             return Ok(read_image(path)?);
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display()))),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display())));
+        }
     };
     let info = scene.info();
-    let spectral: Vec<usize> = (0..info.bands.len()).filter(|&b| info.bands[b].role.spectral().is_some()).collect();
+    let spectral: Vec<usize> = (0..info.bands.len())
+        .filter(|&b| info.bands[b].role.spectral().is_some())
+        .collect();
     if spectral.is_empty() {
-        anyhow::bail!("{}: no Sentinel-2 band is identified (see `kestrel info`)", path.display());
+        anyhow::bail!(
+            "{}: no Sentinel-2 band is identified (see `kestrel info`)",
+            path.display()
+        );
     }
     let (w, h) = (info.grid.width, info.grid.height);
     let stack = scene
-        .read(&ReadRequest { bands: spectral.clone(), window: Window::new(0, 0, w, h), out_width: w, out_height: h, resampling: Resampling::Bilinear }, &cancel)
+        .read(
+            &ReadRequest {
+                bands: spectral.clone(),
+                window: Window::new(0, 0, w, h),
+                out_width: w,
+                out_height: h,
+                resampling: Resampling::Bilinear,
+            },
+            &cancel,
+        )
         .with_context(|| format!("cannot read {}", path.display()))?;
     eprintln!("kestrel: {}: {}", path.display(), info.radiometry.reason);
     Ok(RawImage {
         source: path.to_path_buf(),
         data: stack.data,
-        bands: spectral.iter().map(|&b| Some(info.bands[b].role.label().to_owned())).collect(),
+        bands: spectral
+            .iter()
+            .map(|&b| Some(info.bands[b].role.label().to_owned()))
+            .collect(),
         width: w,
         height: h,
     })

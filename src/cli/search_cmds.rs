@@ -235,7 +235,8 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
-    let (classes, inputs) = super::model_cmds::split_classes_and_images(args.classes.clone(), args.inputs.clone());
+    let (classes, inputs) =
+        super::model_cmds::split_classes_and_images(args.classes.clone(), args.inputs.clone());
     if classes.len() < 2 {
         bail!("give at least two --classes");
     }
@@ -263,8 +264,7 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
             })
         })
         .collect();
-    let ctx =
-        ExportContext::from_metas(metas.iter()).with_query(classes.join(", "), String::new());
+    let ctx = ExportContext::from_metas(metas.iter()).with_query(classes.join(", "), String::new());
     if let Some(p) = &args.csv {
         export::write_classes_csv(p, &ctx, &classes, &rows)?;
         eprintln!("kestrel: wrote {}", p.display());

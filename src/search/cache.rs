@@ -42,8 +42,14 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn new(scene: &Scene, model: &dyn TileEmbedder, opts: &IndexOptions) -> Result<Self, String> {
-        let size = model.preprocess_config().map_or(224, |c| c.image_size as u32);
+    pub fn new(
+        scene: &Scene,
+        model: &dyn TileEmbedder,
+        opts: &IndexOptions,
+    ) -> Result<Self, String> {
+        let size = model
+            .preprocess_config()
+            .map_or(224, |c| c.image_size as u32);
         Ok(Self {
             scene_identity: scene.info().identity.clone(),
             checkpoint_sha256: model.checkpoint_sha256()?,

@@ -124,9 +124,9 @@ pub fn build_index(
         scene: scene_name.clone(),
         reason,
     };
-    let cfg = model
-        .preprocess_config()
-        .ok_or_else(|| unsupported("the model config has no preprocess_cfg (bands, mean, std)".into()))?;
+    let cfg = model.preprocess_config().ok_or_else(|| {
+        unsupported("the model config has no preprocess_cfg (bands, mean, std)".into())
+    })?;
     if cfg.bands.is_empty() {
         return Err(unsupported("the model config names no input bands".into()));
     }
@@ -162,7 +162,9 @@ pub fn build_index(
         scene_crs_wkt: info.crs.wkt.clone(),
         scene_epsg: info.crs.epsg,
         model_name: model.model_name(),
-        checkpoint_sha256: model.checkpoint_sha256().map_err(|e| unsupported(format!("cannot hash the checkpoint: {e}")))?,
+        checkpoint_sha256: model
+            .checkpoint_sha256()
+            .map_err(|e| unsupported(format!("cannot hash the checkpoint: {e}")))?,
         preprocess_version: PREPROCESS_VERSION,
         bands: cfg.bands.clone(),
         harmonisation: info.radiometry.reason.clone(),
@@ -393,7 +395,9 @@ fn read_tiles(
         prep_s += t_prep.elapsed().as_secs_f64() - sent;
         send_s += sent;
     }
-    log::info!("index reader: {read_s:.2} s reading strips, {prep_s:.2} s cutting and preprocessing tiles, {send_s:.2} s waiting for the model");
+    log::info!(
+        "index reader: {read_s:.2} s reading strips, {prep_s:.2} s cutting and preprocessing tiles, {send_s:.2} s waiting for the model"
+    );
     if !batch.is_empty() {
         let _ = tx.send(batch);
     }

@@ -9,6 +9,7 @@
 //!    target rectangle at a target size, stretch and colour them. One render covers the
 //!    whole scene at ≤ 1024 px (the overview, drawn at every zoom), another the visible
 //!    part at screen resolution (the view, requested when the map settles).
+//!
 //! The UI thread only uploads finished RGBA images as textures.
 
 use std::path::PathBuf;
@@ -186,7 +187,8 @@ impl SceneLayer {
     /// becomes a failed one.
     pub fn cancel_jobs(&mut self) {
         if matches!(self.state, LayerState::Opening(_)) {
-            self.state = LayerState::Failed(format!("opening {} was cancelled", self.path.display()));
+            self.state =
+                LayerState::Failed(format!("opening {} was cancelled", self.path.display()));
         }
         self.sample_job = None;
         self.overview_job = None;
@@ -436,6 +438,50 @@ fn fit_box(w: usize, h: usize, max_side: usize) -> (usize, usize) {
     }
 }
 
+/// Histograms of the whole-scene sample for the panel: one per display channel with its
+/// stretch cut for RGB composites, the index values for an index, none for SCL.
+fn sample_histograms(
+    scene: &Scene,
+    sample: &BandStack,
+    composite: &Composite,
+    bands: &[usize],
+    stretches: Option<&[ChannelStretch; 3]>,
+) -> Vec<ChannelHistogram> {
+    match composite {
+        Composite::Scl => Vec::new(),
+        Composite::Index { index } => {
+            let (Some(a), Some(b)) = (
+                sample.band_of_scene_index(bands[0]),
+                sample.band_of_scene_index(bands[1]),
+            ) else {
+                return Vec::new();
+            };
+            vec![ChannelHistogram {
+                label: index.name().to_string(),
+                histogram: Histogram::compute(&index.compute(a, b), 128, Some((-1.0, 1.0))),
+                stretch: None,
+            }]
+        }
+        Composite::Preset { .. } | Composite::Custom { .. } => bands
+            .iter()
+            .enumerate()
+            .filter_map(|(c, &b)| {
+                let values = sample.band_of_scene_index(b)?;
+                let st = ChannelStats::from_values(values);
+                Some(ChannelHistogram {
+                    label: scene.bands()[b].display_name(),
+                    histogram: Histogram::compute(
+                        values,
+                        128,
+                        Some((st.percentile(0.5), st.percentile(99.5))),
+                    ),
+                    stretch: stretches.map(|s| s[c]),
+                })
+            })
+            .collect(),
+    }
+}
+
 /// Stretches and histograms from the sample, then reprojected renders of `targets`.
 fn render_job(
     scene: &Scene,
@@ -450,40 +496,7 @@ fn render_job(
     let stretches = render::auto_stretch(sample, &style.composite, style.method, style.gamma)?;
     let mut histograms = Vec::new();
     if with_histograms {
-        for (c, &b) in bands.iter().enumerate() {
-            let Some(values) = sample.band_of_scene_index(b) else {
-                continue;
-            };
-            let stretch = stretches.as_ref().map(|s| s[c]);
-            let range = match &style.composite {
-                Composite::Index { .. } => {
-                    // histogram of the index itself, not of its input bands
-                    continue;
-                }
-                _ => {
-                    let st = ChannelStats::from_values(values);
-                    (st.percentile(0.5), st.percentile(99.5))
-                }
-            };
-            histograms.push(ChannelHistogram {
-                label: scene.bands()[b].display_name(),
-                histogram: Histogram::compute(values, 128, Some(range)),
-                stretch,
-            });
-        }
-        if let Composite::Index { index } = &style.composite {
-            if let (Some(a), Some(bb)) = (
-                sample.band_of_scene_index(bands[0]),
-                sample.band_of_scene_index(bands[1]),
-            ) {
-                let v = index.compute(a, bb);
-                histograms.push(ChannelHistogram {
-                    label: index.name().to_string(),
-                    histogram: Histogram::compute(&v, 128, Some((-1.0, 1.0))),
-                    stretch: None,
-                });
-            }
-        }
+        histograms = sample_histograms(scene, sample, &style.composite, &bands, stretches.as_ref());
     }
     let resampling = if matches!(style.composite, Composite::Scl) {
         Resampling::Nearest

@@ -565,7 +565,11 @@ impl SearchPanel {
                     .desired_width(170.0),
             )
             .labelled_by(label.id);
-            if ui.small_button("Choose…").on_hover_text("Pick a local checkpoint (.pt or .safetensors)").clicked() {
+            if ui
+                .small_button("Choose…")
+                .on_hover_text("Pick a local checkpoint (.pt or .safetensors)")
+                .clicked()
+            {
                 self.pick_checkpoint(ui.ctx());
             }
         });
@@ -597,7 +601,13 @@ impl SearchPanel {
                         job.cancel();
                     }
                 });
-                ui.add(egui::Label::new(p.as_ref().map_or("loading the model…".to_string(), progress_text)).wrap());
+                ui.add(
+                    egui::Label::new(
+                        p.as_ref()
+                            .map_or("loading the model…".to_string(), progress_text),
+                    )
+                    .wrap(),
+                );
             }
             Slot::Ready(m) => {
                 ui.label(
@@ -642,7 +652,10 @@ impl SearchPanel {
                 ui.add(egui::ProgressBar::new(frac).show_percentage());
                 // wrapped (not in a horizontal row) so a long, changing text never
                 // widens the panel
-                ui.add(egui::Label::new(p.as_ref().map_or("reading…".to_string(), progress_text)).wrap());
+                ui.add(
+                    egui::Label::new(p.as_ref().map_or("reading…".to_string(), progress_text))
+                        .wrap(),
+                );
                 if ui.button("Cancel").clicked() {
                     job.cancel();
                 }
@@ -748,7 +761,8 @@ impl SearchPanel {
         ui.add(egui::Slider::new(&mut self.threshold, lo..=hi.max(lo + 1e-6)).text("threshold"));
         ui.horizontal(|ui| {
             let check = ui.checkbox(&mut self.settings.top_n_only, "show only the top");
-            ui.add(egui::DragValue::new(&mut self.settings.top_n).range(1..=10_000)).labelled_by(check.id);
+            ui.add(egui::DragValue::new(&mut self.settings.top_n).range(1..=10_000))
+                .labelled_by(check.id);
         });
         legend_ui(ui, lo, hi);
         score_histogram_ui(ui, res, self.threshold);
@@ -898,14 +912,16 @@ impl SearchPanel {
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
         let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new().name("kestrel-checkpoint-dialog".into()).spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .set_title("Choose a Llama3-MS-CLIP checkpoint")
-                .add_filter("checkpoint", &["pt", "safetensors"])
-                .pick_file();
-            let _ = tx.send(picked);
-            ctx.request_repaint();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("kestrel-checkpoint-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title("Choose a Llama3-MS-CLIP checkpoint")
+                    .add_filter("checkpoint", &["pt", "safetensors"])
+                    .pick_file();
+                let _ = tx.send(picked);
+                ctx.request_repaint();
+            });
         if spawned.is_ok() {
             self.checkpoint_dialog = Some(rx);
         }
