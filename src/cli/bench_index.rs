@@ -21,7 +21,7 @@ use super::{DeviceArg, DtypeArg};
 use crate::jobs::CancelToken;
 use crate::model::clip::{ClipModel, Kernels, normalized_rows};
 use crate::model::config::{ClipConfig, PreprocessConfig};
-use crate::model::device::{DevicePreference, Precision, check_precision, select_device};
+use crate::model::device::{check_precision, select_device};
 use crate::model::weights::Weights;
 use crate::raster::Scene;
 use crate::search::index::{IndexOptions, TileEmbedder, build_index};
@@ -89,19 +89,8 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
-    let pref = match args.device {
-        DeviceArg::Auto => DevicePreference::Auto,
-        DeviceArg::Cpu => DevicePreference::Cpu,
-        DeviceArg::Cuda => DevicePreference::Cuda,
-        DeviceArg::Metal => DevicePreference::Metal,
-    };
-    let precision = match args.dtype {
-        DtypeArg::F32 => Precision::F32,
-        DtypeArg::F16 => Precision::F16,
-        DtypeArg::Bf16 => Precision::Bf16,
-    };
-    let (device, why) = select_device(pref)?;
-    let dtype = check_precision(&device, precision)?;
+    let (device, why) = select_device(super::model_cmds::device_pref(args.device))?;
+    let dtype = check_precision(&device, super::model_cmds::precision(args.dtype))?;
     let progress = StderrProgress::new();
     let cancel = CancelToken::new();
     let (config, weights, name, sha) = match &args.model {

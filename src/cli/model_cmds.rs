@@ -61,7 +61,7 @@ pub struct BenchModelArgs {
     pub json: bool,
 }
 
-fn device_pref(d: DeviceArg) -> DevicePreference {
+pub(super) fn device_pref(d: DeviceArg) -> DevicePreference {
     match d {
         DeviceArg::Auto => DevicePreference::Auto,
         DeviceArg::Cpu => DevicePreference::Cpu,
@@ -70,7 +70,7 @@ fn device_pref(d: DeviceArg) -> DevicePreference {
     }
 }
 
-fn precision(d: DtypeArg) -> Precision {
+pub(super) fn precision(d: DtypeArg) -> Precision {
     match d {
         DtypeArg::F32 => Precision::F32,
         DtypeArg::F16 => Precision::F16,

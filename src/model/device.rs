@@ -7,7 +7,7 @@ use candle_core::{DType, Device};
 use super::ModelError;
 
 /// The user's device choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum DevicePreference {
     #[default]
     Auto,
@@ -17,7 +17,7 @@ pub enum DevicePreference {
 }
 
 /// The user's precision choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Precision {
     #[default]
     F32,

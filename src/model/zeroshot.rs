@@ -73,7 +73,7 @@ pub const CLIP_TEMPLATES: [&str; 3] = [
 pub const ZERO_SHOT_LOGIT_SCALE: f32 = 100.0;
 
 /// Which prompt templates to use for class names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum TemplateSet {
     #[default]
     Msclip,

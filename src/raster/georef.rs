@@ -51,6 +51,16 @@ impl Bounds {
     pub fn contains(&self, x: f64, y: f64) -> bool {
         x >= self.min_x && x <= self.max_x && y >= self.min_y && y <= self.max_y
     }
+    /// The overlap of two rectangles, if they overlap.
+    pub fn intersection(&self, o: &Bounds) -> Option<Bounds> {
+        let r = Bounds::new(
+            self.min_x.max(o.min_x),
+            self.min_y.max(o.min_y),
+            self.max_x.min(o.max_x),
+            self.max_y.min(o.max_y),
+        );
+        (r.min_x < r.max_x && r.min_y < r.max_y).then_some(r)
+    }
 }
 
 /// A north-up pixel grid: size plus GDAL geotransform

@@ -9,7 +9,7 @@ use egui::{Color32, RichText};
 use walkers::{Map, MapMemory, lon_lat};
 
 use super::basemap::{Basemap, BasemapChoice, BasemapHealth};
-use super::geo::{self, MercRect};
+use super::geo;
 use super::inspector::Inspector;
 use super::layers_panel::{self, LayersAction};
 use super::overlays;
@@ -86,7 +86,7 @@ pub struct KestrelApp {
     /// Files waiting to be opened (command line, drag-and-drop, dialog).
     pending_open: Vec<PathBuf>,
     /// Where the map should go at the next frame (zoom-to-scene).
-    pending_fit: Option<MercRect>,
+    pending_fit: Option<Bounds>,
     last_map_size: egui::Vec2,
     world: Option<WorldOutline>,
     /// Opened scenes, drawn bottom to top.
@@ -166,7 +166,7 @@ impl KestrelApp {
     }
 
     /// Centre and zoom the map on a rectangle at the next frame.
-    pub fn fit_to(&mut self, r: MercRect) {
+    pub fn fit_to(&mut self, r: Bounds) {
         self.pending_fit = Some(r);
     }
 
@@ -348,7 +348,7 @@ impl KestrelApp {
             LayersAction::Select(i) => self.active = Some(i),
             LayersAction::ZoomTo(i) => {
                 if let Some(s) = self.layers.get(i).and_then(|l| l.scene.as_ref()) {
-                    self.pending_fit = Some(MercRect::from_bounds(&s.info().bounds_3857));
+                    self.pending_fit = Some(s.info().bounds_3857);
                 }
             }
             LayersAction::Remove(i) => {
@@ -414,7 +414,6 @@ impl KestrelApp {
                 overlays::draw_graticule(painter, projector);
             }
             let visible = geo::visible_merc_rect(projector, response.rect);
-            let visible_b = Bounds::new(visible.min_x, visible.min_y, visible.max_x, visible.max_y);
             for (i, layer) in layers.iter_mut().enumerate() {
                 if !layer.visible {
                     continue;
@@ -424,12 +423,11 @@ impl KestrelApp {
                     .flatten()
                 {
                     if tex.style == layer.style {
-                        let r = MercRect::from_bounds(&tex.bounds);
                         overlays::draw_georef_image(
                             painter,
                             projector,
                             tex.texture.id(),
-                            &r,
+                            &tex.bounds,
                             layer.opacity,
                         );
                     }
@@ -454,7 +452,7 @@ impl KestrelApp {
                     );
                 }
                 layer.want_view(
-                    visible_b,
+                    visible,
                     response.rect.width() * ppp,
                     response.rect.height() * ppp,
                     ui.ctx(),
@@ -569,7 +567,7 @@ impl eframe::App for KestrelApp {
                     let path = self.layers[i].path.clone();
                     self.settings.push_recent(&path);
                     if let Some(scene) = &self.layers[i].scene {
-                        self.pending_fit = Some(MercRect::from_bounds(&scene.info().bounds_3857));
+                        self.pending_fit = Some(scene.info().bounds_3857);
                     }
                 }
                 LayerEvent::Failed(msg) => self.error(msg),

@@ -323,7 +323,8 @@ fn stretch_ui(ui: &mut Ui, style: &mut LayerStyle) {
     );
 }
 
-fn ramp_bar(ui: &mut Ui, stops: &[(f32, [u8; 3])], lo: &str, hi: &str) {
+/// A colour-ramp legend: the colours left to right, labelled at both ends.
+pub(super) fn ramp_bar(ui: &mut Ui, stops: &[(f32, [u8; 3])], lo: &str, hi: &str) {
     let (rect, _) = ui.allocate_exact_size(
         egui::vec2(ui.available_width().min(240.0), 14.0),
         egui::Sense::hover(),

@@ -4,14 +4,15 @@
 use egui::{Align2, Color32, FontId, Mesh, Painter, Rect, Shape, Stroke, TextureId, pos2};
 use walkers::Projector;
 
-use super::geo::{MercRect, lonlat_to_screen, merc_rect_to_screen};
+use super::geo::{lonlat_to_screen, merc_rect_to_screen};
+use crate::raster::Bounds;
 
 /// Draw a texture that covers `bounds` (EPSG:3857) exactly.
 pub fn draw_georef_image(
     painter: &Painter,
     projector: &Projector,
     tex: TextureId,
-    bounds: &MercRect,
+    bounds: &Bounds,
     opacity: f32,
 ) {
     let rect = merc_rect_to_screen(projector, bounds);

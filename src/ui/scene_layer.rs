@@ -333,7 +333,7 @@ impl SceneLayer {
             return;
         };
         let sb = scene.info().bounds_3857;
-        let Some(part) = intersect(&sb, &visible) else {
+        let Some(part) = sb.intersection(&visible) else {
             return;
         };
         // Size of the visible part on screen, in physical pixels.
@@ -409,16 +409,6 @@ pub fn default_composite(scene: &Scene) -> Composite {
     Composite::Custom {
         rgb: [0, 1.min(n.saturating_sub(1)), 2.min(n.saturating_sub(1))],
     }
-}
-
-fn intersect(a: &Bounds, b: &Bounds) -> Option<Bounds> {
-    let r = Bounds::new(
-        a.min_x.max(b.min_x),
-        a.min_y.max(b.min_y),
-        a.max_x.min(b.max_x),
-        a.max_y.min(b.max_y),
-    );
-    (r.min_x < r.max_x && r.min_y < r.max_y).then_some(r)
 }
 
 /// Pixel size of a `w × h` (map units) rectangle with its long side at `side`.

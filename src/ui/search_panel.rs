@@ -36,10 +36,10 @@ use super::scene_layer::SceneLayer;
 pub struct SearchSettings {
     /// Local checkpoint; empty = the Hugging Face cache / download.
     pub checkpoint: String,
-    pub device: DevicePreferenceSetting,
+    pub device: DevicePreference,
     pub index: IndexOptions,
     pub classes: Vec<String>,
-    pub templates: TemplateSetting,
+    pub templates: TemplateSet,
     pub heat_opacity: f32,
     pub top_n: usize,
     pub top_n_only: bool,
@@ -49,7 +49,7 @@ impl Default for SearchSettings {
     fn default() -> Self {
         Self {
             checkpoint: String::new(),
-            device: DevicePreferenceSetting::Auto,
+            device: DevicePreference::Auto,
             index: IndexOptions::default(),
             classes: [
                 "forest",
@@ -60,46 +60,10 @@ impl Default for SearchSettings {
             ]
             .map(String::from)
             .to_vec(),
-            templates: TemplateSetting::Msclip,
+            templates: TemplateSet::Msclip,
             heat_opacity: 0.6,
             top_n: 20,
             top_n_only: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum DevicePreferenceSetting {
-    Auto,
-    Cpu,
-    Cuda,
-    Metal,
-}
-
-impl DevicePreferenceSetting {
-    fn to_model(self) -> DevicePreference {
-        match self {
-            Self::Auto => DevicePreference::Auto,
-            Self::Cpu => DevicePreference::Cpu,
-            Self::Cuda => DevicePreference::Cuda,
-            Self::Metal => DevicePreference::Metal,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum TemplateSetting {
-    Msclip,
-    Clip,
-    None,
-}
-
-impl TemplateSetting {
-    fn to_model(self) -> TemplateSet {
-        match self {
-            Self::Msclip => TemplateSet::Msclip,
-            Self::Clip => TemplateSet::Clip,
-            Self::None => TemplateSet::None,
         }
     }
 }
@@ -276,7 +240,7 @@ impl SearchPanel {
             checkpoint: (!self.settings.checkpoint.trim().is_empty())
                 .then(|| PathBuf::from(self.settings.checkpoint.trim())),
             config: None,
-            device: self.settings.device.to_model(),
+            device: self.settings.device,
             precision: Precision::F32,
             ..ModelSpec::default()
         };
@@ -428,7 +392,7 @@ impl SearchPanel {
             return;
         }
         self.settings.classes.clone_from(&classes);
-        let templates = self.settings.templates.to_model();
+        let templates = self.settings.templates;
         let job = JobHandle::spawn("classify", repaint(ctx), move |_jc| {
             let classifier: Classifier = model
                 .classifier(&classes, templates)
@@ -576,10 +540,10 @@ impl SearchPanel {
         ui.horizontal(|ui| {
             ui.label("Device");
             for (d, name) in [
-                (DevicePreferenceSetting::Auto, "auto"),
-                (DevicePreferenceSetting::Cpu, "CPU"),
-                (DevicePreferenceSetting::Cuda, "CUDA"),
-                (DevicePreferenceSetting::Metal, "Metal"),
+                (DevicePreference::Auto, "auto"),
+                (DevicePreference::Cpu, "CPU"),
+                (DevicePreference::Cuda, "CUDA"),
+                (DevicePreference::Metal, "Metal"),
             ] {
                 ui.radio_value(&mut self.settings.device, d, name);
             }
@@ -839,15 +803,11 @@ impl SearchPanel {
             ui.label("Templates");
             ui.radio_value(
                 &mut self.settings.templates,
-                TemplateSetting::Msclip,
+                TemplateSet::Msclip,
                 "MS-CLIP (50)",
             );
-            ui.radio_value(
-                &mut self.settings.templates,
-                TemplateSetting::Clip,
-                "CLIP (3)",
-            );
-            ui.radio_value(&mut self.settings.templates, TemplateSetting::None, "names");
+            ui.radio_value(&mut self.settings.templates, TemplateSet::Clip, "CLIP (3)");
+            ui.radio_value(&mut self.settings.templates, TemplateSet::None, "names");
         });
         ui.horizontal(|ui| {
             if ui.button("Classify tiles").clicked() && !self.classify_job.is_running() {
@@ -1188,27 +1148,13 @@ fn score_range(r: &SearchResult) -> (f32, f32) {
 
 fn legend_ui(ui: &mut Ui, lo: f32, hi: f32) {
     let ramp = colormap::viridis();
-    let (rect, _) = ui.allocate_exact_size(
-        egui::vec2(ui.available_width().min(240.0), 12.0),
-        egui::Sense::hover(),
-    );
-    let n = 48;
-    for k in 0..n {
-        let v = lo + (hi - lo) * (k as f32 + 0.5) / n as f32;
-        let c = ramp.color_scaled(v, lo, hi).unwrap_or([0, 0, 0]);
-        let x0 = rect.min.x + rect.width() * k as f32 / n as f32;
-        let x1 = rect.min.x + rect.width() * (k + 1) as f32 / n as f32;
-        ui.painter().rect_filled(
-            egui::Rect::from_x_y_ranges(x0..=x1, rect.y_range()),
-            0.0,
-            Color32::from_rgb(c[0], c[1], c[2]),
-        );
-    }
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(format!("{lo:.3}")).small());
-        ui.add_space((rect.width() - 80.0).max(0.0));
-        ui.label(RichText::new(format!("{hi:.3} cosine")).small());
-    });
+    let stops: Vec<(f32, [u8; 3])> = (0..48)
+        .map(|k| {
+            let v = lo + (hi - lo) * (k as f32 + 0.5) / 48.0;
+            (v, ramp.color_scaled(v, lo, hi).unwrap_or([0, 0, 0]))
+        })
+        .collect();
+    super::layers_panel::ramp_bar(ui, &stops, &format!("{lo:.3}"), &format!("{hi:.3} cosine"));
 }
 
 fn score_histogram_ui(ui: &mut Ui, r: &SearchResult, threshold: f32) {
