@@ -2,26 +2,16 @@
 //! config discovery next to the checkpoint, and clear errors (exit code 1, no panic) for bad
 //! checkpoints, vocabularies, images and queries.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(p: &str) -> PathBuf {
-    repo().join("tests/fixtures").join(p)
-}
-
 fn tiny() -> PathBuf {
     fixture("msclip_tiny/msclip_random.safetensors")
-}
-
-fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("msclip_tiny/reference.json")).unwrap())
-        .unwrap()
 }
 
 /// Run kestrel with an empty Hugging Face cache, offline.
@@ -56,22 +46,6 @@ fn assert_clean_failure(out: &Output, needles: &[&str]) {
     for n in needles {
         assert!(err.contains(n), "{n:?} not in: {err}");
     }
-}
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn s(p: &Path) -> String {

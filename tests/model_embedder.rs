@@ -2,6 +2,9 @@
 //! checkpoint, text and image embeddings, classifiers, errors, and the cached checkpoint
 //! sha256.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 
 use kestrel::jobs::{CancelToken, NoProgress};
@@ -14,32 +17,6 @@ use serde_json::Value;
 
 /// sha256 of the tiny safetensors fixture (ORACLE.md).
 const TINY_SHA256: &str = "8b1c4aeb8669147bcabada668da34fe41d6bdbf188256343bbe7814e42a14356";
-
-fn fixture(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(p)
-}
-
-fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("msclip_tiny/reference.json")).unwrap())
-        .unwrap()
-}
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 /// The tiny checkpoint copied into a fresh folder with its config beside it.
 fn tiny_in_tempdir() -> (tempfile::TempDir, PathBuf) {

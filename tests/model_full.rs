@@ -3,6 +3,9 @@
 //! ("Install", "Run"); the test looks in `$KESTREL_FULL_ORACLE_DIR` (default
 //! `/tmp/oracle/seed0`) and skips when they are absent. Tolerance 1e-4 (f32).
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -15,10 +18,6 @@ use kestrel::model::zeroshot::{Classifier, class_vector, rank_by_cosine};
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The generated checkpoints' folder and the reference, or `None` (skip).
 fn setup() -> Option<(PathBuf, Value)> {
@@ -40,30 +39,6 @@ fn setup() -> Option<(PathBuf, Value)> {
     };
     let text = std::fs::read_to_string(&reference).ok()?;
     Some((dir, serde_json::from_str(&text).ok()?))
-}
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn load(path: &Path, kernels: Kernels) -> ClipModel {

@@ -3,6 +3,9 @@
 //! probabilities and retrieval rankings — from the safetensors fixture, from the `.pt` layout
 //! in `../shared` (skipped when absent), with the fused CPU kernels and with plain candle ops.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -14,14 +17,6 @@ use kestrel::model::preprocess::{self, RawImage};
 use kestrel::model::zeroshot::{Classifier, class_vector, rank_by_cosine};
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(p: &str) -> PathBuf {
-    repo().join("tests/fixtures").join(p)
-}
-
 fn shared_tiny() -> Option<PathBuf> {
     let p = repo().join("../shared/oracle/tiny");
     if p.join("msclip_random.pt").exists() {
@@ -32,37 +27,8 @@ fn shared_tiny() -> Option<PathBuf> {
     }
 }
 
-fn reference() -> Value {
-    let text = std::fs::read_to_string(fixture("msclip_tiny/reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 fn config() -> ClipConfig {
     ClipConfig::from_file(&fixture("msclip_tiny/open_clip_config.json")).unwrap()
-}
-
-fn f32s(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn load_model(path: &Path, kernels: Kernels) -> ClipModel {
