@@ -208,6 +208,20 @@ fn demo_scene_tiles_windows_bounds_and_embeddings() {
 }
 
 #[test]
+fn two_reader_threads_give_the_same_index() {
+    let model = tiny();
+    let scene = open(&demo());
+    let one = index(&scene, &model);
+    let opts = IndexOptions {
+        readers: 2,
+        batch_size: 3,
+        ..IndexOptions::default()
+    };
+    let two = build_index(&scene, &model, &opts, &NoProgress, &CancelToken::new()).unwrap();
+    assert_eq!(one.tiles, two.tiles);
+}
+
+#[test]
 fn exports_parse_back_row_by_row() {
     let model = tiny();
     let scene = open(&demo());

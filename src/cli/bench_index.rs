@@ -40,6 +40,9 @@ pub struct BenchIndexArgs {
     /// Index only the first N tile rows (the full tile is 50 rows).
     #[arg(long)]
     pub rows: Option<u32>,
+    /// Reader threads.
+    #[arg(long, default_value_t = 1)]
+    pub readers: usize,
     #[arg(long)]
     pub json: bool,
     pub scene: PathBuf,
@@ -131,6 +134,7 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
     let opts = IndexOptions {
         batch_size: args.batch,
         max_rows: args.rows,
+        readers: args.readers,
         ..IndexOptions::default()
     };
     let t0 = Instant::now();

@@ -65,6 +65,9 @@ pub struct IndexArgs {
     /// Tiles per model call.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Reader threads (default: 1 when the model runs on the CPU, 2 on a GPU).
+    #[arg(long)]
+    pub readers: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -23,13 +23,14 @@ use crate::search::query;
 use crate::search::record::{IndexMeta, TileRecord};
 
 impl IndexArgs {
-    fn options(&self) -> IndexOptions {
+    fn options(&self, model: &Embedder) -> IndexOptions {
         IndexOptions {
             stride: self.stride,
             max_nodata_fraction: self.max_nodata,
             max_cloud_fraction: self.max_cloud,
             batch_size: self.batch,
             max_rows: None,
+            readers: self.readers.unwrap_or(if model.on_gpu() { 2 } else { 1 }),
         }
     }
 }
@@ -107,7 +108,7 @@ pub fn run_index(args: &IndexCmdArgs) -> anyhow::Result<()> {
     let index = scene_index(
         &args.scene,
         &model,
-        &args.index.options(),
+        &args.index.options(&model),
         args.out.is_none() || args.cache,
     )?;
     if let Some(out) = &args.out {
@@ -157,7 +158,7 @@ fn collect(
         }
     }
     for p in inputs.iter().filter(|p| !is_index_file(p)) {
-        let index = scene_index(p, model, &args.options(), true)?;
+        let index = scene_index(p, model, &args.options(model), true)?;
         metas.push(index.meta);
         tiles.extend(index.tiles);
     }

@@ -139,6 +139,10 @@ impl Embedder {
     pub fn from_hub(&self) -> bool {
         self.from_hub
     }
+    /// Whether the model runs on a GPU (then indexing wants more reader threads).
+    pub fn on_gpu(&self) -> bool {
+        !self.model.device().is_cpu()
+    }
     /// Which device runs the model and why it was chosen.
     pub fn device_description(&self) -> &str {
         &self.device_note

@@ -46,6 +46,9 @@ pub struct IndexOptions {
     pub batch_size: usize,
     /// Index only the first rows of tiles (previews and benchmarks); `None` = all.
     pub max_rows: Option<u32>,
+    /// Reader threads (each reads every n-th tile row with its own GDAL datasets). One keeps
+    /// up with CPU inference; a GPU wants more.
+    pub readers: usize,
 }
 
 impl Default for IndexOptions {
@@ -56,6 +59,7 @@ impl Default for IndexOptions {
             max_cloud_fraction: 0.5,
             batch_size: 8,
             max_rows: None,
+            readers: 1,
         }
     }
 }
@@ -189,27 +193,31 @@ pub fn build_index(
     });
     let started = std::time::Instant::now();
 
+    let reader = TileReader {
+        scene,
+        grid: &grid,
+        model_bands: &model_bands,
+        scl,
+        cld,
+        cfg,
+        opts,
+        batch_size,
+    };
+    let readers = opts.readers.clamp(1, rows.max(1) as usize) as u32;
     let reader_result = std::thread::scope(|s| -> Result<(), IndexError> {
-        let (grid, model_bands) = (&grid, &model_bands);
-        // The reader owns the sender: the channel closes when it ends.
-        let reader = std::thread::Builder::new()
-            .name("kestrel-index-reader".into())
-            .spawn_scoped(s, move || {
-                read_tiles(
-                    scene,
-                    grid,
-                    rows,
-                    model_bands,
-                    scl,
-                    cld,
-                    cfg,
-                    opts,
-                    batch_size,
-                    &tx,
-                    cancel,
-                )
-            })
-            .map_err(|e| unsupported(format!("cannot start the reader thread: {e}")))?;
+        let reader = &reader;
+        let mut handles = Vec::new();
+        for k in 0..readers {
+            // Each reader owns a sender: the channel closes when the last one ends.
+            let tx = tx.clone();
+            let rows_k = (k..rows).step_by(readers as usize);
+            let handle = std::thread::Builder::new()
+                .name(format!("kestrel-index-reader-{k}"))
+                .spawn_scoped(s, move || reader.run(rows_k, &tx, cancel))
+                .map_err(|e| unsupported(format!("cannot start a reader thread: {e}")))?;
+            handles.push(handle);
+        }
+        drop(tx);
         let mut consume = || -> Result<(), IndexError> {
             for batch in &rx {
                 cancel.check()?;
@@ -255,9 +263,15 @@ pub fn build_index(
             cancel.cancel();
         }
         drop(rx);
-        let read = reader
-            .join()
-            .unwrap_or_else(|_| Err(unsupported("the reader thread panicked".into())));
+        let mut read = Ok(());
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(unsupported("a reader thread panicked".into())));
+            if read.is_ok() {
+                read = r;
+            }
+        }
         consumed?;
         read
     });
@@ -267,141 +281,158 @@ pub fn build_index(
     Ok(TileIndex { meta, tiles })
 }
 
-/// The reader thread: strips → tiles → batches.
-#[allow(clippy::too_many_arguments)]
-fn read_tiles(
-    scene: &Scene,
-    grid: &TileGrid,
-    rows: u32,
-    model_bands: &[usize],
+/// What a reader thread needs: the scene, the grid, which bands, how to cut and skip.
+struct TileReader<'a> {
+    scene: &'a Scene,
+    grid: &'a TileGrid,
+    model_bands: &'a [usize],
     scl: Option<usize>,
     cld: Option<usize>,
-    cfg: &PreprocessConfig,
-    opts: &IndexOptions,
+    cfg: &'a PreprocessConfig,
+    opts: &'a IndexOptions,
     batch_size: usize,
-    tx: &crossbeam_channel::Sender<Vec<ReadTile>>,
-    cancel: &CancelToken,
-) -> Result<(), IndexError> {
-    let info = scene.info();
-    let reader = scene.reader();
-    let to_wgs84 =
-        CrsTransformer::new(&info.crs.wkt).map_err(|reason| IndexError::Unsupported {
-            scene: info.path.display().to_string(),
-            reason: format!("cannot transform the scene CRS to WGS84: {reason}"),
-        })?;
-    let mut bands = model_bands.to_vec();
-    bands.extend(scl);
-    bands.extend(cld);
-    let c = model_bands.len();
-    let s = grid.size as usize;
-    let strip_w = (grid.cols() as usize - 1) * grid.stride as usize + s;
-    let mut batch: Vec<ReadTile> = Vec::with_capacity(batch_size);
-    let mut embed_in_batch = 0;
-    let (mut read_s, mut prep_s, mut send_s) = (0.0f64, 0.0f64, 0.0f64);
-    for row in 0..rows {
-        cancel.check()?;
-        let t_read = std::time::Instant::now();
-        let y0 = i64::from(row) * i64::from(grid.stride);
-        let req = ReadRequest {
-            bands: bands.clone(),
-            window: Window::new(0, y0, strip_w, s),
-            out_width: strip_w,
-            out_height: s,
-            resampling: Resampling::Bilinear,
-        };
-        let strip = reader.read(&req, cancel)?;
-        read_s += t_read.elapsed().as_secs_f64();
-        let t_prep = std::time::Instant::now();
-        let mut sent = 0.0;
-        for col in 0..grid.cols() {
-            let tw = grid.tile(row, col);
-            let x0 = tw.x0 as usize;
-            let plane = |i: usize| strip.plane(i);
-            // model bands of this tile, band-major, harmonised DN with NaN nodata
-            let mut px = Vec::with_capacity(c * s * s);
-            for b in 0..c {
-                let p = plane(b);
-                for y in 0..s {
-                    px.extend_from_slice(&p[y * strip_w + x0..y * strip_w + x0 + s]);
-                }
-            }
-            let valid: Vec<bool> = (0..s * s)
-                .map(|i| (0..c).all(|b| !px[b * s * s + i].is_nan()))
-                .collect();
-            let n_valid = valid.iter().filter(|v| **v).count();
-            let nodata_fraction = 1.0 - n_valid as f32 / (s * s) as f32;
-            let cloud_fraction = if scl.is_some() || cld.is_some() {
-                let mut cloudy = 0usize;
-                for y in 0..s {
-                    for x in 0..s {
-                        let i = y * s + x;
-                        if !valid[i] {
-                            continue;
-                        }
-                        let at = |k: usize| plane(k)[y * strip_w + x0 + x];
-                        let by_scl = scl.is_some_and(|_| {
-                            let v = at(c);
-                            v.is_finite() && SCL_CLOUD_CLASSES.contains(&(v as u8))
-                        });
-                        let by_cld = cld.is_some_and(|_| {
-                            let v = at(c + usize::from(scl.is_some()));
-                            v.is_finite() && v >= CLOUD_PROB_THRESHOLD
-                        });
-                        if by_scl || by_cld {
-                            cloudy += 1;
-                        }
+}
+
+impl TileReader<'_> {
+    /// A reader thread: strips of `rows` → tiles → batches into `tx`.
+    fn run(
+        &self,
+        rows: impl Iterator<Item = u32>,
+        tx: &crossbeam_channel::Sender<Vec<ReadTile>>,
+        cancel: &CancelToken,
+    ) -> Result<(), IndexError> {
+        let TileReader {
+            scene,
+            grid,
+            model_bands,
+            scl,
+            cld,
+            cfg,
+            opts,
+            batch_size,
+        } = *self;
+        let info = scene.info();
+        let reader = scene.reader();
+        let to_wgs84 =
+            CrsTransformer::new(&info.crs.wkt).map_err(|reason| IndexError::Unsupported {
+                scene: info.path.display().to_string(),
+                reason: format!("cannot transform the scene CRS to WGS84: {reason}"),
+            })?;
+        let mut bands = model_bands.to_vec();
+        bands.extend(scl);
+        bands.extend(cld);
+        let c = model_bands.len();
+        let s = grid.size as usize;
+        let strip_w = (grid.cols() as usize - 1) * grid.stride as usize + s;
+        let mut batch: Vec<ReadTile> = Vec::with_capacity(batch_size);
+        let mut embed_in_batch = 0;
+        let (mut read_s, mut prep_s, mut send_s) = (0.0f64, 0.0f64, 0.0f64);
+        for row in rows {
+            cancel.check()?;
+            let t_read = std::time::Instant::now();
+            let y0 = i64::from(row) * i64::from(grid.stride);
+            let req = ReadRequest {
+                bands: bands.clone(),
+                window: Window::new(0, y0, strip_w, s),
+                out_width: strip_w,
+                out_height: s,
+                resampling: Resampling::Bilinear,
+            };
+            let strip = reader.read(&req, cancel)?;
+            read_s += t_read.elapsed().as_secs_f64();
+            let t_prep = std::time::Instant::now();
+            let mut sent = 0.0;
+            for col in 0..grid.cols() {
+                let tw = grid.tile(row, col);
+                let x0 = tw.x0 as usize;
+                let plane = |i: usize| strip.plane(i);
+                // model bands of this tile, band-major, harmonised DN with NaN nodata
+                let mut px = Vec::with_capacity(c * s * s);
+                for b in 0..c {
+                    let p = plane(b);
+                    for y in 0..s {
+                        px.extend_from_slice(&p[y * strip_w + x0..y * strip_w + x0 + s]);
                     }
                 }
-                Some(if n_valid == 0 {
-                    0.0
+                let valid: Vec<bool> = (0..s * s)
+                    .map(|i| (0..c).all(|b| !px[b * s * s + i].is_nan()))
+                    .collect();
+                let n_valid = valid.iter().filter(|v| **v).count();
+                let nodata_fraction = 1.0 - n_valid as f32 / (s * s) as f32;
+                let cloud_fraction = if scl.is_some() || cld.is_some() {
+                    let mut cloudy = 0usize;
+                    for y in 0..s {
+                        for x in 0..s {
+                            let i = y * s + x;
+                            if !valid[i] {
+                                continue;
+                            }
+                            let at = |k: usize| plane(k)[y * strip_w + x0 + x];
+                            let by_scl = scl.is_some_and(|_| {
+                                let v = at(c);
+                                v.is_finite() && SCL_CLOUD_CLASSES.contains(&(v as u8))
+                            });
+                            let by_cld = cld.is_some_and(|_| {
+                                let v = at(c + usize::from(scl.is_some()));
+                                v.is_finite() && v >= CLOUD_PROB_THRESHOLD
+                            });
+                            if by_scl || by_cld {
+                                cloudy += 1;
+                            }
+                        }
+                    }
+                    Some(if n_valid == 0 {
+                        0.0
+                    } else {
+                        cloudy as f32 / n_valid as f32
+                    })
                 } else {
-                    cloudy as f32 / n_valid as f32
-                })
-            } else {
-                None
-            };
-            let status = if nodata_fraction > opts.max_nodata_fraction {
-                TileStatus::SkippedNodata
-            } else if cloud_fraction.is_some_and(|f| f > opts.max_cloud_fraction) {
-                TileStatus::SkippedCloud
-            } else {
-                TileStatus::Embedded
-            };
-            let record = tile_record(
-                &info.identity,
-                &tw,
-                &info.grid,
-                &to_wgs84,
-                nodata_fraction,
-                cloud_fraction,
-                status,
-            )
-            .map_err(|reason| IndexError::Unsupported {
-                scene: info.path.display().to_string(),
-                reason,
-            })?;
-            let pixels = (status == TileStatus::Embedded).then(|| normalize_tile(px, &valid, cfg));
-            embed_in_batch += usize::from(pixels.is_some());
-            batch.push(ReadTile { record, pixels });
-            if embed_in_batch >= batch_size {
-                let t_send = std::time::Instant::now();
-                if tx.send(std::mem::take(&mut batch)).is_err() {
-                    return Ok(()); // the consumer stopped
+                    None
+                };
+                let status = if nodata_fraction > opts.max_nodata_fraction {
+                    TileStatus::SkippedNodata
+                } else if cloud_fraction.is_some_and(|f| f > opts.max_cloud_fraction) {
+                    TileStatus::SkippedCloud
+                } else {
+                    TileStatus::Embedded
+                };
+                let record = tile_record(
+                    &info.identity,
+                    &tw,
+                    &info.grid,
+                    &to_wgs84,
+                    nodata_fraction,
+                    cloud_fraction,
+                    status,
+                )
+                .map_err(|reason| IndexError::Unsupported {
+                    scene: info.path.display().to_string(),
+                    reason,
+                })?;
+                let pixels =
+                    (status == TileStatus::Embedded).then(|| normalize_tile(px, &valid, cfg));
+                embed_in_batch += usize::from(pixels.is_some());
+                batch.push(ReadTile { record, pixels });
+                if embed_in_batch >= batch_size {
+                    let t_send = std::time::Instant::now();
+                    if tx.send(std::mem::take(&mut batch)).is_err() {
+                        return Ok(()); // the consumer stopped
+                    }
+                    sent += t_send.elapsed().as_secs_f64();
+                    embed_in_batch = 0;
                 }
-                sent += t_send.elapsed().as_secs_f64();
-                embed_in_batch = 0;
             }
+            prep_s += t_prep.elapsed().as_secs_f64() - sent;
+            send_s += sent;
         }
-        prep_s += t_prep.elapsed().as_secs_f64() - sent;
-        send_s += sent;
+        log::info!(
+            "index reader: {read_s:.2} s reading strips, {prep_s:.2} s cutting and preprocessing tiles, {send_s:.2} s waiting for the model"
+        );
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        Ok(())
     }
-    log::info!(
-        "index reader: {read_s:.2} s reading strips, {prep_s:.2} s cutting and preprocessing tiles, {send_s:.2} s waiting for the model"
-    );
-    if !batch.is_empty() {
-        let _ = tx.send(batch);
-    }
-    Ok(())
 }
 
 /// MS-CLIP normalisation `(x − mean) / std` per band (f32, as torchvision), with nodata

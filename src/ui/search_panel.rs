@@ -263,7 +263,8 @@ impl SearchPanel {
         let (Some(model), Some(scene)) = (self.model.ready().cloned(), layer.scene.clone()) else {
             return;
         };
-        let opts = self.settings.index;
+        let mut opts = self.settings.index;
+        opts.readers = if model.on_gpu() { 2 } else { 1 };
         let job = JobHandle::spawn("index-scene", repaint(ctx), move |jc| {
             let (index, outcome) = cache::open_or_build(
                 &cache::cache_dir(),
