@@ -67,7 +67,11 @@ impl Settings {
     }
 }
 
-/// A message for the user (errors stay until dismissed).
+/// How long an informational message stays in the status bar.
+const INFO_MESSAGE_SECS: u64 = 10;
+
+/// A message for the user (errors stay until dismissed, information fades after
+/// [`INFO_MESSAGE_SECS`]).
 #[derive(Debug, Clone)]
 pub struct UiMessage {
     pub error: bool,
@@ -80,14 +84,12 @@ pub struct KestrelApp {
     pub settings: Settings,
     map_memory: MapMemory,
     basemap: Basemap,
-    basemap_choice: BasemapChoice,
     pub messages: Vec<UiMessage>,
     file_dialog: Option<crossbeam_channel::Receiver<Option<PathBuf>>>,
     /// Files waiting to be opened (command line, drag-and-drop, dialog).
     pending_open: Vec<PathBuf>,
     /// Where the map should go at the next frame (zoom-to-scene).
     pending_fit: Option<Bounds>,
-    last_map_size: egui::Vec2,
     world: Option<WorldOutline>,
     /// Opened scenes, drawn bottom to top.
     pub layers: Vec<SceneLayer>,
@@ -123,7 +125,6 @@ impl KestrelApp {
         let basemap = Basemap::new(settings.basemap, ctx);
         let search = SearchPanel::new(settings.search.clone());
         Self {
-            basemap_choice: settings.basemap,
             settings,
             map_memory,
             basemap,
@@ -131,7 +132,6 @@ impl KestrelApp {
             file_dialog: None,
             pending_open: files,
             pending_fit: None,
-            last_map_size: egui::vec2(800.0, 600.0),
             world: WorldOutline::bundled(),
             layers: Vec::new(),
             active: None,
@@ -163,11 +163,6 @@ impl KestrelApp {
     /// Ask for files to be opened (by path).
     pub fn open_paths(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
         self.pending_open.extend(paths);
-    }
-
-    /// Centre and zoom the map on a rectangle at the next frame.
-    pub fn fit_to(&mut self, r: Bounds) {
-        self.pending_fit = Some(r);
     }
 
     fn start_file_dialog(&mut self, ctx: &egui::Context) {
@@ -255,10 +250,9 @@ impl KestrelApp {
                 ui.label("Basemap");
                 for choice in [BasemapChoice::OpenStreetMap, BasemapChoice::Plain] {
                     if ui
-                        .radio(self.basemap_choice == choice, choice.label())
+                        .radio(self.settings.basemap == choice, choice.label())
                         .clicked()
                     {
-                        self.basemap_choice = choice;
                         self.settings.basemap = choice;
                         self.basemap = Basemap::new(choice, ui.ctx());
                         ui.close();
@@ -385,7 +379,6 @@ impl KestrelApp {
 
     fn map_ui(&mut self, ui: &mut egui::Ui) {
         let size = ui.available_size();
-        self.last_map_size = size;
         if let Some(r) = self.pending_fit.take() {
             let (lon, lat) = geo::centre_lonlat(&r);
             self.map_memory.center_at(lon_lat(lon, lat));
@@ -546,6 +539,14 @@ fn draw_attribution(ui: &egui::Ui, a: &walkers::sources::Attribution) {
 
 impl eframe::App for KestrelApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let before = self.messages.len();
+        self.messages
+            .retain(|m| m.error || m.at.elapsed().as_secs() < INFO_MESSAGE_SECS);
+        if self.messages.iter().any(|m| !m.error) {
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
+        } else if self.messages.len() != before {
+            ctx.request_repaint();
+        }
         self.poll_file_dialog();
         self.handle_dropped_files(ctx);
         let to_open = std::mem::take(&mut self.pending_open);
