@@ -163,6 +163,8 @@ pub struct SearchPanel {
     pub negatives: Vec<usize>,
     /// The tile the user picked (list or map), outlined on the map.
     pub selected: Option<usize>,
+    /// The layer `selected`, `positives` and `negatives` refer to.
+    examples_layer: Option<u64>,
     pub threshold: f32,
     save_dialog: Option<crossbeam_channel::Receiver<Option<(PathBuf, ExportKind)>>>,
     checkpoint_dialog: Option<crossbeam_channel::Receiver<Option<PathBuf>>>,
@@ -215,6 +217,7 @@ impl SearchPanel {
             positives: Vec::new(),
             negatives: Vec::new(),
             selected: None,
+            examples_layer: None,
             threshold: -1.0,
             save_dialog: None,
             checkpoint_dialog: None,
@@ -498,6 +501,13 @@ impl SearchPanel {
             ui.label("Open and select a scene to search it.");
             return actions;
         };
+        if self.examples_layer != Some(layer.id) {
+            // tile indices (selection, examples) belong to one scene's index
+            self.examples_layer = Some(layer.id);
+            self.selected = None;
+            self.positives.clear();
+            self.negatives.clear();
+        }
         if layer.scene.is_none() {
             ui.label("The selected scene is still opening.");
             return actions;
