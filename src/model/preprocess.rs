@@ -339,6 +339,23 @@ fn half_round_even(x: usize) -> usize {
     if x % 2 == 1 && q % 2 == 1 { q + 1 } else { q }
 }
 
+/// Nodata (NaN: outside a scene, or DN 0 of a harmonised read) carries no signal: a pixel
+/// with nodata in any band gets every band's mean, which normalises to 0. `data` is
+/// band-major with `plane` values per band. Raw GDAL reads and the oracle have no NaN.
+pub fn fill_nodata(data: &mut [f32], plane: usize, means: &[f32]) {
+    if plane == 0 || !data.iter().any(|v| v.is_nan()) {
+        return;
+    }
+    let bands = data.len() / plane;
+    for i in 0..plane {
+        if (0..bands).any(|b| data[b * plane + i].is_nan()) {
+            for (b, m) in means.iter().enumerate().take(bands) {
+                data[b * plane + i] = *m;
+            }
+        }
+    }
+}
+
 /// Run steps 2–4 on an image that already has the model's bands. Returns `C × S × S`.
 pub fn resize_crop_normalize(
     img: &RawImage,
@@ -376,15 +393,8 @@ pub fn resize_crop_normalize(
             ),
         });
     }
-    // Nodata (NaN, e.g. outside a scene or DN 0 of a harmonised read) carries no signal:
-    // the band mean, which normalises to 0. Raw GDAL reads and the oracle have no NaN.
     let mut data = img.data.clone();
-    let plane = img.width * img.height;
-    for (b, band) in data.chunks_mut(plane).enumerate() {
-        for v in band.iter_mut().filter(|v| v.is_nan()) {
-            *v = cfg.mean[b];
-        }
-    }
+    fill_nodata(&mut data, img.width * img.height, &cfg.mean);
     let resized = if (rh, rw) == (img.height, img.width) {
         data
     } else {
@@ -422,6 +432,14 @@ pub fn preprocess(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodata_pixels_get_every_band_mean() {
+        // 2 bands x 2 pixels; pixel 1 is nodata in band 0 only
+        let mut d = vec![150.0, f32::NAN, 7.0, 9.0];
+        fill_nodata(&mut d, 2, &[100.0, 5.0]);
+        assert_eq!(d, vec![150.0, 100.0, 7.0, 5.0]);
+    }
 
     #[test]
     fn band_names_are_canonicalised() {

@@ -19,6 +19,7 @@ use super::record::{INDEX_FORMAT_VERSION, IndexMeta, TileRecord, TileStatus};
 use super::tiling::{TileGrid, TileWindow};
 use crate::jobs::{CancelToken, Cancelled, Progress, ProgressSink};
 use crate::model::config::PreprocessConfig;
+use crate::model::preprocess::{RawImage, resize_crop_normalize};
 use crate::raster::read::{ReadRequest, Resampling, Window};
 use crate::raster::{BandRole, CrsTransformer, RasterError, S2Band, Scene};
 
@@ -409,8 +410,25 @@ impl TileReader<'_> {
                     scene: info.path.display().to_string(),
                     reason,
                 })?;
-                let pixels =
-                    (status == TileStatus::Embedded).then(|| normalize_tile(px, &valid, cfg));
+                let pixels = if status == TileStatus::Embedded {
+                    // the model's own preprocessing, as `embed-images` uses: identity
+                    // resize at the input size, nodata filled, normalised
+                    let tile = RawImage {
+                        source: info.path.clone(),
+                        data: px,
+                        bands: cfg.bands.iter().cloned().map(Some).collect(),
+                        width: s,
+                        height: s,
+                    };
+                    Some(resize_crop_normalize(&tile, cfg).map_err(|e| {
+                        IndexError::Unsupported {
+                            scene: info.path.display().to_string(),
+                            reason: e.to_string(),
+                        }
+                    })?)
+                } else {
+                    None
+                };
                 embed_in_batch += usize::from(pixels.is_some());
                 batch.push(ReadTile { record, pixels });
                 if embed_in_batch >= batch_size {
@@ -433,23 +451,6 @@ impl TileReader<'_> {
         }
         Ok(())
     }
-}
-
-/// MS-CLIP normalisation `(x − mean) / std` per band (f32, as torchvision), with nodata
-/// pixels set to the band mean (0 after normalisation) so they carry no signal.
-fn normalize_tile(mut px: Vec<f32>, valid: &[bool], cfg: &PreprocessConfig) -> Vec<f32> {
-    let n = valid.len();
-    for (b, chunk) in px.chunks_mut(n).enumerate() {
-        let (m, sd) = (cfg.mean[b], cfg.std[b]);
-        for (v, ok) in chunk.iter_mut().zip(valid) {
-            *v = if *ok && !v.is_nan() {
-                (*v - m) / sd
-            } else {
-                0.0
-            };
-        }
-    }
-    px
 }
 
 /// The record of one tile: window, bounds in the scene CRS and WGS84, fractions.
@@ -552,22 +553,5 @@ mod tests {
         // date -u -d @1795388800
         assert_eq!(iso8601_from_unix(1_795_388_800), "2026-11-22T23:06:40Z");
         assert_eq!(iso8601_from_unix(951_782_400), "2000-02-29T00:00:00Z");
-    }
-
-    #[test]
-    fn normalisation_fills_nodata_with_the_mean() {
-        let cfg = PreprocessConfig {
-            bands: vec!["B02".into()],
-            mean: vec![100.0],
-            std: vec![50.0],
-            image_size: 2,
-            interpolation: crate::model::config::Interpolation::Bicubic,
-        };
-        let out = normalize_tile(
-            vec![150.0, f32::NAN, 0.0, 100.0],
-            &[true, false, true, true],
-            &cfg,
-        );
-        assert_eq!(out, vec![1.0, 0.0, -2.0, 0.0]);
     }
 }

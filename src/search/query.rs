@@ -3,14 +3,6 @@
 //! tiles); zero-shot probabilities come from [`crate::model::zeroshot::Classifier`]. Pure maths over already computed
 //! embeddings; re-querying an indexed scene is one text-tower pass plus this.
 
-/// L2-normalise in place; a zero vector stays zero.
-pub fn normalize(v: &mut [f32]) {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if n > 0.0 {
-        v.iter_mut().for_each(|x| *x /= n);
-    }
-}
-
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -84,8 +76,7 @@ pub fn combine_query(
     };
     add_mean(&mut q, positives, w.positive);
     add_mean(&mut q, negatives, -w.negative);
-    normalize(&mut q);
-    Some(q)
+    Some(crate::model::clip::normalize(&q))
 }
 
 /// Index of the largest value (first on ties).
