@@ -35,6 +35,18 @@ if ! command -v cargo >/dev/null 2>&1; then
     :
   else
     echo "kestrel setup: installing Rust (rustup, stable)" >&2
-    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    # the default profile brings rustfmt and clippy, which the test script runs
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile default
   fi
+fi
+
+# rustfmt and clippy for ./packaging/test.sh (a minimal rustup profile lacks them)
+if [ -f "$HOME/.cargo/env" ]; then
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
 fi

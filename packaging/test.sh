@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Install what is missing, then run Kestrel's whole test suite (unit, integration,
-# oracle parity, UI snapshot tests). Tests that need ../shared (the larger reference data)
-# skip with a message when it is absent.
+# Install what is missing, then check and test the whole workspace: formatting, clippy with
+# warnings as errors, then every crate's unit, integration, oracle parity and UI snapshot
+# tests, and the doc tests. Tests that need ../shared (the larger reference data) skip with a
+# message when it is absent. This is what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./packaging/setup-debian.sh
 . packaging/env.sh
-cargo test --locked --all-targets "$@"
-cargo test --locked --doc
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace --all-targets "$@"
+cargo test --locked --workspace --doc

@@ -1,20 +1,24 @@
 //! Kestrel: a native desktop viewer for Sentinel-2 imagery with local multispectral CLIP search.
 //!
 //! # Architecture
-//! The crate is one library plus the `kestrel` binary (GUI and headless CLI in one).
-//! Modules are split by domain; everything except [`ui`] is free of egui and can be
-//! driven headless from the CLI and from tests.
+//! A small workspace: this crate (library plus the `kestrel` binary, GUI and headless CLI in
+//! one) over two leaf crates, `kestrel-model` (the candle port: no GDAL, no egui; the GPU
+//! check and the model tests build it alone) and `kestrel-base` (jobs and atomic writes),
+//! re-exported here as [`model`], [`jobs`] and [`atomic`]. Modules are split by domain;
+//! everything except [`ui`] is free of egui and can be driven headless from the CLI and
+//! from tests.
 //!
 //! - [`raster`]: opening Sentinel-2 inputs through GDAL, band identification, radiometric
 //!   harmonisation, windowed/decimated reads, reprojection for display, stretches and
 //!   band combinations.
-//! - [`model`]: the OpenCLIP-config-driven CLIP port in candle (tokenizer, preprocessing,
+//! - [`model`] (crate `kestrel-model`): the OpenCLIP-config-driven CLIP port in candle (tokenizer, preprocessing,
 //!   image and text towers, checkpoint loading, zero-shot classifier, device choice,
 //!   weight download).
 //! - [`search`]: cutting a scene into model tiles, building and caching the embedding
 //!   index (GeoParquet), scoring queries.
 //! - [`export`]: CSV / GeoJSON writers for ranked results.
-//! - [`jobs`]: worker threads with progress and cancellation.
+//! - [`jobs`], [`atomic`] (crate `kestrel-base`): worker threads with progress and
+//!   cancellation; atomic file writes.
 //! - [`cli`]: headless subcommands.
 //! - [`ui`]: the eframe/egui application.
 //!
@@ -28,11 +32,11 @@
 //! the UI wrap them with `anyhow` context and show them once (`{:#}`). Nothing in the
 //! core panics on bad input. Files are written atomically ([`atomic`]).
 
-pub mod atomic;
+pub use kestrel_base::{atomic, jobs, paths};
+pub use kestrel_model as model;
+
 pub mod cli;
 pub mod export;
-pub mod jobs;
-pub mod model;
 pub mod raster;
 pub mod search;
 pub mod ui;

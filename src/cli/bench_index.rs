@@ -19,6 +19,7 @@ use serde_json::json;
 use super::common::StderrProgress;
 use super::{DeviceArg, DtypeArg};
 use crate::jobs::CancelToken;
+use crate::model::ModelError;
 use crate::model::clip::{ClipModel, Kernels, normalized_rows};
 use crate::model::config::{ClipConfig, PreprocessConfig};
 use crate::model::device::{check_precision, select_device};
@@ -61,13 +62,12 @@ impl TileEmbedder for Timed {
     fn preprocess_config(&self) -> Option<&PreprocessConfig> {
         self.config.preprocess.as_ref()
     }
-    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String> {
+    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, ModelError> {
         let t = Instant::now();
         let out = self
             .model
             .encode_images(pixels, n)
-            .and_then(|e| normalized_rows(&e))
-            .map_err(|e| e.to_string());
+            .and_then(|e| normalized_rows(&e));
         self.model_ns
             .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         out
@@ -75,7 +75,7 @@ impl TileEmbedder for Timed {
     fn model_name(&self) -> String {
         self.name.clone()
     }
-    fn checkpoint_sha256(&self) -> Result<String, String> {
+    fn checkpoint_sha256(&self) -> Result<String, ModelError> {
         Ok(self.sha.clone())
     }
     fn embed_dim(&self) -> usize {

@@ -225,6 +225,16 @@ pub enum TemplatesArg {
     None,
 }
 
+impl From<TemplatesArg> for crate::model::zeroshot::TemplateSet {
+    fn from(t: TemplatesArg) -> Self {
+        match t {
+            TemplatesArg::Msclip => Self::Msclip,
+            TemplatesArg::Clip => Self::Clip,
+            TemplatesArg::None => Self::None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
     #[command(flatten)]

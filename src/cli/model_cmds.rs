@@ -11,7 +11,6 @@ use clap::Args;
 use super::common::StderrProgress;
 use super::{
     ClassifyArgs, DeviceArg, DtypeArg, EmbedImagesArgs, EmbedTextArgs, ModelArgs, RadiometryArg,
-    TemplatesArg,
 };
 use crate::jobs::CancelToken;
 use crate::model::bench::{self, BenchOptions};
@@ -22,11 +21,10 @@ use crate::model::device::{
 };
 use crate::model::embedder::{Embedder, ModelSpec};
 use crate::model::hub::{LICENSE_NOTICE, LICENSE_SUMMARY};
-use crate::model::preprocess::{RawImage, read_image};
+use crate::model::preprocess::RawImage;
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::zeroshot::TemplateSet;
-use crate::raster::read::{ReadRequest, Resampling, Window};
-use crate::raster::{RasterError, Scene};
+use crate::search::images::{self, Harmonised, read_image};
 
 /// Images embedded per forward pass by the CLI.
 const CLI_IMAGE_BATCH: usize = 8;
@@ -87,6 +85,7 @@ pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
         hub: None,
         kernels: Kernels::Auto,
         vocab: args.vocab.clone(),
+        cache_root: None,
     };
     if spec.checkpoint.is_none() {
         eprintln!("kestrel: model: Llama3-MS-CLIP from the Hugging Face cache. {LICENSE_NOTICE}.");
@@ -150,59 +149,17 @@ fn embed_image_files(
     Ok(())
 }
 
-/// Read an image the way the viewer does: bands identified by the raster module and
-/// harmonised to L2A reflectance × 10000 (its decision and reason go to stderr); nodata
-/// comes back as NaN, which preprocessing fills with the band mean.
+/// Read an image the way the viewer does, saying on stderr what was applied.
 fn read_harmonised(path: &std::path::Path) -> anyhow::Result<RawImage> {
-    let cancel = CancelToken::new();
-    let scene = match Scene::open(path, &cancel) {
-        Ok(s) => s,
-        // A chip without georeferencing is still an image: embed its stored values.
-        Err(RasterError::NoCrs { .. }) => {
-            eprintln!(
-                "kestrel: {}: no CRS, so no scene metadata to harmonise with; using the stored values",
-                path.display()
-            );
-            return Ok(read_image(path)?);
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display())));
-        }
-    };
-    let info = scene.info();
-    let spectral: Vec<usize> = (0..info.bands.len())
-        .filter(|&b| info.bands[b].role.spectral().is_some())
-        .collect();
-    if spectral.is_empty() {
-        anyhow::bail!(
-            "{}: no Sentinel-2 band is identified (see `kestrel info`)",
+    let (image, how) = images::read_harmonised(path)?;
+    match how {
+        Harmonised::Applied { reason } => eprintln!("kestrel: {}: {reason}", path.display()),
+        Harmonised::StoredValues => eprintln!(
+            "kestrel: {}: no CRS, so no scene metadata to harmonise with; using the stored values",
             path.display()
-        );
+        ),
     }
-    let (w, h) = (info.grid.width, info.grid.height);
-    let stack = scene
-        .read(
-            &ReadRequest {
-                bands: spectral.clone(),
-                window: Window::new(0, 0, w, h),
-                out_width: w,
-                out_height: h,
-                resampling: Resampling::Bilinear,
-            },
-            &cancel,
-        )
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    eprintln!("kestrel: {}: {}", path.display(), info.radiometry.reason);
-    Ok(RawImage {
-        source: path.to_path_buf(),
-        data: stack.data,
-        bands: spectral
-            .iter()
-            .map(|&b| Some(info.bands[b].role.label().to_owned()))
-            .collect(),
-        width: w,
-        height: h,
-    })
+    Ok(image)
 }
 
 pub fn embed_images(args: EmbedImagesArgs) -> anyhow::Result<()> {
@@ -282,11 +239,7 @@ pub fn classify(args: ClassifyArgs) -> anyhow::Result<()> {
     if images.is_empty() {
         anyhow::bail!("no images given: list image files after the class names (or after --)");
     }
-    let templates = match args.templates {
-        TemplatesArg::Msclip => TemplateSet::Msclip,
-        TemplatesArg::Clip => TemplateSet::Clip,
-        TemplatesArg::None => TemplateSet::None,
-    };
+    let templates: TemplateSet = args.templates.into();
     let e = load_embedder(&args.model)?;
     let clf = e.classifier(&classes, templates)?;
     if !args.json {

@@ -10,17 +10,15 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use super::common::StderrProgress;
-use super::{ClassifySceneArgs, IndexArgs, IndexCmdArgs, SearchArgs, TemplatesArg};
-use crate::export::{self, ClassifiedTile, ExportContext, RankedTile};
+use super::{ClassifySceneArgs, IndexArgs, IndexCmdArgs, SearchArgs};
 use crate::jobs::CancelToken;
 use crate::model::Embedder;
-use crate::model::zeroshot::TemplateSet;
 use crate::raster::Scene;
 use crate::search::cache::{self, CacheOutcome};
 use crate::search::geoparquet;
-use crate::search::index::{IndexOptions, TileIndex, build_index};
-use crate::search::query;
+use crate::search::index::{IndexOptions, TileIndex, build_index, default_readers};
 use crate::search::record::{IndexMeta, TileRecord};
+use crate::search::session::{self, ExportFormat, Query};
 
 impl IndexArgs {
     fn options(&self, model: &Embedder) -> IndexOptions {
@@ -30,7 +28,7 @@ impl IndexArgs {
             max_cloud_fraction: self.max_cloud,
             batch_size: self.batch,
             max_rows: None,
-            readers: self.readers.unwrap_or(if model.on_gpu() { 2 } else { 1 }),
+            readers: self.readers.unwrap_or_else(|| default_readers(model)),
         }
     }
 }
@@ -162,27 +160,7 @@ fn collect(
         metas.push(index.meta);
         tiles.extend(index.tiles);
     }
-    if let Some((a, rest)) = metas.split_first() {
-        for b in rest {
-            if let Some(why) = a.incompatibility(b) {
-                bail!(
-                    "{} and {} cannot be searched together: {why}",
-                    a.scene_path,
-                    b.scene_path
-                );
-            }
-        }
-        let sha = model.checkpoint_sha256()?;
-        if a.checkpoint_sha256 != sha {
-            bail!(
-                "the index of {} was built with checkpoint {}, but the loaded model is {} ({}); pass the same --model",
-                a.scene_path,
-                a.checkpoint_sha256,
-                model.model_name(),
-                sha
-            );
-        }
-    }
+    session::check_indexes(&metas, model)?;
     Ok((metas, tiles))
 }
 
@@ -192,32 +170,20 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     }
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     // Check the query before the (possibly long) indexing.
-    let q = model
-        .embed_query(&args.query)
-        .with_context(|| format!("cannot use the query {:?}", args.query))?;
+    let query = Query::text(args.query.clone()).prepare(&model)?;
     let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
-    let scores = query::score(tiles.iter().map(|t| t.embedding.as_deref()), &q);
-    let ranked = query::rank(&scores);
-    let top: Vec<RankedTile> = ranked
-        .iter()
-        .take(args.top)
-        .enumerate()
-        .map(|(k, &(i, s))| RankedTile {
-            rank: k + 1,
-            score: s,
-            tile: &tiles[i],
-        })
-        .collect();
-    let ctx = ExportContext::from_metas(metas.iter()).with_query(args.query.clone(), String::new());
-    if let Some(p) = &args.csv {
-        export::write_ranked_csv(p, &ctx, &top)?;
-        eprintln!("kestrel: wrote {}", p.display());
+    let ranking = query.rank(&tiles)?;
+    let top: Vec<(usize, f32)> = ranking.visible(f32::NEG_INFINITY, args.top).collect();
+    for (path, format) in [
+        (&args.csv, ExportFormat::Csv),
+        (&args.geojson, ExportFormat::GeoJson),
+    ] {
+        if let Some(p) = path {
+            session::export_ranking(p, format, &metas, &tiles, &ranking, &top)?;
+            eprintln!("kestrel: wrote {}", p.display());
+        }
     }
-    if let Some(p) = &args.geojson {
-        export::write_ranked_geojson(p, &ctx, &top)?;
-        eprintln!("kestrel: wrote {}", p.display());
-    }
-    for r in &top {
+    for r in session::ranked_rows(&tiles, &top) {
         let t = r.tile;
         if args.json {
             println!(
@@ -245,40 +211,19 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
         bail!("no scene or index file given: list them after the class names");
     }
     let model = super::model_cmds::load_embedder(&args.index.model)?;
-    let templates = match args.templates {
-        TemplatesArg::Msclip => TemplateSet::Msclip,
-        TemplatesArg::Clip => TemplateSet::Clip,
-        TemplatesArg::None => TemplateSet::None,
-    };
-    let classifier = model.classifier(&classes, templates)?;
+    let classifier = session::classifier(&model, &classes, args.templates.into())?;
     let (metas, tiles) = collect(&inputs, &args.index, &model)?;
-    let rows: Vec<ClassifiedTile> = tiles
-        .iter()
-        .filter_map(|t| {
-            let e = t.embedding.as_deref()?;
-            let probs = classifier.probs(e);
-            let top = query::argmax(&probs)?;
-            Some(ClassifiedTile {
-                tile: t,
-                probs,
-                top,
-            })
-        })
-        .collect();
-    let ctx = ExportContext::from_metas(metas.iter()).with_query(classes.join(", "), String::new());
-    if let Some(p) = &args.csv {
-        export::write_classes_csv(p, &ctx, &classes, &rows)?;
-        eprintln!("kestrel: wrote {}", p.display());
+    let result = session::classify(&classifier, &tiles);
+    for (path, format) in [
+        (&args.csv, ExportFormat::Csv),
+        (&args.geojson, ExportFormat::GeoJson),
+    ] {
+        if let Some(p) = path {
+            session::export_classification(p, format, &metas, &tiles, &result)?;
+            eprintln!("kestrel: wrote {}", p.display());
+        }
     }
-    if let Some(p) = &args.geojson {
-        export::write_classes_geojson(p, &ctx, &classes, &rows)?;
-        eprintln!("kestrel: wrote {}", p.display());
-    }
-    let mut counts = vec![0usize; classes.len()];
-    for r in &rows {
-        counts[r.top] += 1;
-    }
-    for (c, n) in classes.iter().zip(&counts) {
+    for (c, n) in classes.iter().zip(result.counts()) {
         if args.json {
             println!("{}", json!({"class": c, "tiles": n}));
         } else {

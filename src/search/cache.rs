@@ -15,18 +15,18 @@ use super::index::{
     IndexError, IndexOptions, PREPROCESS_VERSION, TileEmbedder, TileIndex, build_index,
 };
 use crate::jobs::{CancelToken, ProgressSink};
+use crate::model::ModelError;
 use crate::raster::Scene;
 
-/// Where indexes are cached: `$KESTREL_CACHE_DIR/index`, else the platform cache
-/// directory (`~/.cache/kestrel/index` on Linux).
+/// Where indexes are cached: `index/` under Kestrel's cache root
+/// ([`crate::paths::cache_root`]: `$KESTREL_CACHE_DIR`, else `~/.cache/kestrel` on Linux).
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("KESTREL_CACHE_DIR") {
-        return PathBuf::from(d).join("index");
-    }
-    dirs::cache_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("kestrel")
-        .join("index")
+    cache_dir_in(&crate::paths::cache_root())
+}
+
+/// The index cache under a given cache root.
+pub fn cache_dir_in(root: &Path) -> PathBuf {
+    root.join("index")
 }
 
 /// What identifies a cached index.
@@ -46,7 +46,7 @@ impl CacheKey {
         scene: &Scene,
         model: &dyn TileEmbedder,
         opts: &IndexOptions,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ModelError> {
         let size = model
             .preprocess_config()
             .map_or(224, |c| c.image_size as u32);
@@ -104,8 +104,21 @@ impl CacheKey {
     }
 }
 
+/// Why a cached index was not used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheMiss {
+    #[error("no cached index")]
+    Absent,
+    #[error("cached index unreadable ({0})")]
+    Unreadable(#[source] StoreError),
+    #[error("cached index is stale: {0}")]
+    Stale(String),
+    #[error("cached index is damaged ({0})")]
+    Damaged(#[source] StoreError),
+}
+
 /// How an index was obtained.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum CacheOutcome {
     /// Read from the cache file.
     Hit(PathBuf),
@@ -113,22 +126,21 @@ pub enum CacheOutcome {
     /// was not used.
     Built {
         path: PathBuf,
-        reason: String,
-        saved: Result<(), String>,
+        reason: CacheMiss,
+        saved: Result<(), StoreError>,
     },
 }
 
-/// Load a cached index if it exists and matches `key`; `Err(reason)` says why not.
-pub fn load(path: &Path, key: &CacheKey) -> Result<TileIndex, String> {
+/// Load a cached index if it exists and matches `key`.
+pub fn load(path: &Path, key: &CacheKey) -> Result<TileIndex, CacheMiss> {
     if !path.exists() {
-        return Err("no cached index".into());
+        return Err(CacheMiss::Absent);
     }
-    let meta = geoparquet::read_meta(path).map_err(|e| format!("cached index unreadable ({e})"))?;
+    let meta = geoparquet::read_meta(path).map_err(CacheMiss::Unreadable)?;
     if let Some(why) = key.mismatch(&meta) {
-        return Err(format!("cached index is stale: {why}"));
+        return Err(CacheMiss::Stale(why));
     }
-    let (meta, tiles) =
-        geoparquet::read_index(path).map_err(|e| format!("cached index is damaged ({e})"))?;
+    let (meta, tiles) = geoparquet::read_index(path).map_err(CacheMiss::Damaged)?;
     Ok(TileIndex { meta, tiles })
 }
 
@@ -152,9 +164,9 @@ pub fn open_or_build(
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<(TileIndex, CacheOutcome), IndexError> {
-    let key = CacheKey::new(scene, model, opts).map_err(|reason| IndexError::Unsupported {
+    let key = CacheKey::new(scene, model, opts).map_err(|source| IndexError::Checkpoint {
         scene: scene.info().path.display().to_string(),
-        reason: format!("cannot hash the checkpoint: {reason}"),
+        source,
     })?;
     let path = dir.join(key.file_name(&scene.info().name));
     let reason = match load(&path, &key) {
@@ -166,7 +178,7 @@ pub fn open_or_build(
         scene.info().path.display()
     );
     let index = build_index(scene, model, opts, progress, cancel)?;
-    let saved = save(&path, &index).map_err(|e| e.to_string());
+    let saved = save(&path, &index);
     if let Err(e) = &saved {
         log::warn!("index not cached: {e}");
     }

@@ -20,6 +20,7 @@ use super::tiling::{TileGrid, TileWindow};
 use crate::jobs::{CancelToken, Cancelled, Progress, ProgressSink};
 use crate::model::config::PreprocessConfig;
 use crate::model::preprocess::{RawImage, resize_crop_normalize};
+use crate::model::{Embedder, ModelError};
 use crate::raster::read::{ReadRequest, Resampling, Window};
 use crate::raster::{BandRole, CrsTransformer, RasterError, S2Band, Scene};
 
@@ -65,16 +66,42 @@ impl Default for IndexOptions {
     }
 }
 
-/// What the indexer needs from a model (implemented by [`crate::model::Embedder`]).
+/// Reader threads for indexing with `model` when the user does not say: one reader keeps
+/// up with inference on the CPU; a GPU embeds a tile faster than one GDAL reader cuts it
+/// (about 30 ms a tile on a full Sentinel-2 tile), so it gets two.
+pub fn default_readers(model: &Embedder) -> usize {
+    if model.on_gpu() { 2 } else { 1 }
+}
+
+/// What the indexer needs from a model (implemented by [`Embedder`] below, and by the
+/// timing wrapper of `bench-index`).
 pub trait TileEmbedder: Sync {
     /// Bands, normalisation and input size (`None`: the model config does not say).
     fn preprocess_config(&self) -> Option<&PreprocessConfig>;
     /// L2-normalised embeddings of `n` preprocessed tiles laid out `n × C × S × S`.
-    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, String>;
+    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, ModelError>;
     fn model_name(&self) -> String;
     /// sha256 of the checkpoint file (may hash it on first use).
-    fn checkpoint_sha256(&self) -> Result<String, String>;
+    fn checkpoint_sha256(&self) -> Result<String, ModelError>;
     fn embed_dim(&self) -> usize;
+}
+
+impl TileEmbedder for Embedder {
+    fn preprocess_config(&self) -> Option<&PreprocessConfig> {
+        self.config().preprocess.as_ref()
+    }
+    fn embed_tiles(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.embed_images(pixels, n)
+    }
+    fn model_name(&self) -> String {
+        Embedder::model_name(self).to_owned()
+    }
+    fn checkpoint_sha256(&self) -> Result<String, ModelError> {
+        Embedder::checkpoint_sha256(self)
+    }
+    fn embed_dim(&self) -> usize {
+        Embedder::embed_dim(self)
+    }
 }
 
 /// A scene's index: metadata plus one record per tile, row by row.
@@ -96,8 +123,18 @@ pub enum IndexError {
     Raster(#[from] RasterError),
     #[error("cannot index {scene}: {reason}")]
     Unsupported { scene: String, reason: String },
-    #[error("model failed on {scene}: {reason}")]
-    Model { scene: String, reason: String },
+    #[error("cannot index {scene}: cannot hash the checkpoint")]
+    Checkpoint {
+        scene: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error("model failed on {scene}")]
+    Model {
+        scene: String,
+        #[source]
+        source: ModelError,
+    },
     #[error("cancelled")]
     Cancelled,
 }
@@ -169,7 +206,10 @@ pub fn build_index(
         model_name: model.model_name(),
         checkpoint_sha256: model
             .checkpoint_sha256()
-            .map_err(|e| unsupported(format!("cannot hash the checkpoint: {e}")))?,
+            .map_err(|source| IndexError::Checkpoint {
+                scene: scene_name.clone(),
+                source,
+            })?,
         preprocess_version: PREPROCESS_VERSION,
         bands: cfg.bands.clone(),
         harmonisation: info.radiometry.reason.clone(),
@@ -233,9 +273,9 @@ pub fn build_index(
                 let mut embeddings = if n > 0 {
                     model
                         .embed_tiles(&pixels, n)
-                        .map_err(|reason| IndexError::Model {
+                        .map_err(|source| IndexError::Model {
                             scene: scene_name.clone(),
-                            reason,
+                            source,
                         })?
                         .into_iter()
                 } else {

@@ -1,4 +1,5 @@
-//! The model tile grid over a scene's 10 m reference grid.
+//! The model tile grid over a scene's 10 m reference grid, and the point-in-tile test
+//! ([`point_in_ring`]) the map uses to find the tile under the pointer.
 //!
 //! Tiles are `size` pixels square (224 = 2.24 km at 10 m) placed every `stride` pixels
 //! (224, or 112 for 50 % overlap), starting at the scene's top-left pixel. The grid always
@@ -91,6 +92,25 @@ impl TileGrid {
     }
 }
 
+/// Even-odd point-in-polygon test on a lon/lat ring (a tile's `polygon_wgs84`).
+pub fn point_in_ring(x: f64, y: f64, ring: &[[f64; 2]]) -> bool {
+    let mut inside = false;
+    let n = ring.len();
+    if n < 3 {
+        return false;
+    }
+    let mut j = n - 1;
+    for i in 0..n {
+        let (xi, yi) = (ring[i][0], ring[i][1]);
+        let (xj, yj) = (ring[j][0], ring[j][1]);
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +150,12 @@ mod tests {
         let g = TileGrid::new(896, 448, 224, 224);
         assert_eq!((g.cols(), g.rows()), (4, 2));
         assert!(g.tiles().all(|t| t.outside_fraction(896, 448) == 0.0));
+    }
+
+    #[test]
+    fn point_in_square() {
+        let ring = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]];
+        assert!(point_in_ring(0.5, 0.5, &ring));
+        assert!(!point_in_ring(1.5, 0.5, &ring));
     }
 }

@@ -1,6 +1,8 @@
 //! The application state and the per-frame loop: poll background jobs (`logic`), then draw
-//! the panels and the map (`ui`). Persistent settings (recent files, the map view, panel
-//! choices) are saved through eframe's storage.
+//! the panels and the map (`ui`), then apply the [`Command`]s the panels pushed while
+//! drawing. Persistent settings (recent files, the map view, panel choices) are saved
+//! through eframe's storage; while the app runs each setting has one owner (the app, or the
+//! search panel for [`SearchSettings`]), and [`KestrelApp::settings`] assembles them.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,13 +11,14 @@ use egui::{Color32, RichText};
 use walkers::{Map, MapMemory, lon_lat};
 
 use super::basemap::{Basemap, BasemapChoice, BasemapHealth};
-use super::geo;
+use super::command::Command;
 use super::inspector::Inspector;
-use super::layers_panel::{self, LayersAction};
-use super::overlays;
+use super::layers_panel;
 use super::scene_layer::{LayerEvent, SceneLayer};
-use super::search_panel::{SearchAction, SearchPanel, SearchSettings};
+use super::search::{SearchPanel, SearchSettings};
+use super::task::{Dialog, DialogEvent};
 use super::world::WorldOutline;
+use super::{LayerId, geo, overlays};
 use crate::raster::Bounds;
 
 const SETTINGS_KEY: &str = "kestrel-settings";
@@ -49,7 +52,7 @@ impl Default for ViewState {
     }
 }
 
-/// Settings that survive restarts.
+/// Settings that survive restarts, as stored.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -59,12 +62,11 @@ pub struct Settings {
     pub search: SearchSettings,
 }
 
-impl Settings {
-    pub fn push_recent(&mut self, path: &Path) {
-        self.recent_files.retain(|p| p != path);
-        self.recent_files.insert(0, path.to_path_buf());
-        self.recent_files.truncate(MAX_RECENT);
-    }
+/// Put `path` first in a recent-files list (no duplicates, at most [`MAX_RECENT`]).
+fn push_recent(recent: &mut Vec<PathBuf>, path: &Path) {
+    recent.retain(|p| p != path);
+    recent.insert(0, path.to_path_buf());
+    recent.truncate(MAX_RECENT);
 }
 
 /// How long an informational message stays in the status bar.
@@ -81,11 +83,14 @@ pub struct UiMessage {
 
 /// The whole application.
 pub struct KestrelApp {
-    pub settings: Settings,
+    recent_files: Vec<PathBuf>,
+    /// The map view to restore next time (updated when the user moves the map).
+    view: ViewState,
+    basemap_choice: BasemapChoice,
     map_memory: MapMemory,
     basemap: Basemap,
     pub messages: Vec<UiMessage>,
-    file_dialog: Option<crossbeam_channel::Receiver<Option<PathBuf>>>,
+    file_dialog: Dialog<PathBuf>,
     /// Files waiting to be opened (command line, drag-and-drop, dialog).
     pending_open: Vec<PathBuf>,
     /// Where the map should go at the next frame (zoom-to-scene).
@@ -94,12 +99,14 @@ pub struct KestrelApp {
     /// Opened scenes, drawn bottom to top.
     pub layers: Vec<SceneLayer>,
     /// The scene the side panels talk about.
-    pub active: Option<usize>,
+    pub active: Option<LayerId>,
     next_layer_id: u64,
     pub inspector: Inspector,
     pub search: SearchPanel,
     /// Where to centre the map at the next frame (a search hit).
     pending_centre: Option<(f64, f64)>,
+    /// What the panels asked for during this frame, applied at its end.
+    commands: Vec<Command>,
 }
 
 impl KestrelApp {
@@ -119,17 +126,23 @@ impl KestrelApp {
 
     /// Build the app from explicit settings (used by tests, no eframe storage).
     pub fn with_settings(ctx: &egui::Context, settings: Settings, files: Vec<PathBuf>) -> Self {
-        let mut map_memory = MapMemory::default();
-        map_memory.center_at(lon_lat(settings.view.lon, settings.view.lat));
-        let _ = map_memory.set_zoom(settings.view.zoom);
-        let basemap = Basemap::new(settings.basemap, ctx);
-        let search = SearchPanel::new(settings.search.clone());
-        Self {
-            settings,
-            map_memory,
+        let Settings {
+            recent_files,
+            view,
             basemap,
+            search,
+        } = settings;
+        let mut map_memory = MapMemory::default();
+        map_memory.center_at(lon_lat(view.lon, view.lat));
+        let _ = map_memory.set_zoom(view.zoom);
+        Self {
+            recent_files,
+            view,
+            basemap_choice: basemap,
+            map_memory,
+            basemap: Basemap::new(basemap, ctx),
             messages: Vec::new(),
-            file_dialog: None,
+            file_dialog: Dialog::default(),
             pending_open: files,
             pending_fit: None,
             world: WorldOutline::bundled(),
@@ -137,9 +150,41 @@ impl KestrelApp {
             active: None,
             next_layer_id: 1,
             inspector: Inspector::default(),
-            search,
+            search: SearchPanel::new(search),
             pending_centre: None,
+            commands: Vec::new(),
         }
+    }
+
+    /// Keep indexes and checksums under `root` (tests: a temporary folder, without touching
+    /// the environment).
+    pub fn with_cache_root(mut self, root: PathBuf) -> Self {
+        self.search.set_cache_root(root);
+        self
+    }
+
+    /// The settings to store, gathered from their owners.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            recent_files: self.recent_files.clone(),
+            view: self.view,
+            basemap: self.basemap_choice,
+            search: self.search.settings.clone(),
+        }
+    }
+
+    /// The layer with this id, if it is still open.
+    pub fn layer(&self, id: LayerId) -> Option<&SceneLayer> {
+        self.layers.iter().find(|l| l.id == id)
+    }
+
+    fn layer_mut(&mut self, id: LayerId) -> Option<&mut SceneLayer> {
+        self.layers.iter_mut().find(|l| l.id == id)
+    }
+
+    /// The layer the side panels talk about.
+    pub fn active_layer(&self) -> Option<&SceneLayer> {
+        self.active.and_then(|id| self.layer(id))
     }
 
     pub fn info(&mut self, text: impl Into<String>) {
@@ -166,47 +211,23 @@ impl KestrelApp {
     }
 
     fn start_file_dialog(&mut self, ctx: &egui::Context) {
-        if self.file_dialog.is_some() {
-            return;
-        }
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let ctx = ctx.clone();
-        // rfd's xdg-portal backend may be driven from any thread on Linux; running it on a
-        // worker keeps the UI responsive while the dialog is open.
-        let spawned = std::thread::Builder::new()
-            .name("kestrel-file-dialog".into())
-            .spawn(move || {
-                let picked = rfd::FileDialog::new()
-                    .set_title("Open Sentinel-2 scene")
-                    .add_filter(
-                        "Sentinel-2",
-                        &["tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip"],
-                    )
-                    .add_filter("All files", &["*"])
-                    .pick_file();
-                let _ = tx.send(picked);
-                ctx.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.file_dialog = Some(rx),
-            Err(e) => self.error(format!("cannot open the file dialog: {e}")),
-        }
+        self.file_dialog.open("file-dialog", ctx, || {
+            rfd::FileDialog::new()
+                .set_title("Open Sentinel-2 scene")
+                .add_filter(
+                    "Sentinel-2",
+                    &["tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip"],
+                )
+                .add_filter("All files", &["*"])
+                .pick_file()
+        });
     }
 
     fn poll_file_dialog(&mut self) {
-        if let Some(rx) = &self.file_dialog {
-            match rx.try_recv() {
-                Ok(Some(path)) => {
-                    self.file_dialog = None;
-                    self.open_paths([path]);
-                }
-                Ok(None) => self.file_dialog = None,
-                Err(crossbeam_channel::TryRecvError::Empty) => {}
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    self.file_dialog = None;
-                    self.error("the file dialog could not be shown (no portal or zenity); drop a file on the window or pass it on the command line");
-                }
-            }
+        match self.file_dialog.poll() {
+            DialogEvent::Picked(path) => self.open_paths([path]),
+            DialogEvent::Failed => self.error("the file dialog could not be shown (no portal or zenity); drop a file on the window or pass it on the command line"),
+            DialogEvent::Nothing | DialogEvent::Cancelled => {}
         }
     }
 
@@ -231,18 +252,14 @@ impl KestrelApp {
                     ui.close();
                 }
                 ui.menu_button("Open recent", |ui| {
-                    if self.settings.recent_files.is_empty() {
+                    if self.recent_files.is_empty() {
                         ui.label("(none)");
                     }
-                    let mut chosen = None;
-                    for p in &self.settings.recent_files {
+                    for p in &self.recent_files {
                         if ui.button(p.display().to_string()).clicked() {
-                            chosen = Some(p.clone());
+                            self.commands.push(Command::Open(vec![p.clone()]));
+                            ui.close();
                         }
-                    }
-                    if let Some(p) = chosen {
-                        self.open_paths([p]);
-                        ui.close();
                     }
                 });
             });
@@ -250,10 +267,10 @@ impl KestrelApp {
                 ui.label("Basemap");
                 for choice in [BasemapChoice::OpenStreetMap, BasemapChoice::Plain] {
                     if ui
-                        .radio(self.settings.basemap == choice, choice.label())
+                        .radio(self.basemap_choice == choice, choice.label())
                         .clicked()
                     {
-                        self.settings.basemap = choice;
+                        self.basemap_choice = choice;
                         self.basemap = Basemap::new(choice, ui.ctx());
                         ui.close();
                     }
@@ -276,19 +293,15 @@ impl KestrelApp {
                 }
                 BasemapHealth::Online | BasemapHealth::Disabled => {}
             }
-            let mut cancel = None;
-            for (i, layer) in self.layers.iter().enumerate() {
+            for layer in &self.layers {
                 if let Some(what) = layer.busy_label() {
                     ui.spinner();
                     ui.label(format!("{what}…"));
                     if ui.small_button("cancel").clicked() {
-                        cancel = Some(i);
+                        self.commands.push(Command::CancelJobs(layer.id));
                     }
                     ui.separator();
                 }
-            }
-            if let Some(i) = cancel {
-                self.layers[i].cancel_jobs();
             }
             let mut dismiss = None;
             for (i, m) in self.messages.iter().enumerate().rev().take(3) {
@@ -311,60 +324,53 @@ impl KestrelApp {
 
     fn layers_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Scenes");
-        let mut actions = Vec::new();
-        layers_panel::layers_list_ui(ui, &mut self.layers, self.active, &mut actions);
-        if let Some(i) = self.active.filter(|i| *i < self.layers.len()) {
-            layers_panel::scene_details_ui(ui, i, &self.layers[i], &mut actions);
-        }
-        for a in actions {
-            self.apply_layers_action(a, ui.ctx());
-        }
-    }
-
-    fn apply_search_action(&mut self, action: SearchAction) {
-        match action {
-            SearchAction::CentreOn { lon, lat } => self.pending_centre = Some((lon, lat)),
-            SearchAction::Message { error: true, text } => self.error(text),
-            SearchAction::Message { error: false, text } => self.info(text),
+        layers_panel::layers_list_ui(ui, &mut self.layers, self.active, &mut self.commands);
+        if let Some(layer) = self
+            .active
+            .and_then(|id| self.layers.iter().find(|l| l.id == id))
+        {
+            layers_panel::scene_details_ui(ui, layer, &mut self.commands);
         }
     }
 
     fn search_ui(&mut self, ui: &mut egui::Ui) {
-        let layer = self.active.and_then(|i| self.layers.get(i));
-        let actions = self.search.ui(ui, layer);
-        for a in actions {
-            self.apply_search_action(a);
-        }
+        let layer = self
+            .active
+            .and_then(|id| self.layers.iter().find(|l| l.id == id));
+        self.search.ui(ui, layer, &mut self.commands);
     }
 
-    fn apply_layers_action(&mut self, action: LayersAction, ctx: &egui::Context) {
-        match action {
-            LayersAction::Select(i) => self.active = Some(i),
-            LayersAction::ZoomTo(i) => {
-                if let Some(s) = self.layers.get(i).and_then(|l| l.scene.as_ref()) {
+    /// Apply what the panels asked for during the frame (and what the jobs reported).
+    fn apply(&mut self, command: Command, ctx: &egui::Context) {
+        match command {
+            Command::Open(paths) => self.open_paths(paths),
+            Command::Select(id) => self.active = Some(id),
+            Command::ZoomTo(id) => {
+                if let Some(s) = self.layer(id).and_then(|l| l.scene.as_ref()) {
                     self.pending_fit = Some(s.info().bounds_3857);
                 }
             }
-            LayersAction::Remove(i) => {
-                if i < self.layers.len() {
-                    let removed = self.layers.remove(i);
-                    self.search.layer_closed(removed.id);
-                    self.active = match self.active {
-                        Some(a) if a == i => {
-                            (!self.layers.is_empty()).then(|| i.min(self.layers.len() - 1))
-                        }
-                        Some(a) if a > i => Some(a - 1),
-                        a => a,
-                    };
+            Command::Remove(id) => {
+                let Some(i) = self.layers.iter().position(|l| l.id == id) else {
+                    return;
+                };
+                self.layers.remove(i);
+                self.search.layer_closed(id);
+                if self.active == Some(id) {
+                    // the neighbour that took its place, or the new last one
+                    self.active = self
+                        .layers
+                        .get(i.min(self.layers.len().saturating_sub(1)))
+                        .map(|l| l.id);
                 }
             }
-            LayersAction::SetStyle(i, style) => {
-                if let Some(l) = self.layers.get_mut(i) {
+            Command::SetStyle(id, style) => {
+                if let Some(l) = self.layer_mut(id) {
                     l.set_style(style, ctx);
                 }
             }
-            LayersAction::AssignBands(i, roles) => {
-                let Some(layer) = self.layers.get_mut(i) else {
+            Command::AssignBands(id, roles) => {
+                let Some(layer) = self.layer_mut(id) else {
                     return;
                 };
                 let Some(scene) = &layer.scene else { return };
@@ -374,6 +380,32 @@ impl KestrelApp {
                     Err(e) => self.error(format!("{e}")),
                 }
             }
+            Command::CancelJobs(id) => {
+                if let Some(l) = self.layer_mut(id) {
+                    l.cancel_jobs();
+                }
+            }
+            Command::CentreOn { lon, lat } => self.pending_centre = Some((lon, lat)),
+            Command::MapClicked { lon, lat } => {
+                let Some(layer) = self.active_layer() else {
+                    return;
+                };
+                let (id, scene) = (layer.id, layer.scene.clone());
+                if let Some(scene) = scene {
+                    self.inspector.inspect(scene, lon, lat, ctx);
+                }
+                if let Some(tile) = self.search.tile_at(id, lon, lat) {
+                    self.search.select_tile(id, tile);
+                }
+            }
+            Command::Message { error: true, text } => self.error(text),
+            Command::Message { error: false, text } => self.info(text),
+        }
+    }
+
+    fn apply_commands(&mut self, ctx: &egui::Context) {
+        for c in std::mem::take(&mut self.commands) {
+            self.apply(c, ctx);
         }
     }
 
@@ -387,16 +419,14 @@ impl KestrelApp {
         if let Some((lon, lat)) = self.pending_centre.take() {
             self.map_memory.center_at(lon_lat(lon, lat));
         }
-        let default_pos = lon_lat(self.settings.view.lon, self.settings.view.lat);
+        let default_pos = lon_lat(self.view.lon, self.view.lat);
         let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
         let attribution = self.basemap.attribution();
         let world = self.world.as_ref();
-        let layers = &mut self.layers;
+        let layers = &self.layers;
         let active = self.active;
         let marker = self.inspector.marker;
         let search = &self.search;
-        let active_id = active.and_then(|i| layers.get(i)).map(|l| l.id);
-        let ppp = ui.ctx().pixels_per_point();
         let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos);
         let inner = map.show(ui, |ui, response, projector, _memory| {
             let painter = ui.painter();
@@ -406,8 +436,7 @@ impl KestrelApp {
                 }
                 overlays::draw_graticule(painter, projector);
             }
-            let visible = geo::visible_merc_rect(projector, response.rect);
-            for (i, layer) in layers.iter_mut().enumerate() {
+            for layer in layers {
                 if !layer.visible {
                     continue;
                 }
@@ -432,7 +461,7 @@ impl KestrelApp {
                         .iter()
                         .map(|(x, y)| [*x, *y])
                         .collect();
-                    let color = if active == Some(i) {
+                    let color = if active == Some(layer.id) {
                         Color32::from_rgb(255, 200, 60)
                     } else {
                         Color32::from_gray(200)
@@ -444,14 +473,8 @@ impl KestrelApp {
                         egui::Stroke::new(1.5, color),
                     );
                 }
-                layer.want_view(
-                    visible,
-                    response.rect.width() * ppp,
-                    response.rect.height() * ppp,
-                    ui.ctx(),
-                );
             }
-            if let Some(id) = active_id {
+            if let Some(id) = active {
                 search.draw_overlay(painter, projector, id);
                 if let Some(pos) = response.hover_pos() {
                     let ll = projector.unproject(pos.to_vec2());
@@ -476,24 +499,29 @@ impl KestrelApp {
                 draw_attribution(ui, a);
             }
             // A click (not a drag) inspects the pixel under the pointer.
-            if response.clicked()
-                && let Some(pos) = response.interact_pointer_pos()
-            {
-                let ll = projector.unproject(pos.to_vec2());
-                Some((ll.x(), ll.y()))
-            } else {
-                None
-            }
+            let click = response
+                .clicked()
+                .then(|| response.interact_pointer_pos())
+                .flatten()
+                .map(|pos| {
+                    let ll = projector.unproject(pos.to_vec2());
+                    Command::MapClicked {
+                        lon: ll.x(),
+                        lat: ll.y(),
+                    }
+                });
+            (
+                geo::visible_merc_rect(projector, response.rect),
+                response.rect,
+                click,
+            )
         });
-        if let Some((lon, lat)) = inner.inner
-            && let Some(layer) = self.active.and_then(|i| self.layers.get(i))
-        {
-            if let Some(scene) = layer.scene.clone() {
-                self.inspector.inspect(scene, lon, lat, ui.ctx());
-            }
-            if let Some(tile) = self.search.tile_at(layer.id, lon, lat) {
-                self.search.selected = Some(tile);
-            }
+        let (visible, rect, click) = inner.inner;
+        self.commands.extend(click);
+        // Sharper renders of what is now on screen start after painting, not from inside it.
+        let ppp = ui.ctx().pixels_per_point();
+        for layer in self.layers.iter_mut().filter(|l| l.visible) {
+            layer.want_view(visible, rect.width() * ppp, rect.height() * ppp, ui.ctx());
         }
         let before = self.basemap.health();
         self.basemap.update_health();
@@ -506,7 +534,7 @@ impl KestrelApp {
                 .request_repaint_after(std::time::Duration::from_millis(500));
         }
         if let Some(c) = self.map_memory.detached() {
-            self.settings.view = ViewState {
+            self.view = ViewState {
                 lon: c.x(),
                 lat: c.y(),
                 zoom: self.map_memory.zoom(),
@@ -551,32 +579,28 @@ impl eframe::App for KestrelApp {
         self.handle_dropped_files(ctx);
         let to_open = std::mem::take(&mut self.pending_open);
         for p in to_open {
-            let id = self.next_layer_id;
+            let id = LayerId(self.next_layer_id);
             self.next_layer_id += 1;
             self.layers.push(SceneLayer::open(id, p, ctx));
-            self.active = Some(self.layers.len() - 1);
+            self.active = Some(id);
         }
-        let mut events = Vec::new();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            if let Some(ev) = layer.poll(ctx) {
-                events.push((i, ev));
-            }
-        }
-        for (i, ev) in events {
-            match ev {
-                LayerEvent::Opened => {
-                    let path = self.layers[i].path.clone();
-                    self.settings.push_recent(&path);
-                    if let Some(scene) = &self.layers[i].scene {
-                        self.pending_fit = Some(scene.info().bounds_3857);
-                    }
+        let mut failed = Vec::new();
+        for layer in &mut self.layers {
+            match layer.poll(ctx) {
+                Some(LayerEvent::Opened) => {
+                    push_recent(&mut self.recent_files, &layer.path);
+                    self.pending_fit = layer.scene.as_ref().map(|s| s.info().bounds_3857);
                 }
-                LayerEvent::Failed(msg) => self.error(msg),
+                Some(LayerEvent::Failed(msg)) => failed.push(msg),
+                None => {}
             }
+        }
+        for msg in failed {
+            self.error(msg);
         }
         self.inspector.poll();
-        for action in self.search.poll(ctx) {
-            self.apply_search_action(action);
+        for c in self.search.poll(ctx) {
+            self.apply(c, ctx);
         }
     }
 
@@ -605,10 +629,10 @@ impl eframe::App for KestrelApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| self.map_ui(ui));
+        self.apply_commands(ui.ctx());
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        self.settings.search = self.search.settings.clone();
-        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings());
     }
 }

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use egui::{RichText, Ui};
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
-use crate::jobs::{JobHandle, Poll};
+use super::task::Task;
+use crate::raster::Scene;
 use crate::raster::pixel::{PixelQuery, PixelReport};
-use crate::raster::{RasterError, Scene};
 
 #[derive(Default)]
 pub struct Inspector {
-    job: Option<JobHandle<Result<PixelReport, RasterError>>>,
-    pub report: Option<PixelReport>,
-    pub error: Option<String>,
+    /// The last pixel read (kept while the next one is read, and after a failure).
+    report: Task<PixelReport>,
     /// Where the user clicked (lon, lat), drawn as a marker.
     pub marker: Option<(f64, f64)>,
 }
@@ -23,40 +22,28 @@ pub struct Inspector {
 impl Inspector {
     pub fn inspect(&mut self, scene: Arc<Scene>, lon: f64, lat: f64, ctx: &egui::Context) {
         self.marker = Some((lon, lat));
-        let ctx = ctx.clone();
-        self.job = Some(JobHandle::spawn(
-            "inspect",
-            Arc::new(move || ctx.request_repaint()),
-            move |jc| scene.pixel_values(PixelQuery::LonLat { lon, lat }, &jc.cancel),
-        ));
+        self.report.start("inspect", ctx, move |jc| {
+            Ok(scene.pixel_values(PixelQuery::LonLat { lon, lat }, &jc.cancel)?)
+        });
     }
 
     pub fn poll(&mut self) {
-        if let Some(job) = &mut self.job {
-            match job.poll() {
-                Poll::Running(_) => {}
-                Poll::Done(Ok(r)) => {
-                    self.report = Some(r);
-                    self.error = None;
-                    self.job = None;
-                }
-                Poll::Done(Err(e)) => {
-                    self.error = Some(format!("{e}"));
-                    self.job = None;
-                }
-                Poll::Lost => self.job = None,
-            }
-        }
+        self.report.poll();
+    }
+
+    /// The last pixel read.
+    pub fn report(&self) -> Option<&PixelReport> {
+        self.report.value()
     }
 
     pub fn ui(&self, ui: &mut Ui) {
-        if self.job.is_some() {
+        if self.report.is_running() {
             ui.spinner();
         }
-        if let Some(e) = &self.error {
+        if let Some(e) = self.report.error() {
             ui.colored_label(egui::Color32::from_rgb(255, 120, 120), e);
         }
-        let Some(r) = &self.report else {
+        let Some(r) = self.report.value() else {
             ui.label("Click the map to inspect a pixel of the selected scene.");
             return;
         };

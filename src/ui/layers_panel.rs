@@ -9,16 +9,9 @@ use crate::raster::render::{Composite, Preset, SpectralIndex};
 use crate::raster::stretch::StretchMethod;
 use crate::raster::{BandRole, S2Band};
 
+use super::LayerId;
+use super::command::Command;
 use super::scene_layer::{LayerState, LayerStyle, SceneLayer};
-
-/// What the panel asks the app to do after drawing.
-pub enum LayersAction {
-    Select(usize),
-    ZoomTo(usize),
-    Remove(usize),
-    SetStyle(usize, LayerStyle),
-    AssignBands(usize, Vec<BandRole>),
-}
 
 const CHANNEL_COLORS: [Color32; 3] = [
     Color32::from_rgb(230, 80, 80),
@@ -29,18 +22,18 @@ const CHANNEL_COLORS: [Color32; 3] = [
 pub fn layers_list_ui(
     ui: &mut Ui,
     layers: &mut [SceneLayer],
-    active: Option<usize>,
-    actions: &mut Vec<LayersAction>,
+    active: Option<LayerId>,
+    commands: &mut Vec<Command>,
 ) {
     if layers.is_empty() {
         ui.label("No scene open. Use File > Open…, drop a file on the window, or pass it on the command line.");
         return;
     }
-    for (i, layer) in layers.iter_mut().enumerate() {
+    for layer in layers.iter_mut() {
         ui.horizontal(|ui| {
             ui.checkbox(&mut layer.visible, "")
                 .on_hover_text("Show on the map");
-            let selected = active == Some(i);
+            let selected = active == Some(layer.id);
             let name = layer.name();
             let label = match &layer.state {
                 LayerState::Opening(_) => RichText::new(format!("{name} (opening…)")).italics(),
@@ -50,7 +43,7 @@ pub fn layers_list_ui(
                 LayerState::Ready => RichText::new(name),
             };
             if ui.selectable_label(selected, label).clicked() {
-                actions.push(LayersAction::Select(i));
+                commands.push(Command::Select(layer.id));
             }
             if layer.is_busy() {
                 ui.spinner();
@@ -61,7 +54,7 @@ pub fn layers_list_ui(
                     .on_hover_text("Close this scene")
                     .clicked()
                 {
-                    actions.push(LayersAction::Remove(i));
+                    commands.push(Command::Remove(layer.id));
                 }
                 if layer.scene.is_some()
                     && ui
@@ -69,7 +62,7 @@ pub fn layers_list_ui(
                         .on_hover_text("Zoom to scene")
                         .clicked()
                 {
-                    actions.push(LayersAction::ZoomTo(i));
+                    commands.push(Command::ZoomTo(layer.id));
                 }
             });
         });
@@ -88,12 +81,7 @@ pub fn layers_list_ui(
 }
 
 /// Details and styling of one scene.
-pub fn scene_details_ui(
-    ui: &mut Ui,
-    index: usize,
-    layer: &SceneLayer,
-    actions: &mut Vec<LayersAction>,
-) {
+pub fn scene_details_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
     let Some(scene) = &layer.scene else { return };
     let info = scene.info();
     ui.heading(&info.name);
@@ -133,12 +121,12 @@ pub fn scene_details_ui(
     for note in &info.notes {
         ui.label(RichText::new(format!("• {note}")).small());
     }
-    band_roles_ui(ui, index, layer, actions);
+    band_roles_ui(ui, layer, commands);
     ui.separator();
-    style_ui(ui, index, layer, actions);
+    style_ui(ui, layer, commands);
 }
 
-fn band_roles_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Vec<LayersAction>) {
+fn band_roles_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
     let Some(scene) = &layer.scene else { return };
     let info = scene.info();
     let header = if info.bands_confirmed {
@@ -196,7 +184,7 @@ fn band_roles_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Ve
                     .add_enabled(changed, egui::Button::new("Apply band roles"))
                     .clicked()
                 {
-                    actions.push(LayersAction::AssignBands(index, roles.clone()));
+                    commands.push(Command::AssignBands(layer.id, roles.clone()));
                     ui.data_mut(|d| d.remove::<Vec<BandRole>>(id));
                 } else if changed && ui.button("Reset").clicked() {
                     ui.data_mut(|d| d.remove::<Vec<BandRole>>(id));
@@ -207,7 +195,7 @@ fn band_roles_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Ve
         });
 }
 
-fn style_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Vec<LayersAction>) {
+fn style_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
     let Some(scene) = &layer.scene else { return };
     let roles = scene.roles();
     let mut style = layer.style.clone();
@@ -276,7 +264,7 @@ fn style_ui(ui: &mut Ui, index: usize, layer: &SceneLayer, actions: &mut Vec<Lay
     }
     histogram_ui(ui, layer);
     if style != layer.style {
-        actions.push(LayersAction::SetStyle(index, style));
+        commands.push(Command::SetStyle(layer.id, style));
     }
 }
 

@@ -4,21 +4,29 @@
 //!
 //! Threading: this module runs on the UI thread and never touches GDAL, the model or the
 //! disk directly (apart from eframe's own settings storage); every such operation is a
-//! [`crate::jobs::JobHandle`] polled once per frame.
+//! [`task::Task`] polled once per frame. Panels change the app through [`command::Command`]s
+//! applied at the end of the frame.
 
 pub mod app;
 pub mod basemap;
+pub mod command;
 pub mod geo;
 pub mod inspector;
 pub mod layers_panel;
 pub mod overlays;
 pub mod scene_layer;
-pub mod search_panel;
+pub mod search;
+pub mod task;
 pub mod world;
 
 use std::path::PathBuf;
 
 pub use app::{AppOptions, KestrelApp};
+
+/// A layer's identity for the whole session (positions in the layer list change when
+/// layers close; ids do not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LayerId(pub u64);
 
 /// Open the viewer window on the given files (may be empty).
 pub fn run(files: Vec<PathBuf>) -> anyhow::Result<()> {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use egui::{ColorImage, TextureHandle, TextureOptions};
 
+use super::LayerId;
 use crate::jobs::{JobHandle, Poll};
 use crate::raster::render::{self, Composite, Preset};
 use crate::raster::stretch::{ChannelStats, ChannelStretch, Histogram, StretchMethod};
@@ -82,7 +83,7 @@ pub enum LayerState {
 }
 
 pub struct SceneLayer {
-    pub id: u64,
+    pub id: LayerId,
     pub path: PathBuf,
     pub state: LayerState,
     pub scene: Option<Arc<Scene>>,
@@ -111,7 +112,7 @@ fn repaint(ctx: &egui::Context) -> Arc<dyn Fn() + Send + Sync> {
 
 impl SceneLayer {
     /// Start opening `path` on a worker.
-    pub fn open(id: u64, path: PathBuf, ctx: &egui::Context) -> Self {
+    pub fn open(id: LayerId, path: PathBuf, ctx: &egui::Context) -> Self {
         let p = path.clone();
         let job = JobHandle::spawn("open-scene", repaint(ctx), move |jc| {
             Scene::open(&p, &jc.cancel)
@@ -120,13 +121,13 @@ impl SceneLayer {
     }
 
     /// A layer for an already opened scene (tests, CLI hand-over).
-    pub fn from_scene(id: u64, scene: Scene, ctx: &egui::Context) -> Self {
+    pub fn from_scene(id: LayerId, scene: Scene, ctx: &egui::Context) -> Self {
         let mut l = Self::with_state(id, scene.info().path.clone(), LayerState::Ready);
         l.set_scene(scene, ctx);
         l
     }
 
-    fn with_state(id: u64, path: PathBuf, state: LayerState) -> Self {
+    fn with_state(id: LayerId, path: PathBuf, state: LayerState) -> Self {
         Self {
             id,
             path,
@@ -293,7 +294,7 @@ impl SceneLayer {
             return;
         };
         let color = ColorImage::from_rgba_unmultiplied([img.width, img.height], &img.rgba);
-        let name = format!("scene-{}-{which:?}", self.id);
+        let name = format!("scene-{}-{which:?}", self.id.0);
         let texture = ctx.load_texture(name, color, TextureOptions::LINEAR);
         let tex = GeoTexture {
             texture,

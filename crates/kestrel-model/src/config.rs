@@ -1,0 +1,652 @@
+//! open_clip model configurations: parsing (serde), validation into a typed [`ClipConfig`],
+//! and the built-in Llama3-MS-CLIP default.
+//!
+//! Two JSON shapes are accepted:
+//! - the wrapped form written next to MS-CLIP checkpoints,
+//!   `{"model_cfg": {...}, "in_channels": 10, "preprocess_cfg": {...}}`;
+//! - a plain open_clip model config (`model_configs/*.json`),
+//!   `{"embed_dim", "vision_cfg", "text_cfg", "quick_gelu"?}`.
+//!
+//! Towers that open_clip can build but this port cannot yet (the ModifiedResNet vision tower
+//! of RN50-style configs, timm towers, Hugging Face text towers) parse into their own enum
+//! variants, so a config for them is recognised and rejected with a clear message when a
+//! model is built, instead of being misread as a ViT.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The Llama3-MS-CLIP configuration (= `../shared/oracle/full/open_clip_config.json`).
+pub const LLAMA3_MS_CLIP_CONFIG_JSON: &str = r#"{
+  "model_cfg": {
+    "embed_dim": 512,
+    "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}
+  },
+  "in_channels": 10,
+  "preprocess_cfg": {
+    "bands": ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"],
+    "mean": [925.161, 1183.128, 1338.041, 1667.254, 2233.633, 2460.96, 2555.569, 2619.542, 2406.497, 1841.645],
+    "std": [1205.586, 1223.713, 1399.638, 1403.298, 1378.513, 1434.924, 1491.141, 1454.089, 1473.248, 1365.08],
+    "image_size": 224,
+    "interpolation": "bicubic",
+    "resize_mode": "shortest"
+  }
+}"#;
+
+/// Name shown for the built-in default model.
+pub const LLAMA3_MS_CLIP_NAME: &str = "Llama3-MS-CLIP-Base";
+
+/// Errors reading or interpreting a model configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read model config {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("model config {path} is not valid JSON for an open_clip config: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("model config {path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+}
+
+/// Activation used in the MLP of every residual block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Exact GELU, `0.5·x·(1 + erf(x/√2))` (open_clip's default).
+    Gelu,
+    /// `x·sigmoid(1.702·x)` (OpenAI CLIP weights, RemoteCLIP); `"quick_gelu": true`.
+    QuickGelu,
+}
+
+/// Vision tower variants open_clip configs can describe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VisionTowerConfig {
+    /// Pre-LN ViT with class token (the only one implemented).
+    Vit(VitConfig),
+    /// OpenAI's ModifiedResNet with attention pooling (RN50 and friends: `layers` is a list).
+    ModifiedResNet { layers: Vec<usize>, width: usize },
+    /// A timm backbone (`timm_model_name`).
+    Timm { model_name: String },
+}
+
+/// Text tower variants open_clip configs can describe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextTowerConfig {
+    /// open_clip's causal text transformer (the only one implemented).
+    Transformer(TextConfig),
+    /// A Hugging Face encoder (`hf_model_name`, e.g. XLM-RoBERTa in RS-M-CLIP).
+    HuggingFace { model_name: String },
+}
+
+/// Shape of a ViT image tower.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VitConfig {
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub width: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub mlp_width: usize,
+}
+
+impl VitConfig {
+    /// Patches per side.
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+    /// Tokens per image (patches plus the class token).
+    pub fn tokens(&self) -> usize {
+        self.grid() * self.grid() + 1
+    }
+}
+
+/// Shape of the causal text transformer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextConfig {
+    pub context_length: usize,
+    pub vocab_size: usize,
+    pub width: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub mlp_width: usize,
+}
+
+/// How image pixels become the model's input tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreprocessConfig {
+    /// Band names in model input order (e.g. `B02`…`B12`); empty when the config gives none.
+    pub bands: Vec<String>,
+    /// Per-band mean, rounded to f32 as torchvision does.
+    pub mean: Vec<f32>,
+    /// Per-band standard deviation, rounded to f32.
+    pub std: Vec<f32>,
+    pub image_size: usize,
+    pub interpolation: Interpolation,
+}
+
+/// Resize kernel (always antialiased, as torchvision's `Resize(antialias=True)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    Bicubic,
+    Bilinear,
+}
+
+/// A validated model configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipConfig {
+    /// Display name (file stem of the config, or the built-in name).
+    pub name: String,
+    pub embed_dim: usize,
+    pub in_channels: usize,
+    pub activation: Activation,
+    pub vision: VisionTowerConfig,
+    pub text: TextTowerConfig,
+    /// `None` for plain open_clip configs, which do not say how to scale multispectral input.
+    pub preprocess: Option<PreprocessConfig>,
+}
+
+impl ClipConfig {
+    /// The built-in Llama3-MS-CLIP (ViT-B/16, 10 bands) configuration.
+    pub fn llama3_ms_clip() -> Self {
+        // The constant is covered by a unit test; parsing it cannot fail at run time.
+        match Self::from_json_str(LLAMA3_MS_CLIP_CONFIG_JSON, Path::new("<built-in>")) {
+            Ok(mut c) => {
+                c.name = LLAMA3_MS_CLIP_NAME.to_owned();
+                c
+            }
+            Err(e) => unreachable!("built-in config is invalid: {e}"),
+        }
+    }
+
+    /// Read and validate a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Self::from_json_str(&text, path)?;
+        if let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            && stem != "open_clip_config"
+        {
+            cfg.name = stem.to_owned();
+        }
+        Ok(cfg)
+    }
+
+    /// Parse and validate config JSON; `path` is only used in messages.
+    pub fn from_json_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let root: Value = serde_json::from_str(text).map_err(|source| ConfigError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let json_err = |source| ConfigError::Json {
+            path: path.to_path_buf(),
+            source,
+        };
+        let (model_value, in_channels, preprocess_value) = match root.get("model_cfg") {
+            Some(m) => (
+                m.clone(),
+                root.get("in_channels").cloned(),
+                root.get("preprocess_cfg").cloned(),
+            ),
+            None => (root.clone(), root.get("in_channels").cloned(), None),
+        };
+        let raw: RawModelCfg = serde_json::from_value(model_value).map_err(json_err)?;
+        let in_channels = match in_channels {
+            None | Some(Value::Null) => 3,
+            Some(v) => v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                invalid(format!("in_channels must be a positive integer, got {v}"))
+            })? as usize,
+        };
+        let activation = if raw.quick_gelu {
+            Activation::QuickGelu
+        } else {
+            Activation::Gelu
+        };
+        if raw.embed_dim == 0 {
+            return Err(invalid("embed_dim must be positive".into()));
+        }
+        let vision = raw.vision_cfg.into_tower().map_err(invalid)?;
+        let text = raw.text_cfg.into_tower().map_err(invalid)?;
+        let preprocess = match preprocess_value {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let raw: RawPreprocessCfg = serde_json::from_value(v).map_err(json_err)?;
+                Some(raw.validate(in_channels).map_err(invalid)?)
+            }
+        };
+        Ok(Self {
+            name: "open_clip model".to_owned(),
+            embed_dim: raw.embed_dim,
+            in_channels,
+            activation,
+            vision,
+            text,
+            preprocess,
+        })
+    }
+
+    /// The ViT shape, or an error naming the unsupported tower.
+    pub fn vit(&self) -> Result<&VitConfig, String> {
+        match &self.vision {
+            VisionTowerConfig::Vit(v) => Ok(v),
+            VisionTowerConfig::ModifiedResNet { layers, width } => Err(format!(
+                "the ModifiedResNet (RN50-style, layers {layers:?}, width {width}) vision tower \
+                 is not supported yet; only ViT vision towers are"
+            )),
+            VisionTowerConfig::Timm { model_name } => Err(format!(
+                "timm vision towers ({model_name}) are not supported; only open_clip ViTs are"
+            )),
+        }
+    }
+
+    /// The text transformer shape, or an error naming the unsupported tower.
+    pub fn text_transformer(&self) -> Result<&TextConfig, String> {
+        match &self.text {
+            TextTowerConfig::Transformer(t) => Ok(t),
+            TextTowerConfig::HuggingFace { model_name } => Err(format!(
+                "Hugging Face text towers ({model_name}) are not supported yet; only open_clip's \
+                 causal text transformer is"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawModelCfg {
+    embed_dim: usize,
+    vision_cfg: RawVisionCfg,
+    text_cfg: RawTextCfg,
+    #[serde(default)]
+    quick_gelu: bool,
+}
+
+/// An int or a pair of equal ints (`image_size`, `patch_size` may be tuples in open_clip).
+fn square_size(v: &Value, what: &str) -> Result<usize, String> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|&n| n > 0)
+            .map(|n| n as usize)
+            .ok_or_else(|| format!("{what} must be a positive integer, got {v}")),
+        Value::Array(a) if a.len() == 2 && a[0] == a[1] => square_size(&a[0], what),
+        _ => Err(format!(
+            "{what} {v} is not supported (only square sizes are)"
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawVisionCfg {
+    layers: Value,
+    width: usize,
+    #[serde(default = "default_head_width")]
+    head_width: usize,
+    #[serde(default = "default_mlp_ratio")]
+    mlp_ratio: f64,
+    #[serde(default = "default_patch_size")]
+    patch_size: Value,
+    #[serde(default = "default_image_size")]
+    image_size: Value,
+    #[serde(default)]
+    ls_init_value: Option<f64>,
+    #[serde(default)]
+    attentional_pool: bool,
+    #[serde(default)]
+    pool_type: Option<String>,
+    #[serde(default)]
+    final_ln_after_pool: bool,
+    #[serde(default)]
+    no_ln_pre: bool,
+    #[serde(default)]
+    timm_model_name: Option<String>,
+}
+
+fn default_head_width() -> usize {
+    64
+}
+fn default_mlp_ratio() -> f64 {
+    4.0
+}
+fn default_patch_size() -> Value {
+    Value::from(16)
+}
+fn default_image_size() -> Value {
+    Value::from(224)
+}
+fn default_context_length() -> usize {
+    77
+}
+fn default_vocab_size() -> usize {
+    49408
+}
+fn default_text_width() -> usize {
+    512
+}
+fn default_text_heads() -> usize {
+    8
+}
+fn default_text_layers() -> usize {
+    12
+}
+
+impl RawVisionCfg {
+    fn into_tower(self) -> Result<VisionTowerConfig, String> {
+        if let Some(model_name) = self.timm_model_name {
+            return Ok(VisionTowerConfig::Timm { model_name });
+        }
+        let layers =
+            match &self.layers {
+                Value::Array(list) => {
+                    let layers = list
+                        .iter()
+                        .map(|v| v.as_u64().map(|n| n as usize))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            format!("vision_cfg.layers {} is not a list of ints", self.layers)
+                        })?;
+                    return Ok(VisionTowerConfig::ModifiedResNet {
+                        layers,
+                        width: self.width,
+                    });
+                }
+                v => v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("vision_cfg.layers must be a positive integer, got {v}")
+                })? as usize,
+            };
+        let unsupported =
+            |what: &str| Err(format!("vision_cfg.{what} is not supported by this port"));
+        if self.ls_init_value.is_some() {
+            return unsupported("ls_init_value (layer scale)");
+        }
+        if self.attentional_pool {
+            return unsupported("attentional_pool");
+        }
+        if self.pool_type.as_deref().is_some_and(|p| p != "tok") {
+            return unsupported("pool_type other than \"tok\"");
+        }
+        if self.final_ln_after_pool {
+            return unsupported("final_ln_after_pool");
+        }
+        if self.no_ln_pre {
+            return unsupported("no_ln_pre");
+        }
+        let image_size = square_size(&self.image_size, "vision_cfg.image_size")?;
+        let patch_size = square_size(&self.patch_size, "vision_cfg.patch_size")?;
+        if image_size % patch_size != 0 {
+            return Err(format!(
+                "vision_cfg.image_size {image_size} is not a multiple of patch_size {patch_size}"
+            ));
+        }
+        if self.width == 0 || self.head_width == 0 || !self.width.is_multiple_of(self.head_width) {
+            return Err(format!(
+                "vision_cfg.width {} is not a positive multiple of head_width {}",
+                self.width, self.head_width
+            ));
+        }
+        Ok(VisionTowerConfig::Vit(VitConfig {
+            image_size,
+            patch_size,
+            width: self.width,
+            layers,
+            heads: self.width / self.head_width,
+            mlp_width: mlp_width(self.width, self.mlp_ratio, "vision_cfg")?,
+        }))
+    }
+}
+
+fn mlp_width(width: usize, ratio: f64, section: &str) -> Result<usize, String> {
+    let w = width as f64 * ratio;
+    if !(w >= 1.0 && w.is_finite()) {
+        return Err(format!("{section}.mlp_ratio {ratio} is not usable"));
+    }
+    Ok(w as usize)
+}
+
+#[derive(Debug, Deserialize)]
+struct RawTextCfg {
+    #[serde(default = "default_context_length")]
+    context_length: usize,
+    #[serde(default = "default_vocab_size")]
+    vocab_size: usize,
+    #[serde(default = "default_text_width")]
+    width: usize,
+    #[serde(default = "default_text_heads")]
+    heads: usize,
+    #[serde(default = "default_text_layers")]
+    layers: usize,
+    #[serde(default = "default_mlp_ratio")]
+    mlp_ratio: f64,
+    #[serde(default)]
+    hf_model_name: Option<String>,
+    #[serde(default)]
+    ls_init_value: Option<f64>,
+    #[serde(default)]
+    embed_cls: bool,
+    #[serde(default)]
+    no_causal_mask: bool,
+    #[serde(default)]
+    pool_type: Option<String>,
+    #[serde(default)]
+    proj_bias: bool,
+    #[serde(default)]
+    final_ln_after_pool: bool,
+}
+
+impl RawTextCfg {
+    fn into_tower(self) -> Result<TextTowerConfig, String> {
+        if let Some(model_name) = self.hf_model_name {
+            return Ok(TextTowerConfig::HuggingFace { model_name });
+        }
+        let unsupported =
+            |what: &str| Err(format!("text_cfg.{what} is not supported by this port"));
+        if self.ls_init_value.is_some() {
+            return unsupported("ls_init_value (layer scale)");
+        }
+        if self.embed_cls {
+            return unsupported("embed_cls");
+        }
+        if self.no_causal_mask {
+            return unsupported("no_causal_mask");
+        }
+        if self.pool_type.as_deref().is_some_and(|p| p != "argmax") {
+            return unsupported("pool_type other than \"argmax\"");
+        }
+        if self.proj_bias {
+            return unsupported("proj_bias");
+        }
+        if self.final_ln_after_pool {
+            return unsupported("final_ln_after_pool");
+        }
+        if self.width == 0 || self.heads == 0 || !self.width.is_multiple_of(self.heads) {
+            return Err(format!(
+                "text_cfg.width {} is not a positive multiple of heads {}",
+                self.width, self.heads
+            ));
+        }
+        if self.context_length < 2 || self.vocab_size == 0 || self.layers == 0 {
+            return Err("text_cfg needs context_length >= 2, vocab_size > 0 and layers > 0".into());
+        }
+        Ok(TextTowerConfig::Transformer(TextConfig {
+            context_length: self.context_length,
+            vocab_size: self.vocab_size,
+            width: self.width,
+            heads: self.heads,
+            layers: self.layers,
+            mlp_width: mlp_width(self.width, self.mlp_ratio, "text_cfg")?,
+        }))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawPreprocessCfg {
+    #[serde(default)]
+    bands: Vec<String>,
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    #[serde(default = "default_preprocess_size")]
+    image_size: usize,
+    #[serde(default = "default_interpolation")]
+    interpolation: String,
+    #[serde(default = "default_resize_mode")]
+    resize_mode: String,
+}
+
+fn default_preprocess_size() -> usize {
+    224
+}
+fn default_interpolation() -> String {
+    "bicubic".into()
+}
+fn default_resize_mode() -> String {
+    "shortest".into()
+}
+
+impl RawPreprocessCfg {
+    fn validate(self, in_channels: usize) -> Result<PreprocessConfig, String> {
+        if self.mean.len() != in_channels || self.std.len() != in_channels {
+            return Err(format!(
+                "preprocess_cfg has {} means and {} stds but the model takes {in_channels} channels",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        if !self.bands.is_empty() && self.bands.len() != in_channels {
+            return Err(format!(
+                "preprocess_cfg names {} bands but the model takes {in_channels} channels",
+                self.bands.len()
+            ));
+        }
+        if self.std.iter().any(|&s| s == 0.0 || !s.is_finite()) {
+            return Err("preprocess_cfg.std must be finite and non-zero".into());
+        }
+        let interpolation = match self.interpolation.as_str() {
+            "bicubic" => Interpolation::Bicubic,
+            "bilinear" => Interpolation::Bilinear,
+            other => {
+                return Err(format!(
+                    "preprocess_cfg.interpolation {other:?} is not supported (bicubic, bilinear)"
+                ));
+            }
+        };
+        if self.resize_mode != "shortest" {
+            return Err(format!(
+                "preprocess_cfg.resize_mode {:?} is not supported (only \"shortest\")",
+                self.resize_mode
+            ));
+        }
+        if self.image_size == 0 {
+            return Err("preprocess_cfg.image_size must be positive".into());
+        }
+        Ok(PreprocessConfig {
+            bands: self.bands.iter().map(|b| b.trim().to_uppercase()).collect(),
+            mean: self.mean.iter().map(|&m| m as f32).collect(),
+            std: self.std.iter().map(|&s| s as f32).collect(),
+            image_size: self.image_size,
+            interpolation,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_is_vit_b16_with_ten_bands() {
+        let c = ClipConfig::llama3_ms_clip();
+        assert_eq!(c.embed_dim, 512);
+        assert_eq!(c.in_channels, 10);
+        assert_eq!(c.activation, Activation::Gelu);
+        let v = c.vit().unwrap();
+        assert_eq!(
+            (v.width, v.layers, v.heads, v.mlp_width),
+            (768, 12, 12, 3072)
+        );
+        assert_eq!((v.grid(), v.tokens()), (14, 197));
+        let t = c.text_transformer().unwrap();
+        assert_eq!(
+            (t.width, t.heads, t.layers, t.mlp_width),
+            (512, 8, 12, 2048)
+        );
+        let p = c.preprocess.as_ref().unwrap();
+        assert_eq!(p.bands[7], "B8A");
+        assert_eq!(p.mean[0], 925.161_f32);
+        assert_eq!(p.std[9], 1365.08_f32);
+    }
+
+    #[test]
+    fn builtin_equals_shared_full_config() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/oracle/full/open_clip_config.json");
+        if !p.exists() {
+            eprintln!("skip: {} absent", p.display());
+            return;
+        }
+        let mut c = ClipConfig::from_file(&p).unwrap();
+        c.name = LLAMA3_MS_CLIP_NAME.into();
+        assert_eq!(c, ClipConfig::llama3_ms_clip());
+    }
+
+    #[test]
+    fn plain_open_clip_config_with_quick_gelu() {
+        let j = r#"{"embed_dim": 512, "quick_gelu": true,
+            "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
+            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}}"#;
+        let c = ClipConfig::from_json_str(j, Path::new("ViT-B-32-quickgelu.json")).unwrap();
+        assert_eq!(c.activation, Activation::QuickGelu);
+        assert_eq!(c.in_channels, 3);
+        assert_eq!(c.vit().unwrap().tokens(), 50);
+        assert!(c.preprocess.is_none());
+    }
+
+    #[test]
+    fn tiny_head_width_gives_two_heads() {
+        let j = r#"{"model_cfg": {"embed_dim": 32,
+            "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
+            "in_channels": 10}"#;
+        let c = ClipConfig::from_json_str(j, Path::new("t.json")).unwrap();
+        assert_eq!(c.vit().unwrap().heads, 2);
+        assert_eq!(c.vit().unwrap().mlp_width, 256);
+    }
+
+    #[test]
+    fn resnet_and_hf_towers_are_recognised_and_rejected_clearly() {
+        let j = r#"{"embed_dim": 1024, "quick_gelu": true,
+            "vision_cfg": {"image_size": 224, "layers": [3, 4, 6, 3], "width": 64},
+            "text_cfg": {"hf_model_name": "xlm-roberta-base", "hf_tokenizer_name": "xlm-roberta-base"}}"#;
+        let c = ClipConfig::from_json_str(j, Path::new("RN50.json")).unwrap();
+        let e = c.vit().unwrap_err();
+        assert!(e.contains("ModifiedResNet"), "{e}");
+        let e = c.text_transformer().unwrap_err();
+        assert!(e.contains("xlm-roberta-base"), "{e}");
+    }
+
+    #[test]
+    fn bad_configs_name_the_file_and_problem() {
+        let e = ClipConfig::from_json_str("{", Path::new("broken.json")).unwrap_err();
+        assert!(e.to_string().contains("broken.json"), "{e}");
+        let j = r#"{"model_cfg": {"embed_dim": 32,
+            "vision_cfg": {"layers": 2, "width": 64, "head_width": 48},
+            "text_cfg": {}}, "in_channels": 10}"#;
+        let e = ClipConfig::from_json_str(j, Path::new("odd.json")).unwrap_err();
+        assert!(e.to_string().contains("head_width 48"), "{e}");
+        let j = r#"{"model_cfg": {"embed_dim": 32, "vision_cfg": {"layers": 2, "width": 64},
+            "text_cfg": {}}, "in_channels": 4, "preprocess_cfg": {"mean": [1, 2], "std": [1, 2]}}"#;
+        let e = ClipConfig::from_json_str(j, Path::new("pp.json")).unwrap_err();
+        assert!(e.to_string().contains("4 channels"), "{e}");
+    }
+}

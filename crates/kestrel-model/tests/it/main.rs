@@ -1,0 +1,12 @@
+//! The model crate's integration tests, one binary: parity with the open_clip oracle
+//! (tiny always, full when generated), the tokenizer against Python's ids, the `Embedder`
+//! facade, and the hub download against a loopback server.
+
+mod common;
+mod embedder;
+mod full;
+mod hub;
+mod oracle;
+mod tokenizer_corpus;
+mod tokenizer_errors;
+mod tokenizer_oracle;

@@ -1,0 +1,338 @@
+//! The search workflow, once, for the viewer and the commands alike: a [`Query`] (text,
+//! example tiles, or both) becomes a [`Ranking`] of tiles; class names become a
+//! [`Classification`]; either becomes export rows and files. Tiles are a plain slice, so a
+//! single scene's index (the viewer) and the tiles of many index files searched together
+//! (`kestrel search a.parquet b.parquet`) go through the same code.
+//!
+//! Embedding a query or building a classifier is one text-tower pass per prompt; scoring is
+//! a dot product per tile ([`crate::model::retrieval`]). The steps are split
+//! ([`Query::prepare`] before the tiles exist, [`PreparedQuery::rank`] after) so the CLI can
+//! reject a bad query before a long indexing run. Runs on the caller's (worker) thread.
+
+use std::path::Path;
+
+use crate::export::{self, ClassifiedTile, ExportContext, ExportError, RankedTile};
+use crate::model::retrieval::{self, RefineWeights};
+use crate::model::zeroshot::{Classifier, TemplateSet};
+use crate::model::{Embedder, ModelError};
+use crate::search::record::{IndexMeta, TileRecord};
+
+/// Why a search could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("type a description or add a positive example tile")]
+    NothingToSearch,
+    #[error("cannot use the query {text:?}")]
+    Query {
+        text: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error("give at least two class names")]
+    TooFewClasses,
+    #[error("cannot build the classifier")]
+    Classes(#[source] ModelError),
+    #[error("{a} and {b} cannot be searched together: {why}")]
+    Incompatible { a: String, b: String, why: String },
+    #[error(
+        "the index of {scene} was built with checkpoint {index_sha}, but the loaded model is {model} ({model_sha}); pass the same --model"
+    )]
+    OtherCheckpoint {
+        scene: String,
+        index_sha: String,
+        model: String,
+        model_sha: String,
+    },
+    #[error("cannot hash the loaded checkpoint")]
+    Checkpoint(#[source] ModelError),
+}
+
+/// What to search for: a description, example tiles (indices into the searched tiles), or
+/// both.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    pub text: String,
+    pub positives: Vec<usize>,
+    pub negatives: Vec<usize>,
+    pub weights: RefineWeights,
+}
+
+impl Query {
+    /// A text query.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Embed the text (if any) with `model`.
+    pub fn prepare(self, model: &Embedder) -> Result<PreparedQuery, SessionError> {
+        let text = self.text.trim().to_owned();
+        let text_embedding = if text.is_empty() {
+            None
+        } else {
+            Some(
+                model
+                    .embed_query(&text)
+                    .map_err(|source| SessionError::Query {
+                        text: text.clone(),
+                        source,
+                    })?,
+            )
+        };
+        if text_embedding.is_none() && self.positives.is_empty() {
+            return Err(SessionError::NothingToSearch);
+        }
+        Ok(PreparedQuery {
+            query: Query { text, ..self },
+            text_embedding,
+        })
+    }
+}
+
+/// A query whose text is embedded.
+#[derive(Debug, Clone)]
+pub struct PreparedQuery {
+    query: Query,
+    text_embedding: Option<Vec<f32>>,
+}
+
+impl PreparedQuery {
+    /// Score and rank `tiles` (examples refer to indices into `tiles`).
+    pub fn rank(&self, tiles: &[TileRecord]) -> Result<Ranking, SessionError> {
+        let q = &self.query;
+        let emb = |i: &usize| tiles.get(*i).and_then(|t| t.embedding.as_deref());
+        let pos: Vec<&[f32]> = q.positives.iter().filter_map(emb).collect();
+        let neg: Vec<&[f32]> = q.negatives.iter().filter_map(emb).collect();
+        let vector =
+            retrieval::combine_query(self.text_embedding.as_deref(), &pos, &neg, q.weights)
+                .ok_or(SessionError::NothingToSearch)?;
+        let scores = retrieval::score(tiles.iter().map(|t| t.embedding.as_deref()), &vector);
+        let ranked = retrieval::rank(&scores);
+        let examples = describe_examples(tiles, &q.positives, &q.negatives);
+        let description = match (q.text.is_empty(), examples.is_empty()) {
+            (false, true) => q.text.clone(),
+            (true, false) => format!("tiles like {examples}"),
+            _ => format!("{} + {examples}", q.text),
+        };
+        Ok(Ranking {
+            text: q.text.clone(),
+            examples,
+            description,
+            scores,
+            ranked,
+        })
+    }
+}
+
+/// `positive r3c4 r5c6; negative r1c1` (empty without examples).
+fn describe_examples(tiles: &[TileRecord], positives: &[usize], negatives: &[usize]) -> String {
+    let names = |set: &[usize]| {
+        set.iter()
+            .filter_map(|i| tiles.get(*i).map(|t| format!("r{}c{}", t.row, t.col)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut parts = Vec::new();
+    if !positives.is_empty() {
+        parts.push(format!("positive {}", names(positives)));
+    }
+    if !negatives.is_empty() {
+        parts.push(format!("negative {}", names(negatives)));
+    }
+    parts.join("; ")
+}
+
+/// Every tile scored for a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// The query text (empty for a pure query by example).
+    pub text: String,
+    /// The example tiles used, e.g. `positive r3c4 r5c6; negative r1c1`.
+    pub examples: String,
+    /// One line for people: the text, the examples, or both.
+    pub description: String,
+    /// Per tile, in tile order (`None`: no embedding).
+    pub scores: Vec<Option<f32>>,
+    /// `(tile, score)`, best first; ties keep tile order.
+    pub ranked: Vec<(usize, f32)>,
+}
+
+impl Ranking {
+    /// Lowest and highest score (for colour ramps).
+    pub fn score_range(&self) -> (f32, f32) {
+        let lo = self.ranked.last().map_or(0.0, |x| x.1);
+        let hi = self.ranked.first().map_or(1.0, |x| x.1);
+        (lo, hi)
+    }
+
+    /// The ranked tiles scoring at least `threshold`, at most `top` of them.
+    pub fn visible(&self, threshold: f32, top: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
+        self.ranked
+            .iter()
+            .copied()
+            .filter(move |(_, s)| *s >= threshold)
+            .take(top)
+    }
+}
+
+/// Export rows (1-based ranks) of `ranked` `(tile, score)` pairs.
+pub fn ranked_rows<'a>(tiles: &'a [TileRecord], ranked: &[(usize, f32)]) -> Vec<RankedTile<'a>> {
+    ranked
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &(i, score))| {
+            Some(RankedTile {
+                rank: k + 1,
+                score,
+                tile: tiles.get(i)?,
+            })
+        })
+        .collect()
+}
+
+/// Zero-shot probabilities of every tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    pub classes: Vec<String>,
+    /// Per tile, in tile order (`None`: no embedding).
+    pub probs: Vec<Option<Vec<f32>>>,
+}
+
+/// Build a zero-shot classifier (one text-tower pass per prompt).
+pub fn classifier(
+    model: &Embedder,
+    classes: &[String],
+    templates: TemplateSet,
+) -> Result<Classifier, SessionError> {
+    if classes.len() < 2 {
+        return Err(SessionError::TooFewClasses);
+    }
+    model
+        .classifier(classes, templates)
+        .map_err(SessionError::Classes)
+}
+
+/// Classify every tile.
+pub fn classify(classifier: &Classifier, tiles: &[TileRecord]) -> Classification {
+    Classification {
+        classes: classifier.classes.clone(),
+        probs: tiles
+            .iter()
+            .map(|t| t.embedding.as_deref().map(|e| classifier.probs(e)))
+            .collect(),
+    }
+}
+
+impl Classification {
+    /// The most probable class of tile `i`.
+    pub fn top(&self, i: usize) -> Option<usize> {
+        self.probs.get(i)?.as_deref().and_then(retrieval::argmax)
+    }
+
+    /// Export rows: every tile with an embedding.
+    pub fn rows<'a>(&self, tiles: &'a [TileRecord]) -> Vec<ClassifiedTile<'a>> {
+        tiles
+            .iter()
+            .zip(&self.probs)
+            .filter_map(|(tile, p)| {
+                let probs = p.clone()?;
+                let top = retrieval::argmax(&probs)?;
+                Some(ClassifiedTile { tile, probs, top })
+            })
+            .collect()
+    }
+
+    /// Tiles per class, in class order.
+    pub fn counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for i in 0..self.probs.len() {
+            if let Some(k) = self.top(i) {
+                counts[k] += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Check that indexes can be searched together and with `model`: same model, bands and
+/// tiling (the first index is the reference) and the loaded checkpoint.
+pub fn check_indexes(metas: &[IndexMeta], model: &Embedder) -> Result<(), SessionError> {
+    let Some((a, rest)) = metas.split_first() else {
+        return Ok(());
+    };
+    for b in rest {
+        if let Some(why) = a.incompatibility(b) {
+            return Err(SessionError::Incompatible {
+                a: a.scene_path.clone(),
+                b: b.scene_path.clone(),
+                why,
+            });
+        }
+    }
+    let sha = model
+        .checkpoint_sha256()
+        .map_err(SessionError::Checkpoint)?;
+    if a.checkpoint_sha256 != sha {
+        return Err(SessionError::OtherCheckpoint {
+            scene: a.scene_path.clone(),
+            index_sha: a.checkpoint_sha256.clone(),
+            model: model.model_name().to_owned(),
+            model_sha: sha,
+        });
+    }
+    Ok(())
+}
+
+/// The file formats results export to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    GeoJson,
+}
+
+impl ExportFormat {
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::GeoJson => "geojson",
+        }
+    }
+}
+
+/// Write ranked tiles (`ranked`: the rows to keep, e.g. [`Ranking::visible`]) of a
+/// ranking over `tiles` from the indexes `metas`.
+pub fn export_ranking(
+    path: &Path,
+    format: ExportFormat,
+    metas: &[IndexMeta],
+    tiles: &[TileRecord],
+    ranking: &Ranking,
+    ranked: &[(usize, f32)],
+) -> Result<(), ExportError> {
+    let ctx =
+        ExportContext::from_metas(metas).with_query(ranking.text.clone(), ranking.examples.clone());
+    let rows = ranked_rows(tiles, ranked);
+    match format {
+        ExportFormat::Csv => export::write_ranked_csv(path, &ctx, &rows),
+        ExportFormat::GeoJson => export::write_ranked_geojson(path, &ctx, &rows),
+    }
+}
+
+/// Write every classified tile.
+pub fn export_classification(
+    path: &Path,
+    format: ExportFormat,
+    metas: &[IndexMeta],
+    tiles: &[TileRecord],
+    classes: &Classification,
+) -> Result<(), ExportError> {
+    let ctx = ExportContext::from_metas(metas).with_query(classes.classes.join(", "), "");
+    let rows = classes.rows(tiles);
+    match format {
+        ExportFormat::Csv => export::write_classes_csv(path, &ctx, &classes.classes, &rows),
+        ExportFormat::GeoJson => export::write_classes_geojson(path, &ctx, &classes.classes, &rows),
+    }
+}

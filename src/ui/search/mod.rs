@@ -1,0 +1,389 @@
+//! The search panel: choose and load the model, index the selected scene (with progress,
+//! tiles/s and cancel), type a description to score every tile, or classify every tile
+//! against a class list; the results show as a heatmap or class map over the map, a
+//! ranked list, a score histogram, and export to CSV / GeoJSON.
+//!
+//! The workflow itself (query, query by example, classification, export rows) is the core's
+//! [`crate::search::session`], the same code the commands run; this module holds the
+//! panel's state and jobs ([`Task`]s) and draws it:
+//! - here: state and actions (load, index, query, classify, layer closed);
+//! - [`model_panel`]: the model and tile-index sections;
+//! - [`results`]: query and class inputs, ranked list, histogram, legends;
+//! - [`overlay`]: the heatmap / class map and tile outlines on the map, hover texts;
+//! - [`export`]: file dialogs and the export job.
+//!
+//! Re-querying an indexed scene costs one text-tower pass (a few ms) plus a dot product per
+//! tile, so it runs as a job too but returns at once.
+
+mod export;
+mod model_panel;
+mod overlay;
+mod results;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::Ui;
+
+use super::LayerId;
+use super::command::Command;
+use super::scene_layer::SceneLayer;
+use super::task::{Dialog, Task, TaskEvent};
+use crate::model::device::{DevicePreference, Precision};
+use crate::model::zeroshot::TemplateSet;
+use crate::model::{Embedder, ModelSpec};
+use crate::search::cache::{self, CacheOutcome};
+use crate::search::index::{IndexOptions, TileIndex, default_readers};
+use crate::search::session::{self, Classification, ExportFormat, Query, Ranking};
+
+pub use results::class_color;
+
+/// Persisted search settings (owned by the panel; the app saves them from here).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SearchSettings {
+    /// Local checkpoint; empty = the Hugging Face cache / download.
+    pub checkpoint: String,
+    pub device: DevicePreference,
+    pub index: IndexOptions,
+    pub classes: Vec<String>,
+    pub templates: TemplateSet,
+    pub heat_opacity: f32,
+    pub top_n: usize,
+    pub top_n_only: bool,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint: String::new(),
+            device: DevicePreference::Auto,
+            index: IndexOptions::default(),
+            classes: [
+                "forest",
+                "water",
+                "urban area",
+                "agricultural land",
+                "snow and ice",
+            ]
+            .map(String::from)
+            .to_vec(),
+            templates: TemplateSet::Msclip,
+            heat_opacity: 0.6,
+            top_n: 20,
+            top_n_only: false,
+        }
+    }
+}
+
+/// A result and the layer whose index it was computed on (shared, so drawing it each
+/// frame copies a pointer, not the scores).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerResult<T> {
+    pub layer: LayerId,
+    pub result: Arc<T>,
+}
+
+/// A scored query over one scene's index.
+pub type SearchResult = LayerResult<Ranking>;
+/// Zero-shot classes of every tile of one scene's index.
+pub type ClassResult = LayerResult<Classification>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Search,
+    Classify,
+}
+
+pub struct SearchPanel {
+    pub settings: SearchSettings,
+    model: Task<Arc<Embedder>>,
+    indexes: HashMap<LayerId, Task<Arc<TileIndex>>>,
+    pub mode: Mode,
+    pub query: String,
+    ranking: Task<SearchResult>,
+    classification: Task<ClassResult>,
+    classes_text: String,
+    /// Example tiles (indices into the active index).
+    pub positives: Vec<usize>,
+    pub negatives: Vec<usize>,
+    /// The tile the user picked (list or map), outlined on the map.
+    pub selected: Option<usize>,
+    /// The layer `selected`, `positives` and `negatives` refer to.
+    examples_layer: Option<LayerId>,
+    pub threshold: f32,
+    save_dialog: Dialog<(PathBuf, ExportFormat)>,
+    checkpoint_dialog: Dialog<PathBuf>,
+    export_job: Task<PathBuf>,
+    /// Kestrel's cache root for indexes and checksums; `None` = from the environment.
+    cache_root: Option<PathBuf>,
+}
+
+impl SearchPanel {
+    pub fn new(settings: SearchSettings) -> Self {
+        let classes_text = settings.classes.join("\n");
+        Self {
+            settings,
+            model: Task::default(),
+            indexes: HashMap::new(),
+            mode: Mode::Search,
+            query: String::new(),
+            ranking: Task::default(),
+            classification: Task::default(),
+            classes_text,
+            positives: Vec::new(),
+            negatives: Vec::new(),
+            selected: None,
+            examples_layer: None,
+            threshold: -1.0,
+            save_dialog: Dialog::default(),
+            checkpoint_dialog: Dialog::default(),
+            export_job: Task::default(),
+            cache_root: None,
+        }
+    }
+
+    /// Keep indexes and checksums under `root` instead of the environment's cache root.
+    pub fn set_cache_root(&mut self, root: PathBuf) {
+        self.cache_root = Some(root);
+    }
+
+    pub fn model(&self) -> Option<&Arc<Embedder>> {
+        self.model.value()
+    }
+
+    pub fn index_of(&self, layer: LayerId) -> Option<&Arc<TileIndex>> {
+        self.indexes.get(&layer).and_then(Task::value)
+    }
+
+    pub fn is_indexing(&self, layer: LayerId) -> bool {
+        self.indexes.get(&layer).is_some_and(Task::is_running)
+    }
+
+    /// The current query result (of whichever layer it was run on).
+    pub fn result(&self) -> Option<&SearchResult> {
+        self.ranking.value()
+    }
+
+    /// The current classification (of whichever layer it was run on).
+    pub fn classes_result(&self) -> Option<&ClassResult> {
+        self.classification.value()
+    }
+
+    fn result_for(&self, layer: LayerId) -> Option<&Arc<Ranking>> {
+        self.result()
+            .filter(|r| r.layer == layer)
+            .map(|r| &r.result)
+    }
+
+    fn classes_for(&self, layer: LayerId) -> Option<&Arc<Classification>> {
+        self.classes_result()
+            .filter(|r| r.layer == layer)
+            .map(|r| &r.result)
+    }
+
+    /// Start loading the model from the settings.
+    pub fn load_model(&mut self, ctx: &egui::Context) {
+        let spec = ModelSpec {
+            checkpoint: (!self.settings.checkpoint.trim().is_empty())
+                .then(|| PathBuf::from(self.settings.checkpoint.trim())),
+            config: None,
+            device: self.settings.device,
+            precision: Precision::F32,
+            cache_root: self.cache_root.clone(),
+            ..ModelSpec::default()
+        };
+        self.model.clear();
+        self.model.start("load-model", ctx, move |jc| {
+            Ok(Arc::new(Embedder::load(&spec, jc, &jc.cancel)?))
+        });
+        // a new model invalidates every index and result
+        self.indexes.clear();
+        self.ranking.clear();
+        self.classification.clear();
+    }
+
+    /// Start indexing a scene (cache first).
+    pub fn index_scene(&mut self, layer: &SceneLayer, ctx: &egui::Context) {
+        let (Some(model), Some(scene)) = (self.model().cloned(), layer.scene.clone()) else {
+            return;
+        };
+        let mut opts = self.settings.index;
+        opts.readers = default_readers(&model);
+        let dir = self
+            .cache_root
+            .as_deref()
+            .map_or_else(cache::cache_dir, cache::cache_dir_in);
+        let task = self.indexes.entry(layer.id).or_default();
+        task.start("index-scene", ctx, move |jc| {
+            let (index, outcome) =
+                cache::open_or_build(&dir, &scene, model.as_ref(), &opts, jc, &jc.cancel)?;
+            match outcome {
+                CacheOutcome::Hit(p) => log::info!("index from cache {}", p.display()),
+                CacheOutcome::Built {
+                    path,
+                    reason,
+                    saved,
+                } => log::info!(
+                    "index built ({reason}); saved to {}: {saved:?}",
+                    path.display()
+                ),
+            }
+            Ok(Arc::new(index))
+        });
+    }
+
+    /// Forget results that belong to a closed layer.
+    pub fn layer_closed(&mut self, layer: LayerId) {
+        self.indexes.remove(&layer);
+        if self.result().is_some_and(|r| r.layer == layer) {
+            self.ranking.clear();
+        }
+        if self.classes_result().is_some_and(|r| r.layer == layer) {
+            self.classification.clear();
+        }
+        if self.examples_layer == Some(layer) {
+            self.forget_tiles(None);
+        }
+    }
+
+    /// Tile indices (selection, examples) belong to one scene's index: forget them when
+    /// another scene becomes the searched one.
+    fn forget_tiles(&mut self, layer: Option<LayerId>) {
+        self.examples_layer = layer;
+        self.selected = None;
+        self.positives.clear();
+        self.negatives.clear();
+    }
+
+    /// Select a tile of `layer` (a click on the map or the list).
+    pub fn select_tile(&mut self, layer: LayerId, tile: usize) {
+        if self.examples_layer != Some(layer) {
+            self.forget_tiles(Some(layer));
+        }
+        self.selected = Some(tile);
+    }
+
+    fn run_query(&mut self, layer: LayerId, ctx: &egui::Context) {
+        let (Some(model), Some(index)) = (self.model().cloned(), self.index_of(layer).cloned())
+        else {
+            return;
+        };
+        let query = Query {
+            text: self.query.clone(),
+            positives: self.positives.clone(),
+            negatives: self.negatives.clone(),
+            ..Query::default()
+        };
+        self.ranking.start("query", ctx, move |_jc| {
+            let ranking = query.prepare(&model)?.rank(&index.tiles)?;
+            Ok(LayerResult {
+                layer,
+                result: Arc::new(ranking),
+            })
+        });
+    }
+
+    fn run_classify(&mut self, layer: LayerId, ctx: &egui::Context) {
+        let (Some(model), Some(index)) = (self.model().cloned(), self.index_of(layer).cloned())
+        else {
+            return;
+        };
+        let classes: Vec<String> = self
+            .classes_text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        if classes.len() < 2 {
+            self.classification
+                .set_error("give at least two class names, one per line");
+            return;
+        }
+        self.settings.classes.clone_from(&classes);
+        let templates = self.settings.templates;
+        self.classification.start("classify", ctx, move |_jc| {
+            let classifier = session::classifier(&model, &classes, templates)?;
+            Ok(LayerResult {
+                layer,
+                result: Arc::new(session::classify(&classifier, &index.tiles)),
+            })
+        });
+    }
+
+    /// Poll jobs and dialogs once per frame; what the app should do comes back as commands.
+    pub fn poll(&mut self, ctx: &egui::Context) -> Vec<Command> {
+        let mut out = Vec::new();
+        let mut failed = |e: TaskEvent| {
+            if let TaskEvent::Failed(text) = e {
+                out.push(Command::Message { error: true, text });
+            }
+        };
+        failed(self.model.poll());
+        for task in self.indexes.values_mut() {
+            failed(task.poll());
+        }
+        match self.ranking.poll() {
+            TaskEvent::Finished => {
+                self.threshold = self
+                    .result()
+                    .and_then(|r| r.result.ranked.last())
+                    .map_or(-1.0, |x| x.1);
+            }
+            e => failed(e),
+        }
+        failed(self.classification.poll());
+        if let Some(p) = self.checkpoint_dialog.poll().picked() {
+            self.settings.checkpoint = p.display().to_string();
+            self.load_model(ctx);
+        }
+        if let Some((path, format)) = self.save_dialog.poll().picked() {
+            self.export_to(path, format, ctx);
+        }
+        match self.export_job.poll() {
+            TaskEvent::Finished => {
+                if let Some(p) = self.export_job.value() {
+                    out.push(Command::Message {
+                        error: false,
+                        text: format!("exported {}", p.display()),
+                    });
+                }
+            }
+            TaskEvent::Failed(text) => out.push(Command::Message { error: true, text }),
+            TaskEvent::Nothing => {}
+        }
+        out
+    }
+
+    /// The panel. `layer` is the selected scene.
+    pub fn ui(&mut self, ui: &mut Ui, layer: Option<&SceneLayer>, commands: &mut Vec<Command>) {
+        self.model_ui(ui);
+        ui.separator();
+        let Some(layer) = layer else {
+            ui.label("Open and select a scene to search it.");
+            return;
+        };
+        if self.examples_layer != Some(layer.id) {
+            self.forget_tiles(Some(layer.id));
+        }
+        if layer.scene.is_none() {
+            ui.label("The selected scene is still opening.");
+            return;
+        }
+        self.index_ui(ui, layer);
+        let Some(index) = self.index_of(layer.id).cloned() else {
+            return;
+        };
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.mode, Mode::Search, "Search");
+            ui.selectable_value(&mut self.mode, Mode::Classify, "Classify");
+        });
+        match self.mode {
+            Mode::Search => self.search_ui(ui, layer.id, &index, commands),
+            Mode::Classify => self.classify_ui(ui, layer.id, &index),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Kestrel's integration tests, one binary (the UI tests are the other, `tests/ui`): the
+//! raster core on the fixtures and `../shared/data`, search end to end with the tiny model,
+//! GeoParquet and export round trips and interop, and every command through the `kestrel`
+//! binary. The model's own parity tests live with it, in `crates/kestrel-model/tests`.
+
+mod common;
+
+mod cli_info;
+mod cli_radiometry;
+mod cli_search;
+mod export_roundtrip;
+mod geoparquet_interop;
+mod geoparquet_roundtrip;
+mod model_cli;
+mod raster_chips;
+mod raster_errors;
+mod raster_scenes;
+mod search_e2e;
