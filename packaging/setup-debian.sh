@@ -11,6 +11,7 @@ PKGS=(
   libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1   # winit on X11
   xvfb xauth imagemagick                      # headless window tests and screenshots
   ca-certificates curl                        # model download, rustup
+  python3-venv                                # the interop tests' venv (DuckDB, pyarrow, GeoPandas)
 )
 
 missing=()

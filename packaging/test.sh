@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./packaging/setup-debian.sh
 . packaging/env.sh
+# DuckDB / pyarrow / GeoPandas for the interop tests (they skip when this fails)
+if [ -z "${KESTREL_PYTHON:-}" ]; then
+  KESTREL_PYTHON=$(./packaging/setup-python.sh) || true
+  export KESTREL_PYTHON
+fi
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace --all-targets "$@"

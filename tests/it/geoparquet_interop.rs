@@ -3,9 +3,8 @@
 //! CRS and `list<float>` embeddings.
 //!
 //! Runs `$KESTREL_PYTHON` (default `python3`); skips with a message when
-//! `import duckdb, pyarrow` fails there. Set up by hand with e.g.
-//! `python3 -m venv /tmp/venv-pq && /tmp/venv-pq/bin/pip install duckdb pyarrow geopandas shapely`
-//! and `KESTREL_PYTHON=/tmp/venv-pq/bin/python`.
+//! `import duckdb, pyarrow` fails there. `./packaging/test.sh` (what CI runs) points it at
+//! the venv `packaging/setup-python.sh` makes (`.dev/venv`, DuckDB 2.0.1, pyarrow, GeoPandas).
 
 use std::process::Command;
 
