@@ -602,6 +602,7 @@ impl eframe::App for KestrelApp {
         for c in self.search.poll(ctx) {
             self.apply(c, ctx);
         }
+        self.search.follow(self.active);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

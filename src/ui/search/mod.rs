@@ -257,6 +257,13 @@ impl SearchPanel {
         self.negatives.clear();
     }
 
+    /// The scene the panel searches is now `active` (called before the frame is drawn).
+    pub fn follow(&mut self, active: Option<LayerId>) {
+        if active.is_some() && self.examples_layer != active {
+            self.forget_tiles(active);
+        }
+    }
+
     /// Select a tile of `layer` (a click on the map or the list).
     pub fn select_tile(&mut self, layer: LayerId, tile: usize) {
         if self.examples_layer != Some(layer) {
@@ -365,9 +372,6 @@ impl SearchPanel {
             ui.label("Open and select a scene to search it.");
             return;
         };
-        if self.examples_layer != Some(layer.id) {
-            self.forget_tiles(Some(layer.id));
-        }
         if layer.scene.is_none() {
             ui.label("The selected scene is still opening.");
             return;
