@@ -37,7 +37,7 @@ pub mod warp;
 
 pub use bands::{BandRole, S2Band};
 pub use error::RasterError;
-pub use georef::{Bounds, CrsTransformer, Grid};
+pub use georef::{Bounds, CrsTransformer, GeorefError, Grid};
 pub use open::init_gdal;
 pub use pixel::{PixelQuery, PixelReport};
 pub use radiometry::Radiometry;

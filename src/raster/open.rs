@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::bands::{BandRole, S2Band, convention_for_count, role_from_text};
 use super::error::{RasterError, gdal_message};
-use super::georef::{CrsTransformer, Grid};
+use super::georef::{CrsTransformer, GeorefError, Grid};
 use super::radiometry::{self, Radiometry, RadiometryInputs};
 use super::read::is_integer_type;
 use super::safe::{
@@ -754,7 +754,7 @@ impl Scene {
             reason: format!("its CRS cannot be transformed to WGS84: {e}"),
         })?;
         let bounds = grid.bounds();
-        let fail = |e: String| RasterError::Unsupported {
+        let fail = |e: GeorefError| RasterError::Unsupported {
             path: path.to_path_buf(),
             reason: format!("its bounds cannot be transformed to WGS84: {e}"),
         };
