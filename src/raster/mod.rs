@@ -1,13 +1,15 @@
 //! The raster core: opening Sentinel-2 imagery through GDAL, band identification, the
 //! radiometric decision (scale, BOA offset, nodata) with its reason, windowed and
 //! decimated reads harmonised to reflectance × 10000, reprojection to Web Mercator for
-//! display, and the pure rendering helpers (band combinations, indices, stretches,
-//! histograms, colour maps, SCL classes, pixel inspector values).
+//! display, the pure rendering helpers (band combinations, indices, stretches,
+//! histograms, colour maps, SCL classes, pixel inspector values), and the render
+//! pipeline of a scene on the map ([`view`]).
 //!
 //! Modules, each using only those listed before it: `bands`, `colormap`, `stretch`,
 //! `error` (leaves); `safe` (product metadata and names); `radiometry`; `georef`;
 //! `scene` (what a scene is); `read` (reads and the whole-scene sample); `open` (the
-//! openers); `pixel`, `warp` (the inspector, Web Mercator reads); `render` (colouring).
+//! openers); `pixel`, `warp` (the inspector, Web Mercator reads); `render` (colouring);
+//! `view` (stretch, histograms and render of a layer).
 //!
 //! Threads: every function that touches GDAL is a plain blocking call taking a
 //! [`CancelToken`](crate::jobs::CancelToken); run it on a worker thread. [`Scene`] and
@@ -33,6 +35,7 @@ pub mod render;
 pub mod safe;
 pub mod scene;
 pub mod stretch;
+pub mod view;
 pub mod warp;
 
 pub use bands::{BandRole, S2Band};
@@ -42,7 +45,7 @@ pub use open::init_gdal;
 pub use pixel::{PixelQuery, PixelReport};
 pub use radiometry::Radiometry;
 pub use read::{BandStack, ReadRequest, Resampling, SceneReader, Window};
-pub use render::{Composite, Preset, RgbaImage, SpectralIndex};
+pub use render::{Composite, CompositeError, Preset, RgbaImage, SpectralIndex};
 pub use safe::ProcessingLevel;
 pub use scene::{BandInfo, Scene, SceneInfo, SourceKind};
 pub use stretch::{ChannelStats, ChannelStretch, Histogram, StretchMethod};
