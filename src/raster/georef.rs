@@ -3,12 +3,27 @@
 //!
 //! WGS84 ↔ Web Mercator is closed-form ([`lonlat_to_web_mercator`]) and needs no GDAL.
 //! Transforms involving the scene CRS go through PROJ: [`CrsTransformer`] owns GDAL
-//! objects that are not `Send`, so create one on the thread that uses it (cheap).
+//! objects that are not `Send`, so create one on the thread that uses it (cheap). Its
+//! errors ([`GeorefError`]) carry PROJ's message; callers name the file.
 
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use serde::Serialize;
 
 use super::error::gdal_message;
+
+/// Why GDAL/PROJ refused a coordinate reference system or a transformation.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GeorefError {
+    /// The CRS definition (WKT, `EPSG:n`) is not understood.
+    #[error("CRS not recognised: {0}")]
+    Crs(String),
+    /// There is no transformation between two CRSs.
+    #[error("no transformation between the CRSs: {0}")]
+    Transform(String),
+    /// Points or bounds could not be transformed (e.g. outside the CRS's area of use).
+    #[error("coordinates cannot be transformed: {0}")]
+    Coordinates(String),
+}
 
 /// Earth radius of the spherical Web Mercator projection (EPSG:3857), metres.
 pub const WEB_MERCATOR_RADIUS: f64 = 6_378_137.0;
@@ -145,26 +160,27 @@ pub fn web_mercator_to_lonlat(x: f64, y: f64) -> (f64, f64) {
 }
 
 /// Spatial reference from WKT (or any GDAL definition), with lon/lat axis order.
-pub fn spatial_ref(def: &str) -> Result<SpatialRef, String> {
-    let mut srs = SpatialRef::from_definition(def).map_err(|e| gdal_message(&e))?;
+pub fn spatial_ref(def: &str) -> Result<SpatialRef, GeorefError> {
+    let mut srs =
+        SpatialRef::from_definition(def).map_err(|e| GeorefError::Crs(gdal_message(&e)))?;
     srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     Ok(srs)
 }
 
 /// WGS84 with lon/lat axis order.
-pub fn wgs84() -> Result<SpatialRef, String> {
+pub fn wgs84() -> Result<SpatialRef, GeorefError> {
     spatial_ref("EPSG:4326")
 }
 
 /// Web Mercator.
-pub fn web_mercator() -> Result<SpatialRef, String> {
+pub fn web_mercator() -> Result<SpatialRef, GeorefError> {
     spatial_ref("EPSG:3857")
 }
 
 /// WKT of EPSG:3857 (for grids in Web Mercator).
 pub fn web_mercator_wkt() -> String {
     web_mercator()
-        .and_then(|s| s.to_wkt().map_err(|e| gdal_message(&e)))
+        .and_then(|s| s.to_wkt().map_err(|e| GeorefError::Crs(gdal_message(&e))))
         .unwrap_or_default()
 }
 
@@ -179,12 +195,12 @@ pub struct CrsTransformer {
 
 impl CrsTransformer {
     /// Transforms for the CRS given as WKT.
-    pub fn new(crs_wkt: &str) -> Result<CrsTransformer, String> {
+    pub fn new(crs_wkt: &str) -> Result<CrsTransformer, GeorefError> {
         let scene = spatial_ref(crs_wkt)?;
         let ll = wgs84()?;
         let wm = web_mercator()?;
         let t = |a: &SpatialRef, b: &SpatialRef| {
-            CoordTransform::new(a, b).map_err(|e| gdal_message(&e))
+            CoordTransform::new(a, b).map_err(|e| GeorefError::Transform(gdal_message(&e)))
         };
         Ok(CrsTransformer {
             to_wgs84: t(&scene, &ll)?,
@@ -194,48 +210,48 @@ impl CrsTransformer {
         })
     }
 
-    fn apply(t: &CoordTransform, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, String> {
+    fn apply(t: &CoordTransform, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, GeorefError> {
         let mut xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
         let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
         t.transform_coords(&mut xs, &mut ys, &mut [])
-            .map_err(|e| gdal_message(&e))?;
+            .map_err(|e| GeorefError::Coordinates(gdal_message(&e)))?;
         Ok(xs.into_iter().zip(ys).collect())
     }
 
     /// Scene CRS → lon/lat.
-    pub fn to_wgs84(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, String> {
+    pub fn to_wgs84(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, GeorefError> {
         Self::apply(&self.to_wgs84, pts)
     }
     /// Lon/lat → scene CRS.
-    pub fn from_wgs84(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, String> {
+    pub fn from_wgs84(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, GeorefError> {
         Self::apply(&self.from_wgs84, pts)
     }
     /// Scene CRS → Web Mercator.
-    pub fn to_web_mercator(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, String> {
+    pub fn to_web_mercator(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, GeorefError> {
         Self::apply(&self.to_3857, pts)
     }
     /// Web Mercator → scene CRS.
-    pub fn from_web_mercator(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, String> {
+    pub fn from_web_mercator(&self, pts: &[(f64, f64)]) -> Result<Vec<(f64, f64)>, GeorefError> {
         Self::apply(&self.from_3857, pts)
     }
 
-    fn bounds_with(t: &CoordTransform, b: &Bounds) -> Result<Bounds, String> {
+    fn bounds_with(t: &CoordTransform, b: &Bounds) -> Result<Bounds, GeorefError> {
         let r = t
             .transform_bounds(&[b.min_x, b.min_y, b.max_x, b.max_y], 21)
-            .map_err(|e| gdal_message(&e))?;
+            .map_err(|e| GeorefError::Coordinates(gdal_message(&e)))?;
         Ok(Bounds::new(r[0], r[1], r[2], r[3]))
     }
 
     /// Bounds of a scene-CRS rectangle in lon/lat (edges densified, 21 points each).
-    pub fn bounds_to_wgs84(&self, b: &Bounds) -> Result<Bounds, String> {
+    pub fn bounds_to_wgs84(&self, b: &Bounds) -> Result<Bounds, GeorefError> {
         Self::bounds_with(&self.to_wgs84, b)
     }
     /// Bounds of a scene-CRS rectangle in Web Mercator (edges densified).
-    pub fn bounds_to_web_mercator(&self, b: &Bounds) -> Result<Bounds, String> {
+    pub fn bounds_to_web_mercator(&self, b: &Bounds) -> Result<Bounds, GeorefError> {
         Self::bounds_with(&self.to_3857, b)
     }
     /// Bounds of a Web Mercator rectangle in the scene CRS (edges densified).
-    pub fn bounds_from_web_mercator(&self, b: &Bounds) -> Result<Bounds, String> {
+    pub fn bounds_from_web_mercator(&self, b: &Bounds) -> Result<Bounds, GeorefError> {
         Self::bounds_with(&self.from_3857, b)
     }
 }
@@ -274,5 +290,13 @@ mod tests {
         assert_eq!(o.len(), 9);
         assert_eq!(o[0], o[8]);
         assert_eq!(o[2], (317230.0, 6961370.0));
+    }
+
+    #[test]
+    fn errors_say_what_failed() {
+        let e = CrsTransformer::new("not a CRS").err();
+        assert!(matches!(e, Some(GeorefError::Crs(_))), "{e:?}");
+        let msg = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.starts_with("CRS not recognised: "), "{msg}");
     }
 }

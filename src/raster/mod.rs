@@ -1,8 +1,15 @@
 //! The raster core: opening Sentinel-2 imagery through GDAL, band identification, the
 //! radiometric decision (scale, BOA offset, nodata) with its reason, windowed and
 //! decimated reads harmonised to reflectance × 10000, reprojection to Web Mercator for
-//! display, and the pure rendering helpers (band combinations, indices, stretches,
-//! histograms, colour maps, SCL classes, pixel inspector values).
+//! display, the pure rendering helpers (band combinations, indices, stretches,
+//! histograms, colour maps, SCL classes, pixel inspector values), and the render
+//! pipeline of a scene on the map ([`view`]).
+//!
+//! Modules, each using only those listed before it: `bands`, `colormap`, `stretch`,
+//! `error` (leaves); `safe` (product metadata and names); `radiometry`; `georef`;
+//! `scene` (what a scene is); `read` (reads and the whole-scene sample); `open` (the
+//! openers); `pixel`, `warp` (the inspector, Web Mercator reads); `render` (colouring);
+//! `view` (stretch, histograms and render of a layer).
 //!
 //! Threads: every function that touches GDAL is a plain blocking call taking a
 //! [`CancelToken`](crate::jobs::CancelToken); run it on a worker thread. [`Scene`] and
@@ -28,39 +35,36 @@ pub mod render;
 pub mod safe;
 pub mod scene;
 pub mod stretch;
+pub mod view;
 pub mod warp;
 
 pub use bands::{BandRole, S2Band};
 pub use error::RasterError;
-pub use georef::{Bounds, CrsTransformer, Grid};
+pub use georef::{Bounds, CrsTransformer, GeorefError, Grid};
+pub use open::init_gdal;
 pub use pixel::{PixelQuery, PixelReport};
-pub use radiometry::{ProcessingLevel, Radiometry};
+pub use radiometry::Radiometry;
 pub use read::{BandStack, ReadRequest, Resampling, SceneReader, Window};
-pub use render::{Composite, Preset, RgbaImage, SpectralIndex};
+pub use render::{Composite, CompositeError, Preset, RgbaImage, SpectralIndex};
+pub use safe::ProcessingLevel;
 pub use scene::{BandInfo, Scene, SceneInfo, SourceKind};
 pub use stretch::{ChannelStats, ChannelStretch, Histogram, StretchMethod};
 
-use std::sync::Once;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-static INIT: Once = Once::new();
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
 
-/// Configure GDAL for Kestrel (idempotent, cheap after the first call).
-pub fn init_gdal() {
-    INIT.call_once(|| {
-        gdal::config::set_error_handler(|class, code, msg| {
-            log::debug!(target: "gdal", "{class:?} {code}: {msg}");
-        });
-        let set_default = |key: &str, value: &str| {
-            if std::env::var_os(key).is_none()
-                && let Err(e) = gdal::config::set_config_option(key, value)
-            {
-                log::warn!("cannot set GDAL option {key}: {e}");
-            }
-        };
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, 4);
-        set_default("GDAL_CACHEMAX", "256");
-        set_default("GDAL_NUM_THREADS", &threads.to_string());
-    });
+    #[test]
+    fn results_are_plain_data() {
+        send_sync::<Scene>();
+        send_sync::<SceneInfo>();
+        send_sync::<BandStack>();
+        send_sync::<PixelReport>();
+        send_sync::<RgbaImage>();
+        send_sync::<RasterError>();
+        send::<SceneReader<'static>>();
+    }
 }

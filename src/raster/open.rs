@@ -1,22 +1,55 @@
-//! The scene openers behind [`Scene::open`]: one multi-band raster file, a SAFE product
-//! through GDAL's SENTINEL2 driver (plus the offsets GDAL 3.6 does not expose, from the
-//! MTD XML), or a folder of per-band files; then the common finish (footprint, level,
-//! the small radiometry sample, the radiometric decision). Runs on the calling thread;
-//! the datasets opened here are closed before returning.
+//! Opening a scene ([`Scene::open`]): a multi-band raster file (GeoTIFF/COG/JP2 in any
+//! CRS), a `.SAFE` product (folder, `MTD_MSIL2A.xml`/`MTD_MSIL1C.xml` or a
+//! SENTINEL2-readable zip) through GDAL's SENTINEL2 driver (plus the offsets GDAL 3.6
+//! does not expose, from the MTD XML), or a folder of per-band files (BigEarthNet
+//! patches, ESA `IMG_DATA` band files); then the common finish (footprint, level, the
+//! small radiometry sample, the radiometric decision). Opening reads metadata only,
+//! plus, when no metadata settles the radiometry, one small decimated sample of the
+//! whole scene (at most 160 px on a side, nearest neighbour, overviews where they exist)
+//! for the tests described in [`super::radiometry`]. Also the one-time GDAL
+//! configuration ([`init_gdal`]).
+//!
+//! Runs on the calling thread; the datasets opened here are closed before returning.
 
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use gdal::{Dataset, Metadata};
 use sha2::{Digest, Sha256};
 
 use super::bands::{BandRole, S2Band, convention_for_count, role_from_text};
 use super::error::{RasterError, gdal_message};
-use super::georef::{CrsTransformer, Grid};
-use super::radiometry::{self, ProcessingLevel, Radiometry, RadiometryInputs};
+use super::georef::{CrsTransformer, GeorefError, Grid};
+use super::radiometry::{self, Radiometry, RadiometryInputs};
 use super::read::is_integer_type;
-use super::safe::{self, ProductMetadata};
+use super::safe::{
+    self, ProcessingLevel, ProductMetadata, baseline_hint, file_name, level_decision,
+};
 use super::scene::{BandInfo, CrsInfo, Scene, SceneInfo, SourceKind};
 use crate::jobs::CancelToken;
+
+static INIT: Once = Once::new();
+
+/// Configure GDAL for Kestrel (idempotent, cheap after the first call).
+pub fn init_gdal() {
+    INIT.call_once(|| {
+        gdal::config::set_error_handler(|class, code, msg| {
+            log::debug!(target: "gdal", "{class:?} {code}: {msg}");
+        });
+        let set_default = |key: &str, value: &str| {
+            if std::env::var_os(key).is_none()
+                && let Err(e) = gdal::config::set_config_option(key, value)
+            {
+                log::warn!("cannot set GDAL option {key}: {e}");
+            }
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4);
+        set_default("GDAL_CACHEMAX", "256");
+        set_default("GDAL_NUM_THREADS", &threads.to_string());
+    });
+}
 
 /// A band found while opening, before the radiometry is decided.
 struct Found {
@@ -160,34 +193,10 @@ fn band_facts(
     })
 }
 
-pub(super) fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
 fn stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// Names to look for level/baseline hints in: the file or folder and up to 3 parents.
-fn name_hints(path: &Path) -> Vec<(String, &'static str)> {
-    let mut out = vec![(file_name(path), "name")];
-    for (i, p) in path.ancestors().skip(1).take(3).enumerate() {
-        if let Some(n) = p.file_name() {
-            out.push((
-                n.to_string_lossy().into_owned(),
-                if i == 0 {
-                    "folder name"
-                } else {
-                    "ancestor folder name"
-                },
-            ));
-        }
-    }
-    out
 }
 
 /// Stable identity: `<name>-<16 hex>` from sizes, mtimes and the first 64 KiB of files.
@@ -230,48 +239,36 @@ fn identity(name: &str, files: &[PathBuf], extra: &[u8]) -> String {
     format!("{short}-{}", &digest[..16])
 }
 
-pub(super) fn level_decision(
-    path: &Path,
-    roles: &[BandRole],
-    confirmed: bool,
-) -> (ProcessingLevel, String) {
-    for (name, what) in name_hints(path) {
-        if let Some(l) = safe::level_from_name(&name) {
-            return (l, format!("the {what} {name:?} says {}", l.label()));
-        }
-    }
-    if roles.contains(&BandRole::Scl) {
-        return (ProcessingLevel::L2A, "it has an SCL layer".into());
-    }
-    if roles.contains(&BandRole::Spectral(S2Band::B10)) {
-        return (
-            ProcessingLevel::L1C,
-            "it has B10 (cirrus), which L2A products drop".into(),
-        );
-    }
-    let spectral = radiometry::spectral_bands(roles);
-    if confirmed && spectral.len() == 12 {
-        return (
-            ProcessingLevel::L2A,
-            "12 spectral bands without B10: the L2A band set".into(),
-        );
-    }
-    (
-        ProcessingLevel::Unknown,
-        "nothing in the names or the band set says L1C or L2A".into(),
-    )
-}
-
-fn baseline_hint(path: &Path) -> Option<(String, String)> {
-    name_hints(path).into_iter().find_map(|(name, what)| {
-        safe::baseline_from_name(&name).map(|b| (b, format!("the {what} {name}")))
-    })
-}
-
 impl Scene {
+    /// Open a scene (see the module docs). Never panics on bad input; errors name the
+    /// file and the problem.
+    pub fn open(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
+        init_gdal();
+        cancel.check()?;
+        if !path.exists() {
+            return Err(RasterError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        if path.is_dir() {
+            for mtd in ["MTD_MSIL2A.xml", "MTD_MSIL1C.xml"] {
+                let p = path.join(mtd);
+                if p.is_file() {
+                    return Self::open_safe(path, &p, cancel);
+                }
+            }
+            return Self::open_band_folder(path, cancel);
+        }
+        let upper = file_name(path).to_ascii_uppercase();
+        if upper.starts_with("MTD_MSIL") && upper.ends_with(".XML") {
+            return Self::open_safe(path, path, cancel);
+        }
+        Self::open_file(path, cancel)
+    }
+
     // ---------------------------------------------------------------- openers
 
-    pub(super) fn open_file(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
+    fn open_file(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
         let src = path.to_string_lossy().into_owned();
         let ds = open_dataset(path, &src)?;
         let driver = ds.driver().short_name();
@@ -407,7 +404,7 @@ impl Scene {
         })
     }
 
-    pub(super) fn open_band_folder(dir: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
+    fn open_band_folder(dir: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
         let mut files = Vec::new();
         collect_raster_files(dir, 2, &mut files);
         files.sort();
@@ -536,11 +533,7 @@ impl Scene {
         })
     }
 
-    pub(super) fn open_safe(
-        path: &Path,
-        mtd: &Path,
-        cancel: &CancelToken,
-    ) -> Result<Scene, RasterError> {
+    fn open_safe(path: &Path, mtd: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
         let main_src = mtd.to_string_lossy().into_owned();
         let ds = open_dataset(mtd, &main_src)?;
         let subs: Vec<String> = ds
@@ -761,7 +754,7 @@ impl Scene {
             reason: format!("its CRS cannot be transformed to WGS84: {e}"),
         })?;
         let bounds = grid.bounds();
-        let fail = |e: String| RasterError::Unsupported {
+        let fail = |e: GeorefError| RasterError::Unsupported {
             path: path.to_path_buf(),
             reason: format!("its bounds cannot be transformed to WGS84: {e}"),
         };

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::bands::BandRole;
 use super::colormap::scl_class_name;
 use super::error::RasterError;
-use super::georef::CrsTransformer;
+use super::georef::{CrsTransformer, GeorefError};
 use super::read::{Resampling, SceneReader, Window, harmonise};
 use super::scene::Scene;
 use crate::jobs::CancelToken;
@@ -76,11 +76,11 @@ impl SceneReader<'_> {
     ) -> Result<PixelReport, RasterError> {
         let info = self.scene().info();
         let grid = &info.grid;
-        let t = CrsTransformer::new(&info.crs.wkt).map_err(|message| RasterError::Warp {
+        let t = CrsTransformer::new(&info.crs.wkt).map_err(|e| RasterError::Warp {
             path: info.path.clone(),
-            message,
+            message: e.to_string(),
         })?;
-        let conv = |r: Result<Vec<(f64, f64)>, String>| {
+        let conv = |r: Result<Vec<(f64, f64)>, GeorefError>| {
             r.ok()
                 .and_then(|v| v.first().copied())
                 .ok_or_else(|| RasterError::InvalidRequest(format!("cannot transform {at:?}")))

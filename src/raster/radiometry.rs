@@ -25,26 +25,6 @@ use serde::Serialize;
 
 use super::bands::{BandRole, S2Band};
 
-/// Processing level of the product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ProcessingLevel {
-    /// Top-of-atmosphere reflectance.
-    L1C,
-    /// Bottom-of-atmosphere (surface) reflectance.
-    L2A,
-    Unknown,
-}
-
-impl ProcessingLevel {
-    pub fn label(self) -> &'static str {
-        match self {
-            ProcessingLevel::L1C => "L1C",
-            ProcessingLevel::L2A => "L2A",
-            ProcessingLevel::Unknown => "unknown",
-        }
-    }
-}
-
 /// Where a radiometric fact came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,12 +1,13 @@
-//! Window reads: a window of the scene's reference grid (finest resolution; it may extend
-//! past the edges, which read as nodata) at an output size, for a set of bands, each
-//! resampled from its native grid with GDAL's RasterIO (floating-point source windows,
-//! overviews for decimated reads), returned as a [`BandStack`] of f32 values already
-//! harmonised: spectral bands as reflectance × 10000 with the BOA offset removed, other
-//! layers (SCL, probabilities) raw; NaN = nodata.
+//! Reads: a window of the scene's reference grid (finest resolution; it may extend past
+//! the edges, which read as nodata) at an output size, for a set of bands, each resampled
+//! from its native grid with GDAL's RasterIO (floating-point source windows, overviews
+//! for decimated reads), returned as a [`BandStack`] of f32 values already harmonised:
+//! spectral bands as reflectance × 10000 with the BOA offset removed, other layers (SCL,
+//! probabilities) raw; NaN = nodata. Also the whole-scene sample for statistics
+//! ([`Scene::sample`]), which never reads the scene in full.
 //!
 //! Threads: a [`SceneReader`] keeps GDAL datasets open between reads and is `Send` but
-//! not `Sync`; create one per worker thread (`Scene::reader`). Everything returned is
+//! not `Sync`; create one per worker thread ([`Scene::reader`]). Everything returned is
 //! plain data. Reads check the [`CancelToken`] between bands and inside GDAL's RasterIO.
 
 use std::cell::RefCell;
@@ -546,4 +547,186 @@ impl<'a> SceneReader<'a> {
 /// True for GDAL integer pixel types.
 pub(crate) fn is_integer_type(t: GdalDataType) -> bool {
     t.is_integer()
+}
+
+impl Scene {
+    /// A reader for this scene on the current thread (keeps datasets open).
+    pub fn reader(&self) -> SceneReader<'_> {
+        SceneReader::new(self)
+    }
+
+    /// Read a window (opens the datasets for this call only; use [`Scene::reader`] for
+    /// many reads).
+    pub fn read(&self, req: &ReadRequest, cancel: &CancelToken) -> Result<BandStack, RasterError> {
+        self.reader().read(req, cancel)
+    }
+
+    /// A sample of the whole scene for histograms and stretches, about `max_side` pixels
+    /// on the long side, nearest neighbour (exact values): a decimated read when the bands
+    /// have overviews, are JPEG 2000, or the scene is small; otherwise (a big file without overviews, where
+    /// a decimated read would decode every block) a mosaic of 8 × 8 full-resolution
+    /// patches spread over the scene, whose `geo_transform` is all zeros (not a map grid)
+    /// and whose notes say so.
+    pub fn sample(
+        &self,
+        bands: &[usize],
+        max_side: usize,
+        cancel: &CancelToken,
+    ) -> Result<BandStack, RasterError> {
+        let reader = self.reader();
+        let raw = self.sample_raw(&reader, bands, max_side, cancel)?;
+        let mut data = Vec::with_capacity(raw.width * raw.height * bands.len());
+        for (&b, mut plane) in bands.iter().zip(raw.planes) {
+            if let Some(band) = self.info.bands.get(b) {
+                harmonise(band, &mut plane);
+            }
+            data.extend_from_slice(&plane);
+        }
+        let g = &self.info.grid.geo_transform;
+        let geo_transform = if raw.mosaic {
+            [0.0; 6]
+        } else {
+            [
+                g[0],
+                g[1] * self.info.grid.width as f64 / raw.width as f64,
+                0.0,
+                g[3],
+                0.0,
+                g[5] * self.info.grid.height as f64 / raw.height as f64,
+            ]
+        };
+        Ok(BandStack {
+            width: raw.width,
+            height: raw.height,
+            bands: bands.to_vec(),
+            scene_roles: self.roles(),
+            data,
+            geo_transform,
+            crs_wkt: if raw.mosaic {
+                String::new()
+            } else {
+                self.info.crs.wkt.clone()
+            },
+            notes: raw.notes,
+        })
+    }
+
+    /// Raw planes of a whole-scene sample (see [`Scene::sample`]).
+    pub(super) fn sample_raw(
+        &self,
+        reader: &SceneReader<'_>,
+        bands: &[usize],
+        max_side: usize,
+        cancel: &CancelToken,
+    ) -> Result<RawSample, RasterError> {
+        const PER_SIDE: usize = 8;
+        let g = &self.info.grid;
+        let with_overviews = bands.iter().all(|&b| {
+            self.info
+                .bands
+                .get(b)
+                .is_some_and(|x| x.overviews > 0 || x.arbitrary_overviews || x.jp2)
+        });
+        let patch = (max_side / PER_SIDE)
+            .min(g.width / PER_SIDE)
+            .min(g.height / PER_SIDE);
+        let mut notes = Vec::new();
+        if with_overviews || g.width.max(g.height) <= 4 * max_side || patch < 4 {
+            let (w, h) = fit_size(g.width, g.height, max_side);
+            let mut planes = Vec::with_capacity(bands.len());
+            for &b in bands {
+                cancel.check()?;
+                planes.push(reader.read_raw(
+                    b,
+                    Window::new(0, 0, g.width, g.height),
+                    w,
+                    h,
+                    Resampling::Nearest,
+                    cancel,
+                    &mut notes,
+                )?);
+            }
+            return Ok(RawSample {
+                width: w,
+                height: h,
+                planes,
+                mosaic: false,
+                notes,
+            });
+        }
+        let side = PER_SIDE * patch;
+        let (cell_w, cell_h) = (g.width / PER_SIDE, g.height / PER_SIDE);
+        let mut planes = Vec::with_capacity(bands.len());
+        for &b in bands {
+            let mut plane = vec![f32::NAN; side * side];
+            for j in 0..PER_SIDE {
+                for i in 0..PER_SIDE {
+                    cancel.check()?;
+                    let x = i * cell_w + (cell_w - patch) / 2;
+                    let y = j * cell_h + (cell_h - patch) / 2;
+                    let v = reader.read_raw(
+                        b,
+                        Window::new(x as i64, y as i64, patch, patch),
+                        patch,
+                        patch,
+                        Resampling::Nearest,
+                        cancel,
+                        &mut notes,
+                    )?;
+                    for r in 0..patch {
+                        let dst = (j * patch + r) * side + i * patch;
+                        plane[dst..dst + patch].copy_from_slice(&v[r * patch..(r + 1) * patch]);
+                    }
+                }
+            }
+            planes.push(plane);
+        }
+        notes.push(format!(
+            "no overviews: sampled {} full-resolution patches of {patch} px instead of a \
+             decimated read (which would decode the whole file)",
+            PER_SIDE * PER_SIDE
+        ));
+        Ok(RawSample {
+            width: side,
+            height: side,
+            planes,
+            mosaic: true,
+            notes,
+        })
+    }
+}
+
+/// Raw sample planes (see [`Scene::sample`]).
+pub(super) struct RawSample {
+    pub width: usize,
+    pub height: usize,
+    pub planes: Vec<Vec<f32>>,
+    /// A mosaic of patches rather than a decimated grid.
+    pub mosaic: bool,
+    pub notes: Vec<String>,
+}
+
+/// Output size that fits `w × h` into `max_side` keeping the aspect (never upsampling).
+pub fn fit_size(w: usize, h: usize, max_side: usize) -> (usize, usize) {
+    let long = w.max(h).max(1);
+    if long <= max_side {
+        return (w.max(1), h.max(1));
+    }
+    let f = max_side as f64 / long as f64;
+    (
+        ((w as f64 * f).round() as usize).max(1),
+        ((h as f64 * f).round() as usize).max(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_size_keeps_aspect() {
+        assert_eq!(fit_size(10980, 10980, 256), (256, 256));
+        assert_eq!(fit_size(930, 947, 256), (251, 256));
+        assert_eq!(fit_size(120, 120, 256), (120, 120));
+    }
 }

@@ -11,6 +11,40 @@ use super::colormap::{self, ColorRamp};
 use super::read::BandStack;
 use super::stretch::{ChannelStats, ChannelStretch, StretchMethod};
 
+/// Why a composite cannot be shown for a scene, or rendered from a stack. Scene band
+/// numbers in the messages are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompositeError {
+    #[error(
+        "needs {} ({}), which the scene does not have",
+        band_names(.bands),
+        if_plural(.bands.len(), "band", "bands")
+    )]
+    MissingBands { bands: Vec<S2Band> },
+    #[error("band {} does not exist (the scene has {count})", .band + 1)]
+    NoSuchBand { band: usize, count: usize },
+    #[error("the scene has no SCL layer")]
+    NoScl,
+    #[error("band {} is not in the sample", .band + 1)]
+    NotInSample { band: usize },
+    #[error("band {} was not read", .band + 1)]
+    NotRead { band: usize },
+    #[error("an RGB composite needs stretches")]
+    NoStretches,
+}
+
+fn band_names(bands: &[S2Band]) -> String {
+    bands
+        .iter()
+        .map(|b| b.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn if_plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
 /// Band-combination presets (formulas in `../shared/docs/sentinel2-and-msclip.md` §e).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,21 +112,21 @@ impl Preset {
     }
 
     /// Scene band indices for R, G, B, or why the preset cannot be shown.
-    pub fn available(self, roles: &[BandRole]) -> Result<[usize; 3], String> {
+    pub fn available(self, roles: &[BandRole]) -> Result<[usize; 3], CompositeError> {
         find_bands(&self.bands(), roles).map(|v| [v[0], v[1], v[2]])
     }
 }
 
 /// Indices of `bands` among `roles`, or a reason naming the missing bands.
-fn find_bands(bands: &[S2Band], roles: &[BandRole]) -> Result<Vec<usize>, String> {
+fn find_bands(bands: &[S2Band], roles: &[BandRole]) -> Result<Vec<usize>, CompositeError> {
     let mut idx = Vec::with_capacity(bands.len());
     let mut missing = Vec::new();
     for b in bands {
         match roles.iter().position(|r| *r == BandRole::Spectral(*b)) {
             Some(i) => idx.push(i),
             None => {
-                if !missing.contains(&b.name()) {
-                    missing.push(b.name());
+                if !missing.contains(b) {
+                    missing.push(*b);
                 }
             }
         }
@@ -100,11 +134,7 @@ fn find_bands(bands: &[S2Band], roles: &[BandRole]) -> Result<Vec<usize>, String
     if missing.is_empty() {
         Ok(idx)
     } else {
-        Err(format!(
-            "needs {} ({}), which the scene does not have",
-            missing.join(", "),
-            if missing.len() == 1 { "band" } else { "bands" }
-        ))
+        Err(CompositeError::MissingBands { bands: missing })
     }
 }
 
@@ -174,7 +204,7 @@ impl SpectralIndex {
     }
 
     /// Scene band indices of (a, b), or why the index cannot be computed.
-    pub fn available(self, roles: &[BandRole]) -> Result<[usize; 2], String> {
+    pub fn available(self, roles: &[BandRole]) -> Result<[usize; 2], CompositeError> {
         find_bands(&self.bands(), roles).map(|v| [v[0], v[1]])
     }
 
@@ -214,16 +244,15 @@ pub enum Composite {
 
 impl Composite {
     /// Scene band indices this composite reads, or why it is not available.
-    pub fn bands(&self, roles: &[BandRole]) -> Result<Vec<usize>, String> {
+    pub fn bands(&self, roles: &[BandRole]) -> Result<Vec<usize>, CompositeError> {
         match self {
             Composite::Preset { preset } => preset.available(roles).map(|b| b.to_vec()),
             Composite::Custom { rgb } => {
                 if let Some(bad) = rgb.iter().find(|i| **i >= roles.len()) {
-                    Err(format!(
-                        "band {} does not exist (the scene has {})",
-                        bad + 1,
-                        roles.len()
-                    ))
+                    Err(CompositeError::NoSuchBand {
+                        band: *bad,
+                        count: roles.len(),
+                    })
                 } else {
                     Ok(rgb.to_vec())
                 }
@@ -233,7 +262,7 @@ impl Composite {
                 .iter()
                 .position(|r| *r == BandRole::Scl)
                 .map(|i| vec![i])
-                .ok_or_else(|| "the scene has no SCL layer".to_string()),
+                .ok_or(CompositeError::NoScl),
         }
     }
 }
@@ -289,14 +318,14 @@ pub fn render_scl(values: &[f32]) -> Vec<u8> {
 }
 
 /// Stretches for the three display channels of a composite, computed on a sample
-/// stack (e.g. [`super::scene::Scene::sample`]). Index and SCL layers use their fixed
+/// stack (e.g. [`super::read::BandStack`] from `Scene::sample`). Index and SCL layers use their fixed
 /// ramps and return `None`.
 pub fn auto_stretch(
     sample: &BandStack,
     composite: &Composite,
     method: StretchMethod,
     gamma: f32,
-) -> Result<Option<[ChannelStretch; 3]>, String> {
+) -> Result<Option<[ChannelStretch; 3]>, CompositeError> {
     let bands = match composite {
         Composite::Preset { .. } | Composite::Custom { .. } => {
             composite.bands(&sample.scene_roles)?
@@ -311,7 +340,7 @@ pub fn auto_stretch(
     for (c, &b) in bands.iter().enumerate().take(3) {
         let values = sample
             .band_of_scene_index(b)
-            .ok_or_else(|| format!("band {} is not in the sample", b + 1))?;
+            .ok_or(CompositeError::NotInSample { band: b })?;
         out[c] = ChannelStats::from_values(values).stretch(method, gamma);
     }
     Ok(Some(out))
@@ -323,16 +352,16 @@ pub fn render(
     stack: &BandStack,
     composite: &Composite,
     stretches: Option<&[ChannelStretch; 3]>,
-) -> Result<RgbaImage, String> {
+) -> Result<RgbaImage, CompositeError> {
     let bands = composite.bands(&stack.scene_roles)?;
     let get = |b: usize| {
         stack
             .band_of_scene_index(b)
-            .ok_or_else(|| format!("band {} was not read", b + 1))
+            .ok_or(CompositeError::NotRead { band: b })
     };
     let rgba = match composite {
         Composite::Preset { .. } | Composite::Custom { .. } => {
-            let st = stretches.ok_or("an RGB composite needs stretches")?;
+            let st = stretches.ok_or(CompositeError::NoStretches)?;
             render_rgb([get(bands[0])?, get(bands[1])?, get(bands[2])?], st)
         }
         Composite::Index { index } => {
@@ -371,7 +400,7 @@ mod tests {
             .map(|b| BandRole::Spectral(*b))
             .collect();
         let err = Preset::Bathymetric.available(&ten).unwrap_err();
-        assert!(err.contains("B01"), "{err}");
+        assert!(err.to_string().contains("B01"), "{err}");
         assert_eq!(Preset::Geology.available(&ten), Ok([9, 8, 0]));
         assert_eq!(SpectralIndex::Ndmi.available(&ten), Ok([7, 8]));
         let rgb_only = vec![
@@ -379,7 +408,10 @@ mod tests {
             BandRole::Spectral(S2Band::B03),
         ];
         let err = Preset::TrueColor.available(&rgb_only).unwrap_err();
-        assert_eq!(err, "needs B02 (band), which the scene does not have");
+        assert_eq!(
+            err.to_string(),
+            "needs B02 (band), which the scene does not have"
+        );
         assert!(Composite::Scl.bands(&ten).is_err());
     }
 

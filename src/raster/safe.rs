@@ -1,11 +1,36 @@
-//! Sentinel-2 product metadata that GDAL 3.6 does not expose: the processing baseline,
-//! the quantification value and the per-band `BOA_ADD_OFFSET` / `RADIO_ADD_OFFSET` from
-//! `MTD_MSIL2A.xml` / `MTD_MSIL1C.xml`, and the baseline and level encoded in product
-//! names (`S2B_MSIL2A_20230823T095559_N0509_R122_...`). A few fixed tags are read with a
-//! tolerant string scan (no XML dependency); pure functions, no GDAL.
+//! Sentinel-2 product metadata and names: the processing level, the metadata GDAL 3.6
+//! does not expose (processing baseline, quantification value, per-band
+//! `BOA_ADD_OFFSET` / `RADIO_ADD_OFFSET` from `MTD_MSIL2A.xml` / `MTD_MSIL1C.xml`), and
+//! the baseline and level encoded in product, folder and file names
+//! (`S2B_MSIL2A_20230823T095559_N0509_R122_...`). A few fixed tags are read with a
+//! tolerant string scan (no XML dependency); pure functions, no GDAL. A leaf of the
+//! raster core: it uses only [`super::bands`].
 
-use super::bands::S2Band;
-use super::radiometry::ProcessingLevel;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::bands::{BandRole, S2Band};
+
+/// Processing level of the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ProcessingLevel {
+    /// Top-of-atmosphere reflectance.
+    L1C,
+    /// Bottom-of-atmosphere (surface) reflectance.
+    L2A,
+    Unknown,
+}
+
+impl ProcessingLevel {
+    pub fn label(self) -> &'static str {
+        match self {
+            ProcessingLevel::L1C => "L1C",
+            ProcessingLevel::L2A => "L2A",
+            ProcessingLevel::Unknown => "unknown",
+        }
+    }
+}
 
 /// What Kestrel reads from a product's `MTD_MSIL*.xml`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -180,6 +205,73 @@ pub fn level_from_name(name: &str) -> Option<ProcessingLevel> {
 /// True when a baseline string is at least 04.00, the start of the +1000 offset.
 pub fn baseline_has_offset(baseline: &str) -> Option<bool> {
     parse_baseline(baseline).map(|(major, _)| major >= 4)
+}
+
+/// The last component of a path as text (the whole path when there is none).
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Names to look for level/baseline hints in: the file or folder and up to 3 parents.
+fn name_hints(path: &Path) -> Vec<(String, &'static str)> {
+    let mut out = vec![(file_name(path), "name")];
+    for (i, p) in path.ancestors().skip(1).take(3).enumerate() {
+        if let Some(n) = p.file_name() {
+            out.push((
+                n.to_string_lossy().into_owned(),
+                if i == 0 {
+                    "folder name"
+                } else {
+                    "ancestor folder name"
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// The processing level named by the path (the file or folder and up to 3 parents), else
+/// implied by the band set (SCL: L2A; B10: L1C; 12 confirmed spectral bands: L2A), with
+/// the reason in words.
+pub(crate) fn level_decision(
+    path: &Path,
+    roles: &[BandRole],
+    confirmed: bool,
+) -> (ProcessingLevel, String) {
+    for (name, what) in name_hints(path) {
+        if let Some(l) = level_from_name(&name) {
+            return (l, format!("the {what} {name:?} says {}", l.label()));
+        }
+    }
+    if roles.contains(&BandRole::Scl) {
+        return (ProcessingLevel::L2A, "it has an SCL layer".into());
+    }
+    if roles.contains(&BandRole::Spectral(S2Band::B10)) {
+        return (
+            ProcessingLevel::L1C,
+            "it has B10 (cirrus), which L2A products drop".into(),
+        );
+    }
+    let spectral = roles.iter().filter(|r| r.spectral().is_some()).count();
+    if confirmed && spectral == 12 {
+        return (
+            ProcessingLevel::L2A,
+            "12 spectral bands without B10: the L2A band set".into(),
+        );
+    }
+    (
+        ProcessingLevel::Unknown,
+        "nothing in the names or the band set says L1C or L2A".into(),
+    )
+}
+
+/// The processing baseline named by the path, with where it was found.
+pub(crate) fn baseline_hint(path: &Path) -> Option<(String, String)> {
+    name_hints(path).into_iter().find_map(|(name, what)| {
+        baseline_from_name(&name).map(|b| (b, format!("the {what} {name}")))
+    })
 }
 
 #[cfg(test)]

@@ -1,27 +1,21 @@
-//! A scene and what is known about it ([`SceneInfo`]): opening (dispatching to
-//! `raster::open`) a multi-band raster file (GeoTIFF/COG/JP2 in any CRS), a `.SAFE`
-//! product (folder, `MTD_MSIL2A.xml`/`MTD_MSIL1C.xml` or a SENTINEL2-readable zip) through
-//! GDAL's SENTINEL2 driver, or a folder of per-band files (BigEarthNet patches, ESA
-//! `IMG_DATA` band files). Opening reads metadata only, plus, when no metadata settles
-//! the radiometry, one small decimated sample of the whole scene (at most 256 px on a
-//! side, nearest neighbour, overviews where they exist) for the tests described in
-//! [`super::radiometry`].
+//! A scene and what is known about it ([`SceneInfo`], [`BandInfo`]): the band roles the
+//! user may reassign and the radiometric decision that follows them. Opening is in
+//! `raster::open` ([`Scene::open`]), reads and the whole-scene sample in
+//! [`super::read`] ([`Scene::reader`], [`Scene::read`], [`Scene::sample`]).
 //!
 //! A [`Scene`] is plain data (`Send + Sync + Clone`): band sources, grids, roles and the
 //! radiometric decision. It holds no GDAL handle; reads open datasets on the calling
 //! thread ([`Scene::reader`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::bands::{BandRole, S2Band};
 use super::error::RasterError;
-use super::georef::{Bounds, Grid};
-use super::open::{file_name, level_decision};
-use super::radiometry::{self, ProcessingLevel, Radiometry, RadiometryInputs, SpectralSample};
-use super::read::{ReadRequest, Resampling, SceneReader, Window};
-use crate::jobs::CancelToken;
+use super::georef::{Bounds, Grid, lonlat_to_web_mercator};
+use super::radiometry::{self, Radiometry, RadiometryInputs, SpectralSample};
+use super::safe::{ProcessingLevel, level_decision};
 
 /// How the scene was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,7 +132,7 @@ impl SceneInfo {
     pub fn footprint_3857(&self) -> Vec<(f64, f64)> {
         self.footprint_wgs84
             .iter()
-            .map(|&(lon, lat)| super::georef::lonlat_to_web_mercator(lon, lat))
+            .map(|&(lon, lat)| lonlat_to_web_mercator(lon, lat))
             .collect()
     }
 
@@ -161,32 +155,6 @@ pub struct Scene {
 }
 
 impl Scene {
-    /// Open a scene (see the module docs). Never panics on bad input; errors name the
-    /// file and the problem.
-    pub fn open(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
-        super::init_gdal();
-        cancel.check()?;
-        if !path.exists() {
-            return Err(RasterError::NotFound {
-                path: path.to_path_buf(),
-            });
-        }
-        if path.is_dir() {
-            for mtd in ["MTD_MSIL2A.xml", "MTD_MSIL1C.xml"] {
-                let p = path.join(mtd);
-                if p.is_file() {
-                    return Self::open_safe(path, &p, cancel);
-                }
-            }
-            return Self::open_band_folder(path, cancel);
-        }
-        let upper = file_name(path).to_ascii_uppercase();
-        if upper.starts_with("MTD_MSIL") && upper.ends_with(".XML") {
-            return Self::open_safe(path, path, cancel);
-        }
-        Self::open_file(path, cancel)
-    }
-
     pub fn info(&self) -> &SceneInfo {
         &self.info
     }
@@ -327,206 +295,8 @@ impl Scene {
             }
         }
     }
-
-    /// A reader for this scene on the current thread (keeps datasets open).
-    pub fn reader(&self) -> SceneReader<'_> {
-        SceneReader::new(self)
-    }
-
-    /// Read a window (opens the datasets for this call only; use [`Scene::reader`] for
-    /// many reads).
-    pub fn read(
-        &self,
-        req: &ReadRequest,
-        cancel: &CancelToken,
-    ) -> Result<super::read::BandStack, RasterError> {
-        self.reader().read(req, cancel)
-    }
-
-    /// A sample of the whole scene for histograms and stretches, about `max_side` pixels
-    /// on the long side, nearest neighbour (exact values): a decimated read when the bands
-    /// have overviews, are JPEG 2000, or the scene is small; otherwise (a big file without overviews, where
-    /// a decimated read would decode every block) a mosaic of 8 × 8 full-resolution
-    /// patches spread over the scene, whose `geo_transform` is all zeros (not a map grid)
-    /// and whose notes say so.
-    pub fn sample(
-        &self,
-        bands: &[usize],
-        max_side: usize,
-        cancel: &CancelToken,
-    ) -> Result<super::read::BandStack, RasterError> {
-        let reader = self.reader();
-        let raw = self.sample_raw(&reader, bands, max_side, cancel)?;
-        let mut data = Vec::with_capacity(raw.width * raw.height * bands.len());
-        for (&b, mut plane) in bands.iter().zip(raw.planes) {
-            if let Some(band) = self.info.bands.get(b) {
-                super::read::harmonise(band, &mut plane);
-            }
-            data.extend_from_slice(&plane);
-        }
-        let g = &self.info.grid.geo_transform;
-        let geo_transform = if raw.mosaic {
-            [0.0; 6]
-        } else {
-            [
-                g[0],
-                g[1] * self.info.grid.width as f64 / raw.width as f64,
-                0.0,
-                g[3],
-                0.0,
-                g[5] * self.info.grid.height as f64 / raw.height as f64,
-            ]
-        };
-        Ok(super::read::BandStack {
-            width: raw.width,
-            height: raw.height,
-            bands: bands.to_vec(),
-            scene_roles: self.roles(),
-            data,
-            geo_transform,
-            crs_wkt: if raw.mosaic {
-                String::new()
-            } else {
-                self.info.crs.wkt.clone()
-            },
-            notes: raw.notes,
-        })
-    }
-
-    /// Raw planes of a whole-scene sample (see [`Scene::sample`]).
-    pub(super) fn sample_raw(
-        &self,
-        reader: &SceneReader<'_>,
-        bands: &[usize],
-        max_side: usize,
-        cancel: &CancelToken,
-    ) -> Result<RawSample, RasterError> {
-        const PER_SIDE: usize = 8;
-        let g = &self.info.grid;
-        let with_overviews = bands.iter().all(|&b| {
-            self.info
-                .bands
-                .get(b)
-                .is_some_and(|x| x.overviews > 0 || x.arbitrary_overviews || x.jp2)
-        });
-        let patch = (max_side / PER_SIDE)
-            .min(g.width / PER_SIDE)
-            .min(g.height / PER_SIDE);
-        let mut notes = Vec::new();
-        if with_overviews || g.width.max(g.height) <= 4 * max_side || patch < 4 {
-            let (w, h) = fit_size(g.width, g.height, max_side);
-            let mut planes = Vec::with_capacity(bands.len());
-            for &b in bands {
-                cancel.check()?;
-                planes.push(reader.read_raw(
-                    b,
-                    Window::new(0, 0, g.width, g.height),
-                    w,
-                    h,
-                    Resampling::Nearest,
-                    cancel,
-                    &mut notes,
-                )?);
-            }
-            return Ok(RawSample {
-                width: w,
-                height: h,
-                planes,
-                mosaic: false,
-                notes,
-            });
-        }
-        let side = PER_SIDE * patch;
-        let (cell_w, cell_h) = (g.width / PER_SIDE, g.height / PER_SIDE);
-        let mut planes = Vec::with_capacity(bands.len());
-        for &b in bands {
-            let mut plane = vec![f32::NAN; side * side];
-            for j in 0..PER_SIDE {
-                for i in 0..PER_SIDE {
-                    cancel.check()?;
-                    let x = i * cell_w + (cell_w - patch) / 2;
-                    let y = j * cell_h + (cell_h - patch) / 2;
-                    let v = reader.read_raw(
-                        b,
-                        Window::new(x as i64, y as i64, patch, patch),
-                        patch,
-                        patch,
-                        Resampling::Nearest,
-                        cancel,
-                        &mut notes,
-                    )?;
-                    for r in 0..patch {
-                        let dst = (j * patch + r) * side + i * patch;
-                        plane[dst..dst + patch].copy_from_slice(&v[r * patch..(r + 1) * patch]);
-                    }
-                }
-            }
-            planes.push(plane);
-        }
-        notes.push(format!(
-            "no overviews: sampled {} full-resolution patches of {patch} px instead of a \
-             decimated read (which would decode the whole file)",
-            PER_SIDE * PER_SIDE
-        ));
-        Ok(RawSample {
-            width: side,
-            height: side,
-            planes,
-            mosaic: true,
-            notes,
-        })
-    }
-}
-
-/// Raw sample planes (see [`Scene::sample`]).
-pub(super) struct RawSample {
-    pub width: usize,
-    pub height: usize,
-    pub planes: Vec<Vec<f32>>,
-    /// A mosaic of patches rather than a decimated grid.
-    pub mosaic: bool,
-    pub notes: Vec<String>,
 }
 
 fn is_integer_type_name(name: &str) -> bool {
     !name.starts_with("Float") && name != "Unknown"
-}
-
-/// Output size that fits `w × h` into `max_side` keeping the aspect (never upsampling).
-pub fn fit_size(w: usize, h: usize, max_side: usize) -> (usize, usize) {
-    let long = w.max(h).max(1);
-    if long <= max_side {
-        return (w.max(1), h.max(1));
-    }
-    let f = max_side as f64 / long as f64;
-    (
-        ((w as f64 * f).round() as usize).max(1),
-        ((h as f64 * f).round() as usize).max(1),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn send_sync<T: Send + Sync>() {}
-    fn send<T: Send>() {}
-
-    #[test]
-    fn results_are_plain_data() {
-        send_sync::<Scene>();
-        send_sync::<SceneInfo>();
-        send_sync::<crate::raster::BandStack>();
-        send_sync::<crate::raster::PixelReport>();
-        send_sync::<crate::raster::RgbaImage>();
-        send_sync::<RasterError>();
-        send::<SceneReader<'static>>();
-    }
-
-    #[test]
-    fn fit_size_keeps_aspect() {
-        assert_eq!(fit_size(10980, 10980, 256), (256, 256));
-        assert_eq!(fit_size(930, 947, 256), (251, 256));
-        assert_eq!(fit_size(120, 120, 256), (120, 120));
-    }
 }

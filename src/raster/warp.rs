@@ -14,8 +14,11 @@ use gdal::DriverManager;
 use gdal::raster::Buffer;
 
 use super::error::{RasterError, gdal_message};
-use super::georef::{Bounds, CrsTransformer, Grid, web_mercator_wkt};
-use super::read::{BandStack, ReadRequest, Resampling, SceneReader, Window, cancel_progress};
+use super::georef::{Bounds, CrsTransformer, GeorefError, Grid, web_mercator_wkt};
+use super::read::{
+    BandStack, ReadFail, ReadRequest, Resampling, SceneReader, Window, cancel_progress,
+    last_gdal_error,
+};
 use super::scene::Scene;
 use crate::jobs::CancelToken;
 
@@ -38,7 +41,7 @@ pub(crate) fn source_read_for_view(
     view: &Bounds,
     out_w: usize,
     out_h: usize,
-) -> Result<Option<(Window, usize, usize)>, String> {
+) -> Result<Option<(Window, usize, usize)>, GeorefError> {
     // Only the part of the view over the scene matters (a world-wide view transformed
     // into a UTM zone would be meaningless).
     let inter = Bounds::new(
@@ -75,7 +78,8 @@ pub(crate) fn source_read_for_view(
     Ok(Some((Window::new(c0 as i64, r0 as i64, ww, wh), rw, rh)))
 }
 
-/// Warp planes of `src` (in `src.crs_wkt`) onto `dst_grid` in `dst_wkt`.
+/// Warp planes of `src` (in `src.crs_wkt`) onto `dst_grid` in `dst_wkt`; GDAL's message
+/// when it fails.
 fn warp_planes(
     src: &BandStack,
     planes: &[usize],
@@ -83,38 +87,36 @@ fn warp_planes(
     dst_wkt: &str,
     alg: Resampling,
     cancel: &CancelToken,
-) -> Result<Vec<Vec<f32>>, String> {
-    let mem = DriverManager::get_driver_by_name("MEM").map_err(|e| gdal_message(&e))?;
+) -> Result<Vec<Vec<f32>>, ReadFail> {
+    let gdal = |e: gdal::errors::GdalError| ReadFail::Gdal(gdal_message(&e));
+    let mem = DriverManager::get_driver_by_name("MEM").map_err(gdal)?;
     let n = planes.len();
     let mut sds = mem
         .create_with_band_type::<f32, _>("", src.width, src.height, n)
-        .map_err(|e| gdal_message(&e))?;
-    sds.set_geo_transform(&src.geo_transform)
-        .map_err(|e| gdal_message(&e))?;
-    sds.set_projection(&src.crs_wkt)
-        .map_err(|e| gdal_message(&e))?;
+        .map_err(gdal)?;
+    sds.set_geo_transform(&src.geo_transform).map_err(gdal)?;
+    sds.set_projection(&src.crs_wkt).map_err(gdal)?;
     for (k, &p) in planes.iter().enumerate() {
-        let mut rb = sds.rasterband(k + 1).map_err(|e| gdal_message(&e))?;
-        rb.set_no_data_value(Some(f64::NAN))
-            .map_err(|e| gdal_message(&e))?;
+        let mut rb = sds.rasterband(k + 1).map_err(gdal)?;
+        rb.set_no_data_value(Some(f64::NAN)).map_err(gdal)?;
         let mut buf = Buffer::new((src.width, src.height), src.plane(p).to_vec());
         rb.write((0, 0), (src.width, src.height), &mut buf)
-            .map_err(|e| gdal_message(&e))?;
+            .map_err(gdal)?;
     }
     let mut dds = mem
         .create_with_band_type::<f32, _>("", dst_grid.width, dst_grid.height, n)
-        .map_err(|e| gdal_message(&e))?;
+        .map_err(gdal)?;
     dds.set_geo_transform(&dst_grid.geo_transform)
-        .map_err(|e| gdal_message(&e))?;
-    dds.set_projection(dst_wkt).map_err(|e| gdal_message(&e))?;
+        .map_err(gdal)?;
+    dds.set_projection(dst_wkt).map_err(gdal)?;
     for k in 0..n {
-        let mut rb = dds.rasterband(k + 1).map_err(|e| gdal_message(&e))?;
-        rb.set_no_data_value(Some(f64::NAN))
-            .map_err(|e| gdal_message(&e))?;
-        rb.fill(f64::NAN, None).map_err(|e| gdal_message(&e))?;
+        let mut rb = dds.rasterband(k + 1).map_err(gdal)?;
+        rb.set_no_data_value(Some(f64::NAN)).map_err(gdal)?;
+        rb.fill(f64::NAN, None).map_err(gdal)?;
     }
-    let src_wkt = CString::new(src.crs_wkt.as_str()).map_err(|e| e.to_string())?;
-    let dst_wkt_c = CString::new(dst_wkt).map_err(|e| e.to_string())?;
+    let nul = |e: std::ffi::NulError| ReadFail::Gdal(format!("WKT with a NUL byte: {e}"));
+    let src_wkt = CString::new(src.crs_wkt.as_str()).map_err(nul)?;
+    let dst_wkt_c = CString::new(dst_wkt).map_err(nul)?;
     // SAFETY: both datasets are alive for the call; the WKT strings are NUL-terminated;
     // the progress data is the borrowed token, valid for the duration of the call.
     let rv = unsafe {
@@ -132,14 +134,14 @@ fn warp_planes(
         )
     };
     if cancel.is_cancelled() {
-        return Err("cancelled".into());
+        return Err(ReadFail::Cancelled);
     }
     if rv != gdal_sys::CPLErr::CE_None {
-        return Err(super::read::last_gdal_error());
+        return Err(ReadFail::Gdal(last_gdal_error()));
     }
     let mut out = Vec::with_capacity(n);
     for k in 0..n {
-        let rb = dds.rasterband(k + 1).map_err(|e| gdal_message(&e))?;
+        let rb = dds.rasterband(k + 1).map_err(gdal)?;
         let buf = rb
             .read_as::<f32>(
                 (0, 0),
@@ -147,7 +149,7 @@ fn warp_planes(
                 (dst_grid.width, dst_grid.height),
                 None,
             )
-            .map_err(|e| gdal_message(&e))?;
+            .map_err(gdal)?;
         out.push(buf.into_shape_and_vec().1);
     }
     Ok(out)
@@ -181,6 +183,7 @@ impl SceneReader<'_> {
             path: info.path.clone(),
             message,
         };
+        let georef_err = |e: GeorefError| warp_err(e.to_string());
         let dst_grid = Grid {
             width: out_w,
             height: out_h,
@@ -204,7 +207,7 @@ impl SceneReader<'_> {
             crs_wkt: dst_wkt.clone(),
             notes: Vec::new(),
         };
-        let t = CrsTransformer::new(&info.crs.wkt).map_err(warp_err)?;
+        let t = CrsTransformer::new(&info.crs.wkt).map_err(georef_err)?;
         let Some((window, rw, rh)) = source_read_for_view(
             &info.grid,
             &info.bounds_3857,
@@ -213,7 +216,7 @@ impl SceneReader<'_> {
             out_w,
             out_h,
         )
-        .map_err(warp_err)?
+        .map_err(georef_err)?
         else {
             return Ok(result); // the view misses the scene
         };
@@ -242,14 +245,12 @@ impl SceneReader<'_> {
         let n = out_w * out_h;
         for (alg, planes) in groups {
             cancel.check()?;
-            let warped =
-                warp_planes(&src, &planes, &dst_grid, &dst_wkt, alg, cancel).map_err(|m| {
-                    if cancel.is_cancelled() {
-                        RasterError::Cancelled(crate::jobs::Cancelled)
-                    } else {
-                        warp_err(m)
-                    }
-                })?;
+            let warped = warp_planes(&src, &planes, &dst_grid, &dst_wkt, alg, cancel).map_err(
+                |e| match e {
+                    ReadFail::Gdal(m) if !cancel.is_cancelled() => warp_err(m),
+                    _ => RasterError::Cancelled(crate::jobs::Cancelled),
+                },
+            )?;
             for (p, plane) in planes.into_iter().zip(warped) {
                 result.data[p * n..(p + 1) * n].copy_from_slice(&plane);
             }

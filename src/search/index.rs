@@ -530,7 +530,7 @@ fn tile_record(
     let bounds_crs = [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)];
     let mut pts = ring_crs.clone();
     pts.push(grid.pixel_to_crs(x0 + s / 2.0, y0 + s / 2.0));
-    let ll = to_wgs84.to_wgs84(&pts)?;
+    let ll = to_wgs84.to_wgs84(&pts).map_err(|e| e.to_string())?;
     let centre = ll[ll.len() - 1];
     let mut polygon: Vec<[f64; 2]> = ll[..ll.len() - 1].iter().map(|(x, y)| [*x, *y]).collect();
     if let Some(first) = polygon.first().copied() {

@@ -208,7 +208,7 @@ fn style_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
             }
             Err(why) => {
                 ui.add_enabled(false, egui::RadioButton::new(false, p.name()))
-                    .on_disabled_hover_text(why);
+                    .on_disabled_hover_text(why.to_string());
             }
         }
     }
@@ -245,7 +245,7 @@ fn style_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
                 }
                 Err(why) => {
                     ui.add_enabled(false, egui::RadioButton::new(false, ix.name()))
-                        .on_disabled_hover_text(why);
+                        .on_disabled_hover_text(why.to_string());
                 }
             }
         }

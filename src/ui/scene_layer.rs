@@ -1,14 +1,16 @@
-//! One opened scene on the map: its background jobs (open, sample, render) and the
-//! textures they produce.
+//! One opened scene on the map: its background jobs (open, sample, render), the debounce
+//! of view renders, and the textures the renders produce. What the jobs compute is
+//! `raster::view`.
 //!
 //! Drawing a scene takes three kinds of job, all on worker threads:
 //! 1. **open**: `Scene::open` (metadata only; never a full-resolution read);
-//! 2. **sample**: a decimated whole-scene read of every band, from which stretches and
-//!    histograms are computed (never a full read);
-//! 3. **render**: reproject the composite's bands to Web Mercator through GDAL for a
-//!    target rectangle at a target size, stretch and colour them. One render covers the
-//!    whole scene at ≤ 1024 px (the overview, drawn at every zoom), another the visible
-//!    part at screen resolution (the view, requested when the map settles).
+//! 2. **sample**: [`view::sample`], a decimated whole-scene read of every band, from
+//!    which stretches and histograms are computed (never a full read);
+//! 3. **render**: [`view::render`], the composite's bands reprojected to Web Mercator
+//!    through GDAL for a target rectangle at a target size, stretched and coloured. One
+//!    render covers the whole scene at ≤ 1024 px (the overview, drawn at every zoom),
+//!    another the visible part at screen resolution (the view, requested when the map
+//!    settles).
 //!
 //! The UI thread only uploads finished RGBA images as textures.
 
@@ -20,53 +22,13 @@ use egui::{ColorImage, TextureHandle, TextureOptions};
 
 use super::LayerId;
 use crate::jobs::{JobHandle, Poll};
-use crate::raster::render::{self, Composite, Preset};
-use crate::raster::stretch::{ChannelStats, ChannelStretch, Histogram, StretchMethod};
-use crate::raster::{BandStack, Bounds, RasterError, Resampling, Scene};
+use crate::raster::view::{self, RenderOutput, ViewError, ViewNeed};
+use crate::raster::{BandStack, Bounds, RasterError, Scene};
 
-/// Longest side of the whole-scene sample used for statistics.
-const SAMPLE_SIDE: usize = 512;
-/// Longest side of the whole-scene overview texture.
-const OVERVIEW_SIDE: usize = 1024;
-/// Longest side of a viewport render.
-const VIEW_MAX_SIDE: usize = 2048;
+pub use crate::raster::view::{ChannelHistogram, LayerStyle};
+
 /// Wait this long after the map stops moving before rendering the view.
 const VIEW_DEBOUNCE: Duration = Duration::from_millis(180);
-
-/// How a layer is styled (what the render jobs depend on).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LayerStyle {
-    pub composite: Composite,
-    pub method: StretchMethod,
-    pub gamma: f32,
-}
-
-impl Default for LayerStyle {
-    fn default() -> Self {
-        Self {
-            composite: Composite::Preset {
-                preset: Preset::TrueColor,
-            },
-            method: StretchMethod::default(),
-            gamma: 1.0,
-        }
-    }
-}
-
-/// One channel's histogram with the stretch cut applied to it.
-#[derive(Debug, Clone)]
-pub struct ChannelHistogram {
-    pub label: String,
-    pub histogram: Histogram,
-    pub stretch: Option<ChannelStretch>,
-}
-
-/// What a render job produces.
-pub struct RenderOutput {
-    pub style: LayerStyle,
-    pub histograms: Vec<ChannelHistogram>,
-    pub images: Vec<(Bounds, render::RgbaImage)>,
-}
 
 /// A georeferenced texture.
 pub struct GeoTexture {
@@ -93,8 +55,8 @@ pub struct SceneLayer {
     pub histograms: Vec<ChannelHistogram>,
     sample: Option<Arc<BandStack>>,
     sample_job: Option<JobHandle<Result<BandStack, RasterError>>>,
-    overview_job: Option<JobHandle<Result<RenderOutput, String>>>,
-    view_job: Option<JobHandle<Result<RenderOutput, String>>>,
+    overview_job: Option<JobHandle<Result<RenderOutput, ViewError>>>,
+    view_job: Option<JobHandle<Result<RenderOutput, ViewError>>>,
     pub overview: Option<GeoTexture>,
     pub view: Option<GeoTexture>,
     /// The viewport last asked for and when it last changed.
@@ -199,8 +161,9 @@ impl SceneLayer {
 
     /// Install a (new or modified) scene and start sampling it.
     pub fn set_scene(&mut self, scene: Scene, ctx: &egui::Context) {
-        if self.style.composite.bands(&scene.roles()).is_err() {
-            self.style.composite = default_composite(&scene);
+        let roles = scene.roles();
+        if self.style.composite.bands(&roles).is_err() {
+            self.style.composite = view::default_composite(&roles);
         }
         let scene = Arc::new(scene);
         self.scene = Some(scene.clone());
@@ -209,9 +172,8 @@ impl SceneLayer {
         self.overview = None;
         self.view = None;
         self.requested_view = None;
-        let bands: Vec<usize> = (0..scene.bands().len()).collect();
         self.sample_job = Some(JobHandle::spawn("sample-scene", repaint(ctx), move |jc| {
-            scene.sample(&bands, SAMPLE_SIDE, &jc.cancel)
+            view::sample(&scene, &jc.cancel)
         }));
     }
 
@@ -275,8 +237,9 @@ impl SceneLayer {
                     match res {
                         Ok(out) => self.install(which, out, ctx),
                         Err(e) => {
-                            self.last_error = Some(e.clone());
-                            event = Some(LayerEvent::Failed(e));
+                            let msg = format!("{e}");
+                            self.last_error = Some(msg.clone());
+                            event = Some(LayerEvent::Failed(msg));
                         }
                     }
                 }
@@ -311,13 +274,12 @@ impl SceneLayer {
         let (Some(scene), Some(sample)) = (self.scene.clone(), self.sample.clone()) else {
             return;
         };
-        let b = scene.info().bounds_3857;
-        let (w, h) = fit(b.width(), b.height(), OVERVIEW_SIDE);
+        let target = view::overview_target(scene.info().bounds_3857);
         let style = self.style.clone();
         self.overview_job = Some(JobHandle::spawn(
             "render-overview",
             repaint(ctx),
-            move |jc| render_job(&scene, &sample, &style, &[(b, w, h)], true, &jc.cancel),
+            move |jc| view::render(&scene, &sample, &style, &[target], true, &jc.cancel),
         ));
     }
 
@@ -333,20 +295,15 @@ impl SceneLayer {
         let (Some(scene), Some(sample)) = (self.scene.clone(), self.sample.clone()) else {
             return;
         };
-        let sb = scene.info().bounds_3857;
-        let Some(part) = sb.intersection(&visible) else {
-            return;
-        };
-        // Size of the visible part on screen, in physical pixels.
-        let w = (f64::from(screen_w) * part.width() / visible.width()).round() as usize;
-        let h = (f64::from(screen_h) * part.height() / visible.height()).round() as usize;
-        // The overview is sharp enough while the whole scene fits in it.
-        let scene_px = f64::from(screen_w) * sb.width() / visible.width();
-        if scene_px <= OVERVIEW_SIDE as f64 * 1.1 || w < 2 || h < 2 {
-            self.wanted_view = None;
-            return;
-        }
-        let (w, h) = fit_box(w, h, VIEW_MAX_SIDE);
+        let (part, w, h) =
+            match view::view_need(scene.info().bounds_3857, visible, screen_w, screen_h) {
+                ViewNeed::Outside => return,
+                ViewNeed::Overview => {
+                    self.wanted_view = None;
+                    return;
+                }
+                ViewNeed::Part(part, w, h) => (part, w, h),
+            };
         let key = (part, w, h);
         if self.wanted_view.as_ref() != Some(&key) {
             self.wanted_view = Some(key);
@@ -368,7 +325,7 @@ impl SceneLayer {
         self.requested_view = Some((part, w, h, style.clone()));
         // Replacing the handle cancels the previous view render.
         self.view_job = Some(JobHandle::spawn("render-view", repaint(ctx), move |jc| {
-            render_job(&scene, &sample, &style, &[(part, w, h)], false, &jc.cancel)
+            view::render(&scene, &sample, &style, &[(part, w, h)], false, &jc.cancel)
         }));
     }
 
@@ -387,124 +344,4 @@ enum Which {
 pub enum LayerEvent {
     Opened,
     Failed(String),
-}
-
-/// The first composite the scene can show: true colour, else any preset, else an index,
-/// else the first three bands.
-pub fn default_composite(scene: &Scene) -> Composite {
-    let roles = scene.roles();
-    let candidates = Preset::ALL
-        .iter()
-        .map(|p| Composite::Preset { preset: *p })
-        .chain(
-            crate::raster::SpectralIndex::ALL
-                .iter()
-                .map(|i| Composite::Index { index: *i }),
-        );
-    for c in candidates {
-        if c.bands(&roles).is_ok() {
-            return c;
-        }
-    }
-    let n = roles.len();
-    Composite::Custom {
-        rgb: [0, 1.min(n.saturating_sub(1)), 2.min(n.saturating_sub(1))],
-    }
-}
-
-/// Pixel size of a `w × h` (map units) rectangle with its long side at `side`.
-fn fit(w: f64, h: f64, side: usize) -> (usize, usize) {
-    if w >= h {
-        (side, ((side as f64 * h / w).round() as usize).max(1))
-    } else {
-        (((side as f64 * w / h).round() as usize).max(1), side)
-    }
-}
-
-fn fit_box(w: usize, h: usize, max_side: usize) -> (usize, usize) {
-    if w.max(h) <= max_side {
-        (w, h)
-    } else {
-        fit(w as f64, h as f64, max_side)
-    }
-}
-
-/// Histograms of the whole-scene sample for the panel: one per display channel with its
-/// stretch cut for RGB composites, the index values for an index, none for SCL.
-fn sample_histograms(
-    scene: &Scene,
-    sample: &BandStack,
-    composite: &Composite,
-    bands: &[usize],
-    stretches: Option<&[ChannelStretch; 3]>,
-) -> Vec<ChannelHistogram> {
-    match composite {
-        Composite::Scl => Vec::new(),
-        Composite::Index { index } => {
-            let (Some(a), Some(b)) = (
-                sample.band_of_scene_index(bands[0]),
-                sample.band_of_scene_index(bands[1]),
-            ) else {
-                return Vec::new();
-            };
-            vec![ChannelHistogram {
-                label: index.name().to_string(),
-                histogram: Histogram::compute(&index.compute(a, b), 128, Some((-1.0, 1.0))),
-                stretch: None,
-            }]
-        }
-        Composite::Preset { .. } | Composite::Custom { .. } => bands
-            .iter()
-            .enumerate()
-            .filter_map(|(c, &b)| {
-                let values = sample.band_of_scene_index(b)?;
-                let st = ChannelStats::from_values(values);
-                Some(ChannelHistogram {
-                    label: scene.bands()[b].display_name(),
-                    histogram: Histogram::compute(
-                        values,
-                        128,
-                        Some((st.percentile(0.5), st.percentile(99.5))),
-                    ),
-                    stretch: stretches.map(|s| s[c]),
-                })
-            })
-            .collect(),
-    }
-}
-
-/// Stretches and histograms from the sample, then reprojected renders of `targets`.
-fn render_job(
-    scene: &Scene,
-    sample: &BandStack,
-    style: &LayerStyle,
-    targets: &[(Bounds, usize, usize)],
-    with_histograms: bool,
-    cancel: &crate::jobs::CancelToken,
-) -> Result<RenderOutput, String> {
-    let roles = scene.roles();
-    let bands = style.composite.bands(&roles)?;
-    let stretches = render::auto_stretch(sample, &style.composite, style.method, style.gamma)?;
-    let mut histograms = Vec::new();
-    if with_histograms {
-        histograms = sample_histograms(scene, sample, &style.composite, &bands, stretches.as_ref());
-    }
-    let resampling = if matches!(style.composite, Composite::Scl) {
-        Resampling::Nearest
-    } else {
-        Resampling::Bilinear
-    };
-    let mut images = Vec::new();
-    for &(b, w, h) in targets {
-        let stack = scene
-            .read_web_mercator(&bands, b, w, h, resampling, cancel)
-            .map_err(|e| format!("{e}"))?;
-        let img = render::render(&stack, &style.composite, stretches.as_ref())?;
-        images.push((b, img));
-    }
-    Ok(RenderOutput {
-        style: style.clone(),
-        histograms,
-        images,
-    })
 }

@@ -156,7 +156,7 @@ fn unknown_band_order_opens_and_asks_for_bands() {
         "{e}"
     );
     let why = Preset::TrueColor.available(&scene.roles()).unwrap_err();
-    assert!(why.contains("B04, B03, B02"), "{why}");
+    assert!(why.to_string().contains("B04, B03, B02"), "{why}");
     // Raw values are still readable.
     let s = scene
         .read(
