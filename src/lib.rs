@@ -32,7 +32,7 @@
 //! the UI wrap them with `anyhow` context and show them once (`{:#}`). Nothing in the
 //! core panics on bad input. Files are written atomically ([`atomic`]).
 
-pub use kestrel_base::{atomic, jobs, paths};
+pub use kestrel_base::{atomic, jobs, paths, report};
 pub use kestrel_model as model;
 
 pub mod cli;

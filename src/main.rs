@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kestrel: error: {e:#}");
+            eprintln!(
+                "kestrel: error: {}",
+                kestrel::report::error_line(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

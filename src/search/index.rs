@@ -19,8 +19,9 @@ use super::record::{INDEX_FORMAT_VERSION, IndexMeta, TileRecord, TileStatus};
 use super::tiling::{TileGrid, TileWindow};
 use crate::jobs::{CancelToken, Cancelled, Progress, ProgressSink};
 use crate::model::config::PreprocessConfig;
-use crate::model::preprocess::{RawImage, resize_crop_normalize};
+use crate::model::preprocess::{PreprocessError, RawImage, resize_crop_normalize};
 use crate::model::{Embedder, ModelError};
+use crate::raster::georef::GeorefError;
 use crate::raster::read::{ReadRequest, Resampling, Window};
 use crate::raster::{BandRole, CrsTransformer, RasterError, S2Band, Scene};
 
@@ -123,6 +124,18 @@ pub enum IndexError {
     Raster(#[from] RasterError),
     #[error("cannot index {scene}: {reason}")]
     Unsupported { scene: String, reason: String },
+    #[error("cannot place the tiles of {scene} in WGS84")]
+    Georef {
+        scene: String,
+        #[source]
+        source: GeorefError,
+    },
+    #[error("cannot preprocess the tiles of {scene}")]
+    Preprocess {
+        scene: String,
+        #[source]
+        source: PreprocessError,
+    },
     #[error("cannot index {scene}: cannot hash the checkpoint")]
     Checkpoint {
         scene: String,
@@ -354,11 +367,10 @@ impl TileReader<'_> {
         } = *self;
         let info = scene.info();
         let reader = scene.reader();
-        let to_wgs84 =
-            CrsTransformer::new(&info.crs.wkt).map_err(|reason| IndexError::Unsupported {
-                scene: info.path.display().to_string(),
-                reason: format!("cannot transform the scene CRS to WGS84: {reason}"),
-            })?;
+        let to_wgs84 = CrsTransformer::new(&info.crs.wkt).map_err(|source| IndexError::Georef {
+            scene: info.path.display().to_string(),
+            source,
+        })?;
         let mut bands = model_bands.to_vec();
         bands.extend(scl);
         bands.extend(cld);
@@ -446,9 +458,9 @@ impl TileReader<'_> {
                     cloud_fraction,
                     status,
                 )
-                .map_err(|reason| IndexError::Unsupported {
+                .map_err(|source| IndexError::Georef {
                     scene: info.path.display().to_string(),
-                    reason,
+                    source,
                 })?;
                 let pixels = if status == TileStatus::Embedded {
                     // the model's own preprocessing, as `embed-images` uses: identity
@@ -460,10 +472,10 @@ impl TileReader<'_> {
                         width: s,
                         height: s,
                     };
-                    Some(resize_crop_normalize(&tile, cfg).map_err(|e| {
-                        IndexError::Unsupported {
+                    Some(resize_crop_normalize(&tile, cfg).map_err(|source| {
+                        IndexError::Preprocess {
                             scene: info.path.display().to_string(),
-                            reason: e.to_string(),
+                            source,
                         }
                     })?)
                 } else {
@@ -502,7 +514,7 @@ fn tile_record(
     nodata_fraction: f32,
     cloud_fraction: Option<f32>,
     status: TileStatus,
-) -> Result<TileRecord, String> {
+) -> Result<TileRecord, GeorefError> {
     let s = f64::from(tw.size);
     let (x0, y0) = (tw.x0 as f64, tw.y0 as f64);
     // corners clockwise from the top-left, densified a little so that long tiles in a
@@ -530,7 +542,7 @@ fn tile_record(
     let bounds_crs = [ax.min(bx), ay.min(by), ax.max(bx), ay.max(by)];
     let mut pts = ring_crs.clone();
     pts.push(grid.pixel_to_crs(x0 + s / 2.0, y0 + s / 2.0));
-    let ll = to_wgs84.to_wgs84(&pts).map_err(|e| e.to_string())?;
+    let ll = to_wgs84.to_wgs84(&pts)?;
     let centre = ll[ll.len() - 1];
     let mut polygon: Vec<[f64; 2]> = ll[..ll.len() - 1].iter().map(|(x, y)| [*x, *y]).collect();
     if let Some(first) = polygon.first().copied() {

@@ -36,7 +36,7 @@ pub fn layers_list_ui(
             let selected = active == Some(layer.id);
             let name = layer.name();
             let label = match &layer.state {
-                LayerState::Opening(_) => RichText::new(format!("{name} (opening…)")).italics(),
+                LayerState::Opening => RichText::new(format!("{name} (opening…)")).italics(),
                 LayerState::Failed(_) => {
                     RichText::new(name).color(Color32::from_rgb(255, 110, 110))
                 }

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use egui::{ColorImage, TextureHandle, TextureOptions};
 
 use super::LayerId;
-use crate::jobs::{JobHandle, Poll};
-use crate::raster::view::{self, RenderOutput, ViewError, ViewNeed};
-use crate::raster::{BandStack, Bounds, RasterError, Scene};
+use super::task::{Task, TaskEvent};
+use crate::raster::view::{self, RenderOutput, ViewNeed};
+use crate::raster::{BandStack, Bounds, Scene};
 
 pub use crate::raster::view::{ChannelHistogram, LayerStyle};
 
@@ -38,8 +38,9 @@ pub struct GeoTexture {
 }
 
 /// The lifecycle of a layer.
+#[derive(Debug, Clone, PartialEq)]
 pub enum LayerState {
-    Opening(JobHandle<Result<Scene, RasterError>>),
+    Opening,
     Ready,
     Failed(String),
 }
@@ -54,9 +55,10 @@ pub struct SceneLayer {
     pub style: LayerStyle,
     pub histograms: Vec<ChannelHistogram>,
     sample: Option<Arc<BandStack>>,
-    sample_job: Option<JobHandle<Result<BandStack, RasterError>>>,
-    overview_job: Option<JobHandle<Result<RenderOutput, ViewError>>>,
-    view_job: Option<JobHandle<Result<RenderOutput, ViewError>>>,
+    open_job: Task<Scene>,
+    sample_job: Task<BandStack>,
+    overview_job: Task<RenderOutput>,
+    view_job: Task<RenderOutput>,
     pub overview: Option<GeoTexture>,
     pub view: Option<GeoTexture>,
     /// The viewport last asked for and when it last changed.
@@ -67,19 +69,14 @@ pub struct SceneLayer {
     pub last_error: Option<String>,
 }
 
-fn repaint(ctx: &egui::Context) -> Arc<dyn Fn() + Send + Sync> {
-    let ctx = ctx.clone();
-    Arc::new(move || ctx.request_repaint())
-}
-
 impl SceneLayer {
     /// Start opening `path` on a worker.
     pub fn open(id: LayerId, path: PathBuf, ctx: &egui::Context) -> Self {
-        let p = path.clone();
-        let job = JobHandle::spawn("open-scene", repaint(ctx), move |jc| {
-            Scene::open(&p, &jc.cancel)
+        let mut layer = Self::with_state(id, path.clone(), LayerState::Opening);
+        layer.open_job.start("open-scene", ctx, move |jc| {
+            Ok(Scene::open(&path, &jc.cancel)?)
         });
-        Self::with_state(id, path, LayerState::Opening(job))
+        layer
     }
 
     /// A layer for an already opened scene (tests, CLI hand-over).
@@ -100,9 +97,10 @@ impl SceneLayer {
             style: LayerStyle::default(),
             histograms: Vec::new(),
             sample: None,
-            sample_job: None,
-            overview_job: None,
-            view_job: None,
+            open_job: Task::default(),
+            sample_job: Task::default(),
+            overview_job: Task::default(),
+            view_job: Task::default(),
             overview: None,
             view: None,
             wanted_view: None,
@@ -125,20 +123,20 @@ impl SceneLayer {
     }
 
     pub fn is_busy(&self) -> bool {
-        matches!(self.state, LayerState::Opening(_))
-            || self.sample_job.is_some()
-            || self.overview_job.is_some()
-            || self.view_job.is_some()
+        self.open_job.is_running()
+            || self.sample_job.is_running()
+            || self.overview_job.is_running()
+            || self.view_job.is_running()
     }
 
     /// What the layer is busy with, for the status bar.
     pub fn busy_label(&self) -> Option<String> {
         let name = self.name();
-        if matches!(self.state, LayerState::Opening(_)) {
+        if self.open_job.is_running() {
             Some(format!("opening {name}"))
-        } else if self.sample_job.is_some() {
+        } else if self.sample_job.is_running() {
             Some(format!("sampling {name}"))
-        } else if self.overview_job.is_some() || self.view_job.is_some() {
+        } else if self.overview_job.is_running() || self.view_job.is_running() {
             Some(format!("rendering {name}"))
         } else {
             None
@@ -149,13 +147,14 @@ impl SceneLayer {
     /// GDAL reads check the token between bands and inside RasterIO). A layer still opening
     /// becomes a failed one.
     pub fn cancel_jobs(&mut self) {
-        if matches!(self.state, LayerState::Opening(_)) {
+        if self.open_job.is_running() {
             self.state =
                 LayerState::Failed(format!("opening {} was cancelled", self.path.display()));
         }
-        self.sample_job = None;
-        self.overview_job = None;
-        self.view_job = None;
+        self.open_job.cancel();
+        self.sample_job.cancel();
+        self.overview_job.cancel();
+        self.view_job.cancel();
         self.requested_view = None;
     }
 
@@ -172,9 +171,9 @@ impl SceneLayer {
         self.overview = None;
         self.view = None;
         self.requested_view = None;
-        self.sample_job = Some(JobHandle::spawn("sample-scene", repaint(ctx), move |jc| {
-            view::sample(&scene, &jc.cancel)
-        }));
+        self.sample_job.start("sample-scene", ctx, move |jc| {
+            Ok(view::sample(&scene, &jc.cancel)?)
+        });
     }
 
     /// Change the style; re-renders follow.
@@ -189,61 +188,43 @@ impl SceneLayer {
     /// Poll jobs. Returns an event for the app (opened, failed).
     pub fn poll(&mut self, ctx: &egui::Context) -> Option<LayerEvent> {
         let mut event = None;
-        if let LayerState::Opening(job) = &mut self.state {
-            match job.poll() {
-                Poll::Running(_) => {}
-                Poll::Done(Ok(scene)) => {
+        match self.open_job.poll() {
+            TaskEvent::Finished => {
+                if let Some(scene) = self.open_job.take() {
                     self.set_scene(scene, ctx);
                     event = Some(LayerEvent::Opened);
                 }
-                Poll::Done(Err(e)) => {
-                    let msg = format!("{e}");
-                    self.state = LayerState::Failed(msg.clone());
-                    event = Some(LayerEvent::Failed(msg));
-                }
-                Poll::Lost => {
-                    let msg = format!("opening {} failed unexpectedly", self.path.display());
-                    self.state = LayerState::Failed(msg.clone());
-                    event = Some(LayerEvent::Failed(msg));
-                }
             }
+            TaskEvent::Failed(msg) => {
+                self.state = LayerState::Failed(msg.clone());
+                event = Some(LayerEvent::Failed(msg));
+            }
+            TaskEvent::Nothing => {}
         }
-        if let Some(job) = &mut self.sample_job {
-            match job.poll() {
-                Poll::Running(_) => {}
-                Poll::Done(res) => {
-                    self.sample_job = None;
-                    match res {
-                        Ok(stack) => {
-                            self.sample = Some(Arc::new(stack));
-                            self.start_overview(ctx);
-                        }
-                        Err(e) => event = Some(LayerEvent::Failed(format!("{e}"))),
-                    }
-                }
-                Poll::Lost => self.sample_job = None,
+        match self.sample_job.poll() {
+            TaskEvent::Finished => {
+                self.sample = self.sample_job.take().map(Arc::new);
+                self.start_overview(ctx);
             }
+            TaskEvent::Failed(msg) => event = Some(LayerEvent::Failed(msg)),
+            TaskEvent::Nothing => {}
         }
         for which in [Which::Overview, Which::View] {
-            let slot = match which {
+            let task = match which {
                 Which::Overview => &mut self.overview_job,
                 Which::View => &mut self.view_job,
             };
-            let Some(job) = slot else { continue };
-            match job.poll() {
-                Poll::Running(_) => {}
-                Poll::Done(res) => {
-                    *slot = None;
-                    match res {
-                        Ok(out) => self.install(which, out, ctx),
-                        Err(e) => {
-                            let msg = format!("{e}");
-                            self.last_error = Some(msg.clone());
-                            event = Some(LayerEvent::Failed(msg));
-                        }
+            match task.poll() {
+                TaskEvent::Finished => {
+                    if let Some(out) = task.take() {
+                        self.install(which, out, ctx);
                     }
                 }
-                Poll::Lost => *slot = None,
+                TaskEvent::Failed(msg) => {
+                    self.last_error = Some(msg.clone());
+                    event = Some(LayerEvent::Failed(msg));
+                }
+                TaskEvent::Nothing => {}
             }
         }
         event
@@ -276,11 +257,16 @@ impl SceneLayer {
         };
         let target = view::overview_target(scene.info().bounds_3857);
         let style = self.style.clone();
-        self.overview_job = Some(JobHandle::spawn(
-            "render-overview",
-            repaint(ctx),
-            move |jc| view::render(&scene, &sample, &style, &[target], true, &jc.cancel),
-        ));
+        self.overview_job.start("render-overview", ctx, move |jc| {
+            Ok(view::render(
+                &scene,
+                &sample,
+                &style,
+                &[target],
+                true,
+                &jc.cancel,
+            )?)
+        });
     }
 
     /// Tell the layer what part of the map is visible (Web Mercator) and at how many
@@ -323,10 +309,17 @@ impl SceneLayer {
         }
         let style = self.style.clone();
         self.requested_view = Some((part, w, h, style.clone()));
-        // Replacing the handle cancels the previous view render.
-        self.view_job = Some(JobHandle::spawn("render-view", repaint(ctx), move |jc| {
-            view::render(&scene, &sample, &style, &[(part, w, h)], false, &jc.cancel)
-        }));
+        // Starting a job cancels the previous view render.
+        self.view_job.start("render-view", ctx, move |jc| {
+            Ok(view::render(
+                &scene,
+                &sample,
+                &style,
+                &[(part, w, h)],
+                false,
+                &jc.cancel,
+            )?)
+        });
     }
 
     pub fn sample(&self) -> Option<&Arc<BandStack>> {

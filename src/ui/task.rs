@@ -81,7 +81,7 @@ impl<T: Send + 'static> Task<T> {
                         self.value = Some(v);
                         TaskEvent::Finished
                     }
-                    Err(e) => self.fail(format!("{e:#}")),
+                    Err(e) => self.fail(crate::report::error_line(e.as_ref())),
                 }
             }
             Poll::Lost => {
@@ -111,6 +111,10 @@ impl<T> Task<T> {
     }
     pub fn value_mut(&mut self) -> Option<&mut T> {
         self.value.as_mut()
+    }
+    /// Take the value out (for results that are handed on, not kept here).
+    pub fn take(&mut self) -> Option<T> {
+        self.value.take()
     }
     pub fn is_running(&self) -> bool {
         self.running.is_some()
