@@ -10,6 +10,14 @@ Usage (needs torch and open_clip_torch, e.g. the oracle venv of ../shared/oracle
     /tmp/venv-ref/bin/python packaging/bench/torch_msclip.py [--kestrel target/release/kestrel]
         [--batch 8] [--iters 3] [--threads N] [--device cpu|cuda] [--dtype f32|bf16]
 Without torch installed it says so and only runs the Kestrel side.
+
+`--kestrel` may also be the model crate's bench example (no GUI build needed):
+    cargo build --release -p kestrel-model --example bench
+    .../torch_msclip.py --kestrel target/release/examples/bench --dtype bf16
+On the CPU, `--dtype bf16` compares Kestrel's bf16 products (AMX) with PyTorch's bf16
+weights (model.to(torch.bfloat16), oneDNN). `KESTREL_CPU_KERNELS=avx2` (in the environment)
+makes Kestrel use a lower kernel, to compare paths on one machine. The CPU's model name and
+its SIMD/AMX flags are printed with the figures.
 """
 import argparse
 import json
@@ -85,11 +93,31 @@ def kestrel_bench(args):
                 break
     if not exe:
         sys.exit("kestrel binary not found: build it (cargo build --release) or pass --kestrel PATH")
-    cmd = [exe, "bench-model", "--json", "--full-shape", "--batch", str(args.batch),
-           "--iters", str(args.iters), "--device", args.device if args.device != "cuda" else "cuda",
-           "--dtype", args.dtype]
+    if os.path.basename(exe) == "bench":  # kestrel-model's example: CPU only, JSON always
+        cmd = [exe, "--full-shape", "--batch", str(args.batch), "--iters", str(args.iters),
+               "--dtype", args.dtype]
+    else:
+        cmd = [exe, "bench-model", "--json", "--full-shape", "--batch", str(args.batch),
+               "--iters", str(args.iters), "--device", args.device, "--dtype", args.dtype]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_info():
+    """lscpu's model name and the SIMD/AMX flags that decide the kernels."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return {}
+    info = {}
+    for line in out.splitlines():
+        key, _, val = line.partition(":")
+        if key.strip() == "Model name":
+            info["model"] = val.strip()
+        if key.strip() == "Flags":
+            wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+            info["flags"] = [f for f in val.split() if f in wanted]
+    return info
 
 
 def main():
@@ -122,7 +150,11 @@ def main():
             best = res.get(name)
             if best is None or out.get("image_img_per_s_best", 0) > best.get("image_img_per_s_best", 0):
                 res[name] = out
+    res["cpu"] = cpu_info()
     print(json.dumps(res, indent=1))
+    print(f"cpu: {res['cpu'].get('model')} flags {' '.join(res['cpu'].get('flags', []))}; "
+          f"kestrel kernels: {res['kestrel'].get('cpu_kernels')}, matmul {res['kestrel'].get('matmul_kernel')}; "
+          f"dtype {args.dtype}")
     if have_torch:
         k, t = res["kestrel"], res["torch"]
         if k.get("image_img_per_s"):

@@ -28,6 +28,10 @@ pub struct BenchOptions {
 pub struct BenchReport {
     pub model: String,
     pub fused_kernels: bool,
+    /// What this CPU runs (detected once), e.g. "f32 avx512f, bf16 amx-bf16".
+    pub cpu_kernels: String,
+    /// The matrix-product path this model uses, e.g. "cpu bf16 amx-bf16".
+    pub matmul_kernel: String,
     pub threads: usize,
     pub batch: usize,
     pub image_batch_s: Option<f64>,
@@ -145,6 +149,8 @@ pub fn run(
     Ok(BenchReport {
         model: cfg.name.clone(),
         fused_kernels: model.uses_fused_kernels(),
+        cpu_kernels: super::isa::detected().to_string(),
+        matmul_kernel: model.matmul_kernel(),
         threads: rayon::current_num_threads(),
         batch,
         image_batch_s,

@@ -5,7 +5,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::ModelError;
 use super::config::ClipConfig;
-use super::layers::{Tap, fused_available};
+use super::layers::{Exec, Tap, fused_available};
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
 use super::weights::Weights;
@@ -27,7 +27,7 @@ pub struct ClipModel {
     text: TextTransformer,
     device: Device,
     dtype: DType,
-    fused: bool,
+    exec: Exec,
 }
 
 /// A tap that ignores everything.
@@ -44,19 +44,22 @@ impl ClipModel {
         let vit = config.vit().map_err(ModelError::Unsupported)?;
         let text_cfg = config.text_transformer().map_err(ModelError::Unsupported)?;
         let fused = kernels == Kernels::Auto && fused_available(weights.device(), weights.dtype());
+        // bf16 weights on the CPU: the model runs in f32 with the linear layers' products in
+        // bf16 (the weights are rounded to bf16 once more when packed, which is exact).
+        let bf16_cpu = fused && weights.dtype() == DType::BF16;
+        let (exec, f32_weights) = match (fused, bf16_cpu) {
+            (false, _) => (Exec::Generic, None),
+            (true, false) => (Exec::Fused, None),
+            (true, true) => (Exec::FusedBf16, Some(weights.to_dtype(DType::F32)?)),
+        };
+        let w = f32_weights.as_ref().unwrap_or(weights);
         Ok(Self {
             config: config.clone(),
-            vision: VisionTransformer::load(
-                weights,
-                vit,
-                config.in_channels,
-                config.activation,
-                fused,
-            )?,
-            text: TextTransformer::load(weights, text_cfg, config.activation, fused)?,
-            device: weights.device().clone(),
-            dtype: weights.dtype(),
-            fused,
+            vision: VisionTransformer::load(w, vit, config.in_channels, config.activation, exec)?,
+            text: TextTransformer::load(w, text_cfg, config.activation, exec)?,
+            device: w.device().clone(),
+            dtype: w.dtype(),
+            exec,
         })
     }
 
@@ -71,7 +74,23 @@ impl ClipModel {
     }
     /// Whether the fused CPU kernels are in use.
     pub fn uses_fused_kernels(&self) -> bool {
-        self.fused
+        self.exec.fused()
+    }
+
+    /// How the layers run.
+    pub fn exec(&self) -> Exec {
+        self.exec
+    }
+
+    /// The matrix-product kernel in use, e.g. "cpu f32 avx512f", "cpu bf16 amx-bf16",
+    /// "candle bf16".
+    pub fn matmul_kernel(&self) -> String {
+        let k = super::isa::detected();
+        match self.exec {
+            Exec::Generic => format!("candle {:?}", self.dtype).to_lowercase(),
+            Exec::Fused => format!("cpu f32 {}", k.f32.name()),
+            Exec::FusedBf16 => format!("cpu bf16 {}", k.bf16.map_or("none", |b| b.name())),
+        }
     }
     pub fn vision(&self) -> &VisionTransformer {
         &self.vision

@@ -91,12 +91,26 @@ pub fn select_device(pref: DevicePreference) -> Result<(Device, String), ModelEr
     }
 }
 
-/// Check a precision is usable on a device: half precisions only on GPUs.
+/// Check a precision is usable on a device: f16 only on GPUs, bf16 on GPUs and on CPUs with
+/// a bf16 kernel (AMX-BF16; see [`crate::isa`]), where the model runs in f32 with the linear
+/// layers' products in bf16.
 pub fn check_precision(device: &Device, precision: Precision) -> Result<DType, ModelError> {
-    if device.is_cpu() && precision != Precision::F32 {
-        return Err(ModelError::Device(format!(
-            "{precision:?} runs only on a GPU; use --dtype f32 on the CPU"
-        )));
+    if device.is_cpu() {
+        let k = crate::isa::detected();
+        match precision {
+            Precision::F32 => {}
+            Precision::Bf16 if crate::matmul_bf16::available() => {}
+            Precision::Bf16 => {
+                return Err(ModelError::Device(format!(
+                    "bf16 on the CPU needs AMX-BF16 (this CPU's kernels: {k}); use --dtype f32"
+                )));
+            }
+            Precision::F16 => {
+                return Err(ModelError::Device(
+                    "F16 runs only on a GPU; use --dtype f32 (or bf16) on the CPU".into(),
+                ));
+            }
+        }
     }
     Ok(precision.dtype())
 }
@@ -120,7 +134,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--features cuda"), "{e}");
-        assert!(check_precision(&Device::Cpu, Precision::Bf16).is_err());
+        assert!(check_precision(&Device::Cpu, Precision::F16).is_err());
+        assert_eq!(
+            check_precision(&Device::Cpu, Precision::Bf16).is_ok(),
+            crate::matmul_bf16::available()
+        );
         assert_eq!(
             check_precision(&Device::Cpu, Precision::F32).unwrap(),
             DType::F32

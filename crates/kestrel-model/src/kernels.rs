@@ -12,12 +12,16 @@
 //!   (used by exact GELU).
 //!
 //! Threads: everything runs on the global rayon pool (the one candle's own matmul uses).
-//! Element-wise loops are compiled twice, plain and with AVX2+FMA, and picked at run time.
+//! Element-wise loops are compiled twice, plain and with AVX2+FMA, and picked at run time;
+//! the matrix products dispatch on [`detected`] (AVX-512F, AVX2+FMA or portable for f32,
+//! AMX-BF16 for bf16).
 
 use rayon::prelude::*;
 
 use super::config::Activation;
+pub use super::isa::{CpuKernels, detected};
 use super::matmul::{self, PackedWeights};
+use super::matmul_bf16::{self, PackedBf16};
 
 /// Up to this many rows, [`linear`] streams the weights once with dot products instead of
 /// calling `gemm` (which packs the whole weight matrix for every call).
@@ -212,11 +216,13 @@ simd_fn! {
     }
 }
 
-/// A weight matrix for [`linear`]: torch layout `[n, k]`, or packed for the AVX2 kernel.
+/// A weight matrix for [`linear`]: torch layout `[n, k]`, packed for the AVX2/AVX-512
+/// kernel, or rounded to bf16 and packed for the bf16 kernel.
 #[derive(Clone, Copy)]
 pub enum WeightRef<'a> {
     Raw(&'a [f32]),
     Packed(&'a PackedWeights),
+    Bf16(&'a PackedBf16),
 }
 
 /// `act(residual + bias + x·Wᵀ)` for row-major `x` `[rows, k]` and `w` with `n` outputs.
@@ -246,6 +252,7 @@ pub fn linear(
     }
     match w {
         WeightRef::Packed(p) => matmul::matmul_acc(x, rows, p, &mut out),
+        WeightRef::Bf16(p) => matmul_bf16::matmul_acc(x, rows, p, &mut out),
         WeightRef::Raw(w) if rows <= SKINNY_MAX_ROWS => {
             skinny_matmul_acc(x, rows, k, w, n, &mut out)
         }

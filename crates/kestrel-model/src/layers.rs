@@ -20,6 +20,7 @@ use super::ModelError;
 use super::config::Activation;
 use super::kernels::{self, WeightRef};
 use super::matmul::{self, PackedWeights};
+use super::matmul_bf16::PackedBf16;
 use super::weights::Weights;
 
 type CResult<T> = candle_core::Result<T>;
@@ -53,9 +54,29 @@ fn slice_of<'a>(s: &'a CpuStorage, l: &Layout) -> CResult<&'a [f32]> {
     Ok(&data[start..end])
 }
 
-/// Whether layers on this device/dtype use the fused CPU kernels (when allowed).
+/// Whether layers on this device/dtype use the fused CPU kernels (when allowed): f32, or
+/// bf16 where the CPU has a bf16 kernel (the model then runs in f32 with bf16 products).
 pub fn fused_available(device: &Device, dtype: DType) -> bool {
-    device.is_cpu() && dtype == DType::F32
+    device.is_cpu()
+        && (dtype == DType::F32 || (dtype == DType::BF16 && super::matmul_bf16::available()))
+}
+
+/// How a model's layers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exec {
+    /// candle ops (any device and dtype).
+    Generic,
+    /// The fused CPU kernels in f32.
+    Fused,
+    /// The fused CPU kernels with the linear layers' products in bf16 (f32 accumulation);
+    /// activations, LayerNorm, softmax, attention and the residual stream stay f32.
+    FusedBf16,
+}
+
+impl Exec {
+    pub fn fused(self) -> bool {
+        self != Self::Generic
+    }
 }
 
 /// LayerNorm over the last dimension.
@@ -67,11 +88,11 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub fn load(w: &Weights, prefix: &str, fused: bool) -> Result<Self, ModelError> {
+    pub fn load(w: &Weights, prefix: &str, exec: Exec) -> Result<Self, ModelError> {
         Ok(Self {
             weight: w.get(&format!("{prefix}.weight"))?,
             bias: w.get(&format!("{prefix}.bias"))?,
-            fused,
+            fused: exec.fused(),
         })
     }
 
@@ -108,12 +129,14 @@ pub struct Linear {
 }
 
 /// Where a [`Linear`]'s weight lives: a tensor (generic ops, or fused ops on CPUs without
-/// AVX2), or packed once for the AVX2 kernel (the tensor is then dropped).
+/// AVX2), packed once for the AVX2/AVX-512 kernel, or rounded to bf16 and packed for the
+/// bf16 kernel (the tensor is then dropped).
 #[derive(Debug, Clone)]
 enum LinearWeight {
     Generic(Tensor),
     FusedRaw(Tensor),
     FusedPacked(Arc<PackedWeights>),
+    FusedBf16(Arc<PackedBf16>),
 }
 
 /// What a [`Linear`] call adds on top of the product.
@@ -124,24 +147,30 @@ struct LinearCall<'a> {
 }
 
 impl Linear {
-    pub fn load(w: &Weights, prefix: &str, bias: bool, fused: bool) -> Result<Self, ModelError> {
+    pub fn load(w: &Weights, prefix: &str, bias: bool, exec: Exec) -> Result<Self, ModelError> {
         let b = if bias {
             Some(w.get(&format!("{prefix}.bias"))?)
         } else {
             None
         };
-        Self::from_tensors(w.get(&format!("{prefix}.weight"))?, b, fused)
+        Self::from_tensors(w.get(&format!("{prefix}.weight"))?, b, exec)
     }
 
     /// From explicit tensors (`weight` `[out, in]`).
     pub fn from_tensors(
         weight: Tensor,
         bias: Option<Tensor>,
-        fused: bool,
+        exec: Exec,
     ) -> Result<Self, ModelError> {
         let (out_dim, in_dim) = weight.dims2()?;
-        let weight = if !fused {
+        let weight = if !exec.fused() {
             LinearWeight::Generic(weight)
+        } else if exec == Exec::FusedBf16 {
+            let data = weight
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            LinearWeight::FusedBf16(Arc::new(PackedBf16::pack(&data, out_dim, in_dim)))
         } else if matmul::available() {
             let data = weight.flatten_all()?.to_vec1::<f32>()?;
             LinearWeight::FusedPacked(Arc::new(PackedWeights::pack(&data, out_dim, in_dim)))
@@ -164,7 +193,9 @@ impl Linear {
     ) -> CResult<Tensor> {
         let weight = match &self.weight {
             LinearWeight::Generic(w) => w,
-            LinearWeight::FusedRaw(_) | LinearWeight::FusedPacked(_) => {
+            LinearWeight::FusedRaw(_)
+            | LinearWeight::FusedPacked(_)
+            | LinearWeight::FusedBf16(_) => {
                 let call = LinearCall { linear: self, act };
                 let x = x.contiguous()?;
                 return match residual {
@@ -211,6 +242,7 @@ impl LinearCall<'_> {
         };
         let out = match &self.linear.weight {
             LinearWeight::FusedPacked(p) => with_bias(WeightRef::Packed(p))?,
+            LinearWeight::FusedBf16(p) => with_bias(WeightRef::Bf16(p))?,
             LinearWeight::FusedRaw(t) | LinearWeight::Generic(t) => {
                 with_cpu_f32(t, |w| with_bias(WeightRef::Raw(w)))??
             }
@@ -278,18 +310,18 @@ impl CustomOp1 for AttentionCore {
 }
 
 impl Attention {
-    pub fn load(w: &Weights, prefix: &str, heads: usize, fused: bool) -> Result<Self, ModelError> {
+    pub fn load(w: &Weights, prefix: &str, heads: usize, exec: Exec) -> Result<Self, ModelError> {
         let in_proj = Linear::from_tensors(
             w.get(&format!("{prefix}.in_proj_weight"))?,
             Some(w.get(&format!("{prefix}.in_proj_bias"))?),
-            fused,
+            exec,
         )?;
-        let out_proj = Linear::load(w, &format!("{prefix}.out_proj"), true, fused)?;
+        let out_proj = Linear::load(w, &format!("{prefix}.out_proj"), true, exec)?;
         Ok(Self {
             in_proj,
             out_proj,
             heads,
-            fused,
+            fused: exec.fused(),
         })
     }
 
@@ -352,14 +384,14 @@ impl ResidualBlock {
         prefix: &str,
         heads: usize,
         act: Activation,
-        fused: bool,
+        exec: Exec,
     ) -> Result<Self, ModelError> {
         Ok(Self {
-            ln_1: LayerNorm::load(w, &format!("{prefix}.ln_1"), fused)?,
-            attn: Attention::load(w, &format!("{prefix}.attn"), heads, fused)?,
-            ln_2: LayerNorm::load(w, &format!("{prefix}.ln_2"), fused)?,
-            c_fc: Linear::load(w, &format!("{prefix}.mlp.c_fc"), true, fused)?,
-            c_proj: Linear::load(w, &format!("{prefix}.mlp.c_proj"), true, fused)?,
+            ln_1: LayerNorm::load(w, &format!("{prefix}.ln_1"), exec)?,
+            attn: Attention::load(w, &format!("{prefix}.attn"), heads, exec)?,
+            ln_2: LayerNorm::load(w, &format!("{prefix}.ln_2"), exec)?,
+            c_fc: Linear::load(w, &format!("{prefix}.mlp.c_fc"), true, exec)?,
+            c_proj: Linear::load(w, &format!("{prefix}.mlp.c_proj"), true, exec)?,
             act,
         })
     }
@@ -389,12 +421,16 @@ impl Transformer {
         layers: usize,
         heads: usize,
         act: Activation,
-        fused: bool,
+        exec: Exec,
     ) -> Result<Self, ModelError> {
         let blocks = (0..layers)
-            .map(|i| ResidualBlock::load(w, &format!("{prefix}.resblocks.{i}"), heads, act, fused))
+            .map(|i| ResidualBlock::load(w, &format!("{prefix}.resblocks.{i}"), heads, act, exec))
             .collect::<Result<_, _>>()?;
         Ok(Self { blocks })
+    }
+
+    pub fn blocks(&self) -> &[ResidualBlock] {
+        &self.blocks
     }
 
     /// Run all blocks; `tap` sees each block's output as `{tap_prefix}.resblocks.{i}`.

@@ -10,6 +10,8 @@
 //! - [`preprocess`]: band selection, antialiased resize, crop and normalisation;
 //! - [`zeroshot`]: prompt templates, the zero-shot classifier; [`retrieval`]: cosine scores,
 //!   ranking, argmax and query-by-example, the one family every caller uses;
+//! - [`isa`]: which CPU kernels run (AVX-512F / AVX2 f32, AMX / AVX512-BF16 bf16), detected
+//!   once; [`matmul`], [`matmul_bf16`]: the packed matrix products;
 //! - [`device`]: CPU / CUDA / Metal choice; [`hub`]: the Hugging Face cache and download;
 //! - [`embedder`]: the facade search and UI code use ([`Embedder`]); [`bench`](mod@bench): timings.
 //!
@@ -24,9 +26,11 @@ pub mod device;
 pub mod embedder;
 mod error;
 pub mod hub;
+pub mod isa;
 pub mod kernels;
 pub mod layers;
 pub mod matmul;
+pub mod matmul_bf16;
 pub mod preprocess;
 pub mod retrieval;
 pub mod text;

@@ -1,35 +1,41 @@
-//! `C += A·Wᵀ` for f32 on x86-64 with AVX2+FMA, against weights packed once at load time.
+//! `C += A·Wᵀ` for f32 on x86-64 with AVX-512F or AVX2+FMA (picked at run time by
+//! [`crate::isa::detected`]), against weights packed once at load time.
 //!
 //! The `gemm` crate reaches about half of this CPU's FMA peak on the model's shapes and repacks
 //! the weight matrix on every call; inference multiplies by the same weights millions of
 //! times, so they are packed once into 16-column panels (`[n/16][k][16]`) and a BLIS-style
 //! 6×16 register-blocked micro-kernel (12 accumulators) runs over them. The activation matrix
-//! is packed per 6-row strip and `k` block. Work is split over the rayon pool by row blocks
-//! and column ranges, so one text query (a handful of rows) still uses every core.
+//! is packed per 6-row strip and `k` block. With AVX-512F the same panels are read two at a
+//! time by a 14×32 micro-kernel (28 of the 32 zmm registers accumulate; the packing does not
+//! depend on the ISA). Work is split over the rayon pool by row blocks and column ranges, so
+//! one text query (a handful of rows) still uses every core.
 //!
 //! Other CPUs (no AVX2/FMA, or not x86-64) use [`crate::kernels`]' `gemm` path.
 
 use rayon::prelude::*;
 
-/// Micro-kernel rows.
+use crate::isa::{self, F32Isa};
+
+/// Micro-kernel rows (AVX2).
 const MR: usize = 6;
+/// Micro-kernel rows (AVX-512F; two panels, 32 columns, wide).
+const MR512: usize = 14;
 /// Micro-kernel columns (two AVX registers).
 pub const NR: usize = 16;
 /// `k` block: a 16-column panel slice of `KC` rows (16 KiB) stays in L1.
 const KC: usize = 256;
-/// Rows per task: the packed `MC × KC` block of A (120 KiB) stays in L2.
-const MC: usize = 120;
+/// Rows per task: the packed `MC × KC` block of A (about 120 KiB) stays in L2; a multiple
+/// of both micro-kernels' row counts would be 42·k, these are multiples of each one's.
+fn mc(isa: F32Isa) -> usize {
+    match isa {
+        F32Isa::Avx512f => 126,
+        _ => 120,
+    }
+}
 
-/// Whether this CPU can run the packed kernel.
+/// Whether this process uses the packed kernel (AVX2+FMA or AVX-512F detected).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    isa::detected().f32 >= F32Isa::Avx2Fma
 }
 
 /// A weight matrix `W` `[n, k]` (torch layout) packed as `ceil(n/16)` panels of `k × 16`
@@ -107,33 +113,52 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
-/// `c[m, n] += a[m, k] · Wᵀ` using the packed weights. Requires [`available`].
+/// `c[m, n] += a[m, k] · Wᵀ` using the packed weights and the detected kernel. Requires
+/// [`available`].
 pub fn matmul_acc(a: &[f32], m: usize, w: &PackedWeights, c: &mut [f32]) {
+    matmul_acc_with(isa::detected().f32, a, m, w, c)
+}
+
+/// Panics unless `isa` is a packed kernel this CPU runs.
+fn check_isa(isa: F32Isa) {
+    assert!(
+        isa >= F32Isa::Avx2Fma && isa::f32_supported(isa),
+        "matmul: the packed kernel {} is not available on this CPU",
+        isa.name()
+    );
+}
+
+/// [`matmul_acc`] with a chosen kernel (`Avx2Fma` or `Avx512f`, which the CPU must have).
+pub fn matmul_acc_with(isa: F32Isa, a: &[f32], m: usize, w: &PackedWeights, c: &mut [f32]) {
     let (n, k) = (w.n, w.k);
     assert_eq!(a.len(), m * k, "matmul: A has the wrong size");
     assert_eq!(c.len(), m * n, "matmul: C has the wrong size");
-    assert!(available(), "matmul: the packed kernel needs AVX2 and FMA");
+    check_isa(isa);
     if m == 0 || n == 0 {
         return;
     }
     let panels = n.div_ceil(NR);
-    let row_blocks = m.div_ceil(MC);
-    // Enough tasks to keep every thread busy, never splitting finer than one panel.
+    let mc = mc(isa);
+    let row_blocks = m.div_ceil(mc);
+    // Enough tasks to keep every thread busy, never splitting finer than what one
+    // micro-kernel call covers (one panel, two with AVX-512).
+    let unit = if isa == F32Isa::Avx512f { 2 } else { 1 };
+    let units = panels.div_ceil(unit);
     let threads = rayon::current_num_threads().max(1);
-    let col_chunks = (2 * threads).div_ceil(row_blocks).clamp(1, panels);
-    let panels_per_chunk = panels.div_ceil(col_chunks);
+    let col_chunks = (2 * threads).div_ceil(row_blocks).clamp(1, units);
+    let panels_per_chunk = units.div_ceil(col_chunks) * unit;
     let out = OutPtr(c.as_mut_ptr());
     (0..row_blocks * col_chunks)
         .into_par_iter()
         .for_each(|task| {
             let (rb, cc) = (task / col_chunks, task % col_chunks);
-            let rows = rb * MC..((rb + 1) * MC).min(m);
+            let rows = rb * mc..((rb + 1) * mc).min(m);
             let cols = cc * panels_per_chunk..((cc + 1) * panels_per_chunk).min(panels);
             if cols.is_empty() {
                 return;
             }
-            // SAFETY: `available()` was checked; the task owns rows × (panels in `cols`) of C.
-            unsafe { block(a, k, rows, cols, w, out, n) };
+            // SAFETY: `check_isa` passed; the task owns rows × (panels in `cols`) of C.
+            unsafe { block(isa, a, k, rows, cols, w, out, n) };
         });
 }
 
@@ -147,7 +172,8 @@ pub fn matmul_acc_serial(
     c: &mut [f32],
     ldc: usize,
 ) {
-    assert!(available(), "matmul: the packed kernel needs AVX2 and FMA");
+    let isa = isa::detected().f32;
+    check_isa(isa);
     if m == 0 || w.n == 0 {
         return;
     }
@@ -161,11 +187,13 @@ pub fn matmul_acc_serial(
     );
     let panels = w.n.div_ceil(NR);
     // SAFETY: checked above; this thread owns all of C.
-    unsafe { block(a, lda, 0..m, 0..panels, w, OutPtr(c.as_mut_ptr()), ldc) };
+    unsafe { block(isa, a, lda, 0..m, 0..panels, w, OutPtr(c.as_mut_ptr()), ldc) };
 }
 
 #[cfg(not(target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
 unsafe fn block(
+    _isa: F32Isa,
     _a: &[f32],
     _lda: usize,
     _rows: std::ops::Range<usize>,
@@ -177,10 +205,64 @@ unsafe fn block(
     unreachable!("matmul_acc checks available()")
 }
 
-/// One task: rows × column panels of C, over all of `k` in `KC` blocks.
+/// One task on the chosen kernel (which the CPU must have).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(
+    isa: F32Isa,
+    a: &[f32],
+    lda: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    w: &PackedWeights,
+    c: OutPtr,
+    ldc: usize,
+) {
+    // SAFETY: the caller checked that the CPU has `isa` and hands over its part of C.
+    unsafe {
+        match isa {
+            F32Isa::Avx512f => block_avx512(a, lda, rows, cols, w, c, ldc),
+            F32Isa::Avx2Fma => block_avx2(a, lda, rows, cols, w, c, ldc),
+            F32Isa::Portable => unreachable!("matmul: checked by check_isa"),
+        }
+    }
+}
+
+/// Pack `A[rows, k0..k0+kc]` as strips of `mr` rows, k-major (strip s, step kk, row r),
+/// rows past the end zero. `dst` has room for `strips · mr · KC` values.
+#[inline(always)]
+fn pack_a(
+    a: &[f32],
+    lda: usize,
+    rows: &std::ops::Range<usize>,
+    k0: usize,
+    kc: usize,
+    mr: usize,
+    dst: &mut [f32],
+) {
+    let strips = rows.len().div_ceil(mr);
+    for s in 0..strips {
+        let dst = &mut dst[s * mr * KC..s * mr * KC + mr * kc];
+        for r in 0..mr {
+            let row = rows.start + s * mr + r;
+            if row < rows.end {
+                let src = &a[row * lda + k0..row * lda + k0 + kc];
+                for (kk, v) in src.iter().enumerate() {
+                    dst[kk * mr + r] = *v;
+                }
+            } else {
+                for kk in 0..kc {
+                    dst[kk * mr + r] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// One task: rows × column panels of C, over all of `k` in `KC` blocks (AVX2 6×16 kernel).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block(
+unsafe fn block_avx2(
     a: &[f32],
     lda: usize,
     rows: std::ops::Range<usize>,
@@ -195,23 +277,7 @@ unsafe fn block(
     let mut k0 = 0;
     while k0 < k {
         let kc = KC.min(k - k0);
-        // Pack A[rows, k0..k0+kc] as strips of MR rows, k-major: strip s, step kk, row r.
-        for s in 0..strips {
-            let dst = &mut packed_a[s * MR * KC..s * MR * KC + MR * kc];
-            for r in 0..MR {
-                let row = rows.start + s * MR + r;
-                if row < rows.end {
-                    let src = &a[row * lda + k0..row * lda + k0 + kc];
-                    for (kk, v) in src.iter().enumerate() {
-                        dst[kk * MR + r] = *v;
-                    }
-                } else {
-                    for kk in 0..kc {
-                        dst[kk * MR + r] = 0.0;
-                    }
-                }
-            }
-        }
+        pack_a(a, lda, &rows, k0, kc, MR, &mut packed_a);
         for p in cols.clone() {
             let b = &w.panel(p)[k0 * NR..(k0 + kc) * NR];
             let col0 = p * NR;
@@ -277,36 +343,167 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
     }
 }
 
+/// One task with the AVX-512F 14×32 kernel: panels are taken in pairs (a last odd panel
+/// alone), edge tiles run on a scratch tile.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn block_avx512(
+    a: &[f32],
+    lda: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    w: &PackedWeights,
+    c: OutPtr,
+    ldc: usize,
+) {
+    let k = w.k;
+    let strips = rows.len().div_ceil(MR512);
+    let mut packed_a = vec![0f32; strips * MR512 * KC];
+    let mut k0 = 0;
+    while k0 < k {
+        let kc = KC.min(k - k0);
+        pack_a(a, lda, &rows, k0, kc, MR512, &mut packed_a);
+        let mut p = cols.start;
+        while p < cols.end {
+            let pair = p + 1 < cols.end;
+            let b0 = w.panel(p)[k0 * NR..(k0 + kc) * NR].as_ptr();
+            let b1 = if pair {
+                w.panel(p + 1)[k0 * NR..(k0 + kc) * NR].as_ptr()
+            } else {
+                b0
+            };
+            let width = if pair { 2 * NR } else { NR };
+            let col0 = p * NR;
+            let ncols = width.min(w.n - col0);
+            for s in 0..strips {
+                let row0 = rows.start + s * MR512;
+                let nrows = MR512.min(rows.end - row0);
+                let ap = packed_a[s * MR512 * KC..].as_ptr();
+                // SAFETY: the tile lies inside C and belongs to this task; `ap`, `b0`, `b1`
+                // hold `kc` packed steps.
+                unsafe {
+                    let tile = c.0.add(row0 * ldc + col0);
+                    let run = |dst: *mut f32, ld: usize| {
+                        if pair {
+                            kernel_avx512::<2>(kc, ap, b0, b1, dst, ld)
+                        } else {
+                            kernel_avx512::<1>(kc, ap, b0, b1, dst, ld)
+                        }
+                    };
+                    if nrows == MR512 && ncols == width {
+                        run(tile, ldc);
+                    } else {
+                        let mut scratch = [0f32; MR512 * 2 * NR];
+                        for r in 0..nrows {
+                            for j in 0..ncols {
+                                scratch[r * 2 * NR + j] = *tile.add(r * ldc + j);
+                            }
+                        }
+                        run(scratch.as_mut_ptr(), 2 * NR);
+                        for r in 0..nrows {
+                            for j in 0..ncols {
+                                *tile.add(r * ldc + j) = scratch[r * 2 * NR + j];
+                            }
+                        }
+                    }
+                }
+            }
+            p += if pair { 2 } else { 1 };
+        }
+        k0 += kc;
+    }
+}
+
+/// `C[14 × 16·NP] += Ap[kc×14]-strip · [Bp0 | Bp1][kc×16]`, C row stride `ldc` (`NP` is 1
+/// or 2 panels; with 1, `b1` is not read).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_avx512<const NP: usize>(
+    kc: usize,
+    a: *const f32,
+    b0: *const f32,
+    b1: *const f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY (whole body): the caller passes `kc·14` packed A values, `kc·16` packed values
+    // behind each panel pointer in use and a C tile of 14 rows × 16·NP columns, stride `ldc`.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NP]; MR512];
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = _mm512_loadu_ps(c.add(r * ldc + j * NR));
+            }
+        }
+        let (mut ap, mut p0, mut p1) = (a, b0, b1);
+        for _ in 0..kc {
+            let b = [_mm512_loadu_ps(p0), _mm512_loadu_ps(p1)];
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(r));
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = _mm512_fmadd_ps(av, b[j], *v);
+                }
+            }
+            ap = ap.add(MR512);
+            p0 = p0.add(NR);
+            p1 = p1.add(NR);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                _mm512_storeu_ps(c.add(r * ldc + j * NR), *v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every packed kernel this CPU has, against an f64 reference on ragged shapes: rows
+    /// not a multiple of 6 or 14, an odd number of panels (a lone last panel with AVX-512),
+    /// columns not a multiple of 16, `k` not a multiple of `KC`, one row block and several.
     #[test]
-    fn packed_matmul_matches_naive_on_ragged_shapes() {
-        if !available() {
-            eprintln!("skip: no AVX2/FMA");
-            return;
-        }
-        for (m, k, n) in [(1, 3, 1), (7, 300, 33), (13, 512, 16), (125, 257, 50)] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
-                .collect();
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
-                .collect();
-            let mut c: Vec<f32> = (0..m * n).map(|i| i as f32 * 0.01).collect();
-            let mut want = c.clone();
-            for i in 0..m {
-                for j in 0..n {
-                    let s: f64 = (0..k)
-                        .map(|t| a[i * k + t] as f64 * w[j * k + t] as f64)
-                        .sum();
-                    want[i * n + j] = (want[i * n + j] as f64 + s) as f32;
-                }
+    fn packed_matmul_matches_f64_on_ragged_shapes() {
+        for isa in [F32Isa::Avx2Fma, F32Isa::Avx512f] {
+            if !isa::f32_supported(isa) {
+                eprintln!("skip: this CPU has no {}", isa.name());
+                continue;
             }
-            matmul_acc(&a, m, &PackedWeights::pack(&w, n, k), &mut c);
-            for (g, w) in c.iter().zip(&want) {
-                assert!((g - w).abs() < 1e-3, "{m}x{k}x{n}: {g} vs {w}");
+            for (m, k, n) in [
+                (1, 3, 1),
+                (7, 300, 33),
+                (13, 512, 16),
+                (15, 257, 48),
+                (125, 257, 50),
+                (130, 520, 100),
+            ] {
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                    .collect();
+                let w: Vec<f32> = (0..n * k)
+                    .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
+                    .collect();
+                let mut c: Vec<f32> = (0..m * n).map(|i| i as f32 * 0.01).collect();
+                let mut want = c.clone();
+                for i in 0..m {
+                    for j in 0..n {
+                        let s: f64 = (0..k)
+                            .map(|t| a[i * k + t] as f64 * w[j * k + t] as f64)
+                            .sum();
+                        want[i * n + j] = (want[i * n + j] as f64 + s) as f32;
+                    }
+                }
+                matmul_acc_with(isa, &a, m, &PackedWeights::pack(&w, n, k), &mut c);
+                for (g, w) in c.iter().zip(&want) {
+                    // f32 rounding of k products of magnitude ≤ 1 (k ≤ 520): ≤ k·2⁻²⁴·|sum|.
+                    assert!(
+                        (g - w).abs() < 1e-3,
+                        "{}: {m}x{k}x{n}: {g} vs {w}",
+                        isa.name()
+                    );
+                }
             }
         }
     }

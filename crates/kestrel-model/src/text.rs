@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 
 use super::ModelError;
 use super::config::{Activation, TextConfig};
-use super::layers::{LayerNorm, Tap, Transformer};
+use super::layers::{Exec, LayerNorm, Tap, Transformer};
 use super::weights::Weights;
 
 type CResult<T> = candle_core::Result<T>;
@@ -42,20 +42,25 @@ impl TextTransformer {
         w: &Weights,
         cfg: &TextConfig,
         act: Activation,
-        fused: bool,
+        exec: Exec,
     ) -> Result<Self, ModelError> {
         Ok(Self {
             cfg: cfg.clone(),
             token_embedding: w.get("token_embedding.weight")?,
             positional_embedding: w.get("positional_embedding")?,
-            transformer: Transformer::load(w, "transformer", cfg.layers, cfg.heads, act, fused)?,
-            ln_final: LayerNorm::load(w, "ln_final", fused)?,
+            transformer: Transformer::load(w, "transformer", cfg.layers, cfg.heads, act, exec)?,
+            ln_final: LayerNorm::load(w, "ln_final", exec)?,
             text_projection: w.get("text_projection")?,
         })
     }
 
     pub fn config(&self) -> &TextConfig {
         &self.cfg
+    }
+
+    /// The residual blocks (tests run them one by one).
+    pub fn transformer(&self) -> &Transformer {
+        &self.transformer
     }
 
     /// Check a batch of id rows (each `context_length` long, ids inside the vocabulary).

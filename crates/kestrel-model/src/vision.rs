@@ -7,7 +7,7 @@ use candle_core::{D, IndexOp, Tensor};
 
 use super::ModelError;
 use super::config::{Activation, VitConfig};
-use super::layers::{LayerNorm, Linear, Tap, Transformer};
+use super::layers::{Exec, LayerNorm, Linear, Tap, Transformer};
 use super::weights::Weights;
 
 type CResult<T> = candle_core::Result<T>;
@@ -31,13 +31,13 @@ impl VisionTransformer {
         cfg: &VitConfig,
         in_channels: usize,
         act: Activation,
-        fused: bool,
+        exec: Exec,
     ) -> Result<Self, ModelError> {
         let conv = w.get("visual.conv1.weight")?;
         let patch_embed = Linear::from_tensors(
             conv.reshape((cfg.width, in_channels * cfg.patch_size * cfg.patch_size))?,
             None,
-            fused,
+            exec,
         )?;
         Ok(Self {
             cfg: cfg.clone(),
@@ -45,22 +45,27 @@ impl VisionTransformer {
             patch_embed,
             class_embedding: w.get("visual.class_embedding")?,
             positional_embedding: w.get("visual.positional_embedding")?,
-            ln_pre: LayerNorm::load(w, "visual.ln_pre", fused)?,
+            ln_pre: LayerNorm::load(w, "visual.ln_pre", exec)?,
             transformer: Transformer::load(
                 w,
                 "visual.transformer",
                 cfg.layers,
                 cfg.heads,
                 act,
-                fused,
+                exec,
             )?,
-            ln_post: LayerNorm::load(w, "visual.ln_post", fused)?,
+            ln_post: LayerNorm::load(w, "visual.ln_post", exec)?,
             proj: w.get("visual.proj")?,
         })
     }
 
     pub fn config(&self) -> &VitConfig {
         &self.cfg
+    }
+
+    /// The residual blocks (tests run them one by one).
+    pub fn transformer(&self) -> &Transformer {
+        &self.transformer
     }
 
     pub fn in_channels(&self) -> usize {

@@ -41,6 +41,16 @@ impl Weights {
         self.tensors.is_empty()
     }
 
+    /// All tensors converted to `dtype`.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Self, ModelError> {
+        let tensors = self
+            .tensors
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), t.to_dtype(dtype)?)))
+            .collect::<Result<_, candle_core::Error>>()?;
+        Ok(Self::new(tensors, self.device.clone(), dtype))
+    }
+
     /// The tensor called `name` (cheap: tensors are reference counted).
     pub fn get(&self, name: &str) -> Result<Tensor, ModelError> {
         self.tensors
