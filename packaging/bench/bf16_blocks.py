@@ -8,7 +8,7 @@ with its f32 output. This script computes, with PyTorch/open_clip on the tiny MS
     tower on the benchmark query), and
   - PyTorch bf16's error on the same block (block.to(bfloat16) on the bf16-rounded input,
     relative L2 error ||y_bf16 - y_f32|| / ||y_f32||),
-and writes crates/kestrel-model/tests/fixtures/bf16_blocks.safetensors (tensors) and
+and writes tests/fixtures/bf16_blocks/bf16_blocks.safetensors (tensors) and
 bf16_blocks.json (PyTorch's errors, versions). The Rust test runs Kestrel's bf16 block on the
 same input and requires its error to be at most 1.5x PyTorch's.
 
@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FIX = os.path.join(ROOT, "tests", "fixtures", "msclip_tiny")
-OUT = os.path.join(ROOT, "crates", "kestrel-model", "tests", "fixtures")
+OUT = os.path.join(ROOT, "tests", "fixtures", "bf16_blocks")
 QUERY_IDS = [49406, 320, 10316, 2867, 539, 320, 2473, 49407]
 
 

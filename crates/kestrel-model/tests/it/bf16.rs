@@ -1,7 +1,7 @@
 //! bf16 on the CPU, per residual block (the random-weight models are chaotic under bf16, so
 //! whole-model outputs say nothing): each block of the tiny MS-CLIP gets the f32 model's own
 //! input activation, and its bf16 output's relative L2 error against the f32 output must be at
-//! most 1.5× PyTorch bf16's error on the same block (`tests/fixtures/bf16_blocks.*`, made by
+//! most 1.5× PyTorch bf16's error on the same block (`tests/fixtures/bf16_blocks/`, made by
 //! `packaging/bench/bf16_blocks.py`). The f32 fused blocks must match the f32 outputs.
 
 use crate::common::*;
@@ -15,9 +15,7 @@ use kestrel_model::layers::Exec;
 use serde_json::Value;
 
 fn crate_fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    crate::common::fixture("bf16_blocks").join(name)
 }
 
 fn load(dtype: DType) -> ClipModel {
