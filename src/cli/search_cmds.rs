@@ -83,7 +83,7 @@ fn scene_index(
     Ok(index)
 }
 
-fn summary(index: &TileIndex) -> serde_json::Value {
+fn summary(index: &TileIndex, model: &Embedder) -> serde_json::Value {
     let embedded = index.embedded_count();
     let cloud = index
         .tiles
@@ -98,6 +98,7 @@ fn summary(index: &TileIndex) -> serde_json::Value {
         "skipped_cloud": cloud,
         "model": index.meta.model_name,
         "checkpoint_sha256": index.meta.checkpoint_sha256,
+        "device": model.device_description(),
     })
 }
 
@@ -114,7 +115,7 @@ pub fn run_index(args: &IndexCmdArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", out.display()))?;
         eprintln!("kestrel: wrote {}", out.display());
     }
-    let s = summary(&index);
+    let s = summary(&index, &model);
     if args.json {
         println!("{s}");
     } else {

@@ -344,17 +344,32 @@ fn bad_inputs_fail_clearly() {
     if !cfg!(feature = "cuda") {
         assert_clean_failure(&out, &["--device cuda"]);
     }
-    let out = kestrel(&[
-        "embed-images",
-        "--model",
-        &model,
-        "--dtype",
-        "bf16",
-        "--device",
-        "cpu",
-        &s(&fixture("chips/38D_378R_2_3.tif")),
-    ]);
-    assert_clean_failure(&out, &["only on a GPU"]);
+    let on_cpu = |dtype: &str| {
+        kestrel(&[
+            "embed-images",
+            "--model",
+            &model,
+            "--dtype",
+            dtype,
+            "--device",
+            "cpu",
+            &s(&fixture("chips/38D_378R_2_3.tif")),
+        ])
+    };
+    assert_clean_failure(&on_cpu("f16"), &["only on a GPU"]);
+    // bf16 runs on the CPU where it has AMX-BF16, else the error says what it needs
+    let out = on_cpu("bf16");
+    if kestrel::model::matmul_bf16::available() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "bf16 on an AMX CPU failed: {err}");
+        assert!(
+            err.contains("amx-bf16"),
+            "the device line names the kernels: {err}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("38D_378R_2_3.tif\t32 dims"));
+    } else {
+        assert_clean_failure(&out, &["bf16 on the CPU needs AMX-BF16"]);
+    }
 }
 
 #[test]

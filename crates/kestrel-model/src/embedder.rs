@@ -97,7 +97,10 @@ impl Embedder {
             }
         };
         let config = config_for(&checkpoint, spec.config.as_deref())?;
-        let (device, device_note) = select_device(spec.device)?;
+        let (device, mut device_note) = select_device(spec.device)?;
+        if device.is_cpu() {
+            device_note.push_str(&format!("; CPU kernels: {}", crate::isa::detected()));
+        }
         let dtype = check_precision(&device, spec.precision)?;
         let ck = Checkpoint::open(&checkpoint)?;
         let weights = ck.load(&config, &device, dtype, progress, cancel)?;
