@@ -121,7 +121,7 @@ pub fn run(
         }
     }
 
-    let text = cfg.text_transformer().map_err(ModelError::Unsupported)?;
+    let text = cfg.text_transformer()?;
     let mut ids = vec![0u32; text.context_length];
     let n = BENCH_QUERY_IDS.len().min(ids.len());
     // With a small (test) vocabulary, keep ids valid and the end token the largest.

@@ -41,8 +41,8 @@ impl ClipModel {
         weights: &Weights,
         kernels: Kernels,
     ) -> Result<Self, ModelError> {
-        let vit = config.vit().map_err(ModelError::Unsupported)?;
-        let text_cfg = config.text_transformer().map_err(ModelError::Unsupported)?;
+        let vit = config.vit()?;
+        let text_cfg = config.text_transformer()?;
         let fused = kernels == Kernels::Auto && fused_available(weights.device(), weights.dtype());
         // bf16 weights on the CPU: the model runs in f32 with the linear layers' products in
         // bf16 (the weights are rounded to bf16 once more when packed, which is exact).

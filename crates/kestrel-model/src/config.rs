@@ -57,6 +57,21 @@ pub enum ConfigError {
     Invalid { path: PathBuf, problem: String },
 }
 
+/// A tower the config describes that Kestrel cannot run yet.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UnsupportedTower {
+    #[error(
+        "the ModifiedResNet (RN50-style, layers {layers:?}, width {width}) vision tower is not supported yet; only ViT vision towers are"
+    )]
+    ModifiedResNet { layers: Vec<usize>, width: usize },
+    #[error("timm vision towers ({0}) are not supported; only open_clip ViTs are")]
+    Timm(String),
+    #[error(
+        "Hugging Face text towers ({0}) are not supported yet; only open_clip's causal text transformer is"
+    )]
+    HuggingFace(String),
+}
+
 /// Activation used in the MLP of every residual block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -239,27 +254,28 @@ impl ClipConfig {
     }
 
     /// The ViT shape, or an error naming the unsupported tower.
-    pub fn vit(&self) -> Result<&VitConfig, String> {
+    pub fn vit(&self) -> Result<&VitConfig, UnsupportedTower> {
         match &self.vision {
             VisionTowerConfig::Vit(v) => Ok(v),
-            VisionTowerConfig::ModifiedResNet { layers, width } => Err(format!(
-                "the ModifiedResNet (RN50-style, layers {layers:?}, width {width}) vision tower \
-                 is not supported yet; only ViT vision towers are"
-            )),
-            VisionTowerConfig::Timm { model_name } => Err(format!(
-                "timm vision towers ({model_name}) are not supported; only open_clip ViTs are"
-            )),
+            VisionTowerConfig::ModifiedResNet { layers, width } => {
+                Err(UnsupportedTower::ModifiedResNet {
+                    layers: layers.clone(),
+                    width: *width,
+                })
+            }
+            VisionTowerConfig::Timm { model_name } => {
+                Err(UnsupportedTower::Timm(model_name.clone()))
+            }
         }
     }
 
     /// The text transformer shape, or an error naming the unsupported tower.
-    pub fn text_transformer(&self) -> Result<&TextConfig, String> {
+    pub fn text_transformer(&self) -> Result<&TextConfig, UnsupportedTower> {
         match &self.text {
             TextTowerConfig::Transformer(t) => Ok(t),
-            TextTowerConfig::HuggingFace { model_name } => Err(format!(
-                "Hugging Face text towers ({model_name}) are not supported yet; only open_clip's \
-                 causal text transformer is"
-            )),
+            TextTowerConfig::HuggingFace { model_name } => {
+                Err(UnsupportedTower::HuggingFace(model_name.clone()))
+            }
         }
     }
 }
@@ -629,9 +645,9 @@ mod tests {
             "vision_cfg": {"image_size": 224, "layers": [3, 4, 6, 3], "width": 64},
             "text_cfg": {"hf_model_name": "xlm-roberta-base", "hf_tokenizer_name": "xlm-roberta-base"}}"#;
         let c = ClipConfig::from_json_str(j, Path::new("RN50.json")).unwrap();
-        let e = c.vit().unwrap_err();
+        let e = c.vit().unwrap_err().to_string();
         assert!(e.contains("ModifiedResNet"), "{e}");
-        let e = c.text_transformer().unwrap_err();
+        let e = c.text_transformer().unwrap_err().to_string();
         assert!(e.contains("xlm-roberta-base"), "{e}");
     }
 

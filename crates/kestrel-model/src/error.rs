@@ -2,7 +2,7 @@
 //! checkpoint, preprocessing, download) and names what was wrong with which input.
 
 use super::checkpoint::CheckpointError;
-use super::config::ConfigError;
+use super::config::{ConfigError, UnsupportedTower};
 use super::hub::HubError;
 use super::preprocess::PreprocessError;
 
@@ -18,6 +18,8 @@ pub enum ModelError {
     Hub(#[from] HubError),
     #[error("unsupported model: {0}")]
     Unsupported(String),
+    #[error("unsupported model: {0}")]
+    Tower(#[from] UnsupportedTower),
     #[error("{0}")]
     Device(String),
     #[error("invalid input: {0}")]

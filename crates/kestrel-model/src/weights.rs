@@ -124,8 +124,8 @@ impl SplitMix64 {
 /// Every parameter the model built from `cfg` needs, with its shape, in open_clip's
 /// state-dict order.
 pub fn expected_shapes(cfg: &ClipConfig) -> Result<Vec<(String, Vec<usize>)>, ModelError> {
-    let v = cfg.vit().map_err(ModelError::Unsupported)?;
-    let t = cfg.text_transformer().map_err(ModelError::Unsupported)?;
+    let v = cfg.vit()?;
+    let t = cfg.text_transformer()?;
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
     let mut push = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
     push("positional_embedding".into(), &[t.context_length, t.width]);
