@@ -1,7 +1,8 @@
 //! The model crate's integration tests, one binary: parity with the open_clip oracle
 //! (tiny always, full when generated), the tokenizer against Python's ids, the `Embedder`
-//! facade, and the hub download against a loopback server.
+//! facade, the hub download against a loopback server, and hostile model files.
 
+mod bad_checkpoints;
 mod common;
 mod embedder;
 mod full;
