@@ -24,7 +24,7 @@ use candle_core::{DType, Device};
 use sha2::{Digest, Sha256};
 
 use super::ModelError;
-use super::config::ClipConfig;
+use super::config::{ClipConfig, TextTowerConfig, VisionTowerConfig};
 use super::weights::{Weights, expected_shapes, expected_tensor_count};
 use kestrel_base::jobs::{CancelToken, Progress, ProgressSink};
 
@@ -168,6 +168,16 @@ impl Checkpoint {
         // Count first: a config asking for 10^9 layers must not build 10^10 tensor names.
         let needed = expected_tensor_count(cfg)?;
         if needed > self.entries.len() {
+            // The tensors outside the blocks still say most about a wrong config (their
+            // shapes); only when they fit is the layer count the error.
+            let mut outside = cfg.clone();
+            if let VisionTowerConfig::Vit(v) = &mut outside.vision {
+                v.layers = 0;
+            }
+            if let TextTowerConfig::Transformer(t) = &mut outside.text {
+                t.layers = 0;
+            }
+            self.check_against(&expected_shapes(&outside)?)?;
             let layers = |r: Result<usize, String>| r.unwrap_or(0);
             return Err(CheckpointError::TooFewTensors {
                 path: self.path.clone(),
@@ -178,7 +188,11 @@ impl Checkpoint {
             }
             .into());
         }
-        let expected = expected_shapes(cfg)?;
+        self.check_against(&expected_shapes(cfg)?)
+    }
+
+    /// The checks of [`Self::validate`] for a list of expected tensors.
+    fn check_against(&self, expected: &[(String, Vec<usize>)]) -> Result<Layout, ModelError> {
         let count = |prefix: &str| {
             expected
                 .iter()
@@ -189,7 +203,7 @@ impl Checkpoint {
             .iter()
             .map(|p| (*p, count(p)))
             .fold(("", 0), |best, cur| if cur.1 > best.1 { cur } else { best });
-        for (name, shape) in &expected {
+        for (name, shape) in expected {
             let key = format!("{prefix}{name}");
             match self.entries.get(&key) {
                 None => {
