@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::Context as _;
 use clap::Args;
 use serde_json::json;
 
@@ -24,7 +23,6 @@ use crate::model::clip::{ClipModel, Kernels, normalized_rows};
 use crate::model::config::{ClipConfig, PreprocessConfig};
 use crate::model::device::{check_precision, select_device};
 use crate::model::weights::Weights;
-use crate::raster::Scene;
 use crate::search::index::{IndexOptions, TileEmbedder, build_index};
 
 #[derive(Debug, Args)]
@@ -36,13 +34,13 @@ pub struct BenchIndexArgs {
     pub device: DeviceArg,
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     pub dtype: DtypeArg,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = |s: &str| super::count(s, super::MAX_BATCH))]
     pub batch: usize,
     /// Index only the first N tile rows (the full tile is 50 rows).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub rows: Option<u32>,
     /// Reader threads.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = |s: &str| super::count(s, super::MAX_READERS))]
     pub readers: usize,
     #[arg(long)]
     pub json: bool,
@@ -128,8 +126,7 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
     eprintln!("kestrel: bench-index with {} on {why}", timed.name);
 
     let t_open = Instant::now();
-    let scene = Scene::open(&args.scene, &cancel)
-        .with_context(|| format!("cannot open {}", args.scene.display()))?;
+    let scene = super::common::open_scene(&args.scene, &cancel, true)?;
     let open_s = t_open.elapsed().as_secs_f64();
     let opts = IndexOptions {
         batch_size: args.batch,

@@ -1,10 +1,122 @@
-//! Pieces the headless commands share: progress printed on stderr.
+//! Pieces the headless commands share: progress printed on stderr, and the checks of input
+//! and output paths made before any work (inputs that would block, outputs that would
+//! overwrite an input or cannot be written).
 
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::jobs::{Progress, ProgressSink};
+use anyhow::{Context as _, anyhow, bail};
+
+use crate::jobs::{CancelToken, Progress, ProgressSink};
+use crate::raster::Scene;
+use crate::search::images::unreadable_reason;
+
+/// Refuse an input that would block or never end when opened (a FIFO, a socket, a
+/// device); `folders_ok` for scenes (a `.SAFE` product, a folder of band files). A missing
+/// path passes: opening it says so.
+pub fn check_input(path: &Path, folders_ok: bool) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if meta.is_file() || (folders_ok && meta.is_dir()) {
+        return Ok(());
+    }
+    bail!(
+        "{} is not a regular file (it is {})",
+        path.display(),
+        crate::paths::file_kind(&meta)
+    )
+}
+
+/// Open a scene after [`check_input`], with a plain reason where GDAL's is empty (see
+/// [`unreadable_reason`]). `context`: prefix other errors with "cannot open PATH".
+pub fn open_scene(path: &Path, cancel: &CancelToken, context: bool) -> anyhow::Result<Scene> {
+    check_input(path, true)?;
+    Scene::open(path, cancel).map_err(|e| match unreadable_reason(path) {
+        Some(reason) => anyhow!("cannot open {}: {reason}", path.display()),
+        None if context => anyhow::Error::new(e).context(format!("cannot open {}", path.display())),
+        None => anyhow::Error::new(e),
+    })
+}
+
+/// Whether two paths name the same existing file (same device and inode on Unix, else the
+/// same canonical path).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        ma.dev() == mb.dev() && ma.ino() == mb.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (ma, mb);
+        matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    }
+}
+
+/// Check output files before any work: none may be one of the inputs (or another output),
+/// and each one's folder must exist and be writable. Errors name the user's paths.
+pub fn check_outputs<'a>(
+    outputs: impl IntoIterator<Item = (&'static str, &'a Path)>,
+    inputs: &[&Path],
+) -> anyhow::Result<()> {
+    let mut seen: Vec<(&str, &Path)> = Vec::new();
+    for (flag, out) in outputs {
+        if let Some(input) = inputs.iter().find(|i| same_file(i, out)) {
+            bail!(
+                "{flag} {} is the input {}: writing it would destroy the input; choose \
+                 another file",
+                out.display(),
+                input.display()
+            );
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, p)| p == &out || same_file(p, out)) {
+            bail!(
+                "{flag} and {other} both name {}; give each its own file",
+                out.display()
+            );
+        }
+        seen.push((flag, out));
+        if std::fs::metadata(out).is_ok_and(|m| m.is_dir()) {
+            bail!("{flag} {} is a folder; give a file name", out.display());
+        }
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!(
+                "cannot write {flag} {}: {} is not a folder",
+                out.display(),
+                dir.display()
+            ),
+            Err(_) => bail!(
+                "cannot write {flag} {}: the folder {} does not exist",
+                out.display(),
+                dir.display()
+            ),
+        }
+        // writable? (a probe file, removed at once; the real write is atomic, later)
+        tempfile::Builder::new()
+            .prefix(crate::atomic::TEMP_PREFIX)
+            .tempfile_in(dir)
+            .map_err(|e| std::io::Error::new(e.kind(), e.kind().to_string()))
+            .with_context(|| {
+                format!(
+                    "cannot write {flag} {}: the folder {} is not writable",
+                    out.display(),
+                    dir.display()
+                )
+            })?;
+    }
+    Ok(())
+}
 
 /// Progress on stderr, at most a few updates per second, on one line.
 pub struct StderrProgress {

@@ -293,7 +293,7 @@ fn bench(scene: &Scene, open_secs: f64) -> anyhow::Result<()> {
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     // RasterError already names the file and the problem.
     let t = Instant::now();
-    let scene = Scene::open(&args.file, &CancelToken::new())?;
+    let scene = super::common::open_scene(&args.file, &CancelToken::new(), false)?;
     let open_secs = t.elapsed().as_secs_f64();
     if args.bench {
         bench(&scene, open_secs)?;

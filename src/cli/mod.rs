@@ -48,25 +48,58 @@ pub enum Command {
     BenchIndex(bench_index::BenchIndexArgs),
 }
 
+/// Most tiles per model call (`--batch`): more only holds more tiles in memory.
+pub const MAX_BATCH: usize = 4096;
+/// Most reader threads (`--readers`).
+pub const MAX_READERS: usize = 256;
+
+/// A fraction from 0 to 1 (`--max-cloud`, `--max-nodata`).
+fn fraction(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be a fraction from 0 to 1, got {s}"))
+    }
+}
+
+/// A count from 1 to `max` (`--top`, `--batch`, `--readers`, `--iters`).
+pub(crate) fn count(s: &str, max: usize) -> Result<usize, String> {
+    let v: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
+    if v == 0 {
+        Err("must be at least 1".into())
+    } else if v > max {
+        Err(format!("must be at most {max}, got {v}"))
+    } else {
+        Ok(v)
+    }
+}
+
 /// Model and tiling options shared by the scene commands.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Tile stride in pixels (default: the tile size, 224; 112 = 50 % overlap).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub stride: Option<u32>,
     /// Skip tiles with more cloud than this fraction (where SCL or cloud probability exists).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = fraction)]
     pub max_cloud: f32,
     /// Skip tiles with more nodata than this fraction.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = fraction)]
     pub max_nodata: f32,
     /// Tiles per model call.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = |s: &str| count(s, MAX_BATCH))]
     pub batch: usize,
     /// Reader threads (default: 1 when the model runs on the CPU, 2 on a GPU).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| count(s, MAX_READERS))]
     pub readers: Option<usize>,
 }
 
@@ -94,7 +127,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub query: String,
     /// How many tiles to list and export.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = |s: &str| count(s, usize::MAX))]
     pub top: usize,
     /// Write the results as CSV (with a WKT polygon column in EPSG:4326).
     #[arg(long)]

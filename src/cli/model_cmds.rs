@@ -32,10 +32,10 @@ const CLI_IMAGE_BATCH: usize = 8;
 #[derive(Debug, Args)]
 pub struct BenchModelArgs {
     /// Images per batch for the image tower.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = |s: &str| super::count(s, super::MAX_BATCH))]
     pub batch: usize,
     /// Timed iterations (after one warm-up); the median is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = |s: &str| super::count(s, 10_000))]
     pub iters: usize,
     /// Also time the text tower over the whole 77-token context (no end-of-text
     /// truncation), which is what PyTorch/open_clip computes.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use super::common::StderrProgress;
+use super::common::{StderrProgress, check_input, check_outputs};
 use super::{ClassifySceneArgs, IndexArgs, IndexCmdArgs, SearchArgs};
 use crate::jobs::CancelToken;
 use crate::model::Embedder;
@@ -21,21 +21,47 @@ use crate::search::record::{IndexMeta, TileRecord};
 use crate::search::session::{self, ExportFormat, Query};
 
 impl IndexArgs {
-    fn options(&self, model: &Embedder) -> IndexOptions {
-        IndexOptions {
+    fn options(&self, model: &Embedder) -> anyhow::Result<IndexOptions> {
+        if let (Some(stride), Some(cfg)) = (self.stride, model.config().preprocess.as_ref())
+            && stride as usize > cfg.image_size
+        {
+            bail!(
+                "--stride {stride} is larger than the model's tile size {}: the tiles would \
+                 leave gaps",
+                cfg.image_size
+            );
+        }
+        Ok(IndexOptions {
             stride: self.stride,
             max_nodata_fraction: self.max_nodata,
             max_cloud_fraction: self.max_cloud,
             batch_size: self.batch,
             max_rows: None,
             readers: self.readers.unwrap_or_else(|| default_readers(model)),
-        }
+        })
     }
 }
 
 fn open_scene(path: &Path) -> anyhow::Result<Scene> {
-    Scene::open(path, &CancelToken::new())
-        .with_context(|| format!("cannot open {}", path.display()))
+    super::common::open_scene(path, &CancelToken::new(), true)
+}
+
+/// Scenes may be folders; index files must be regular files.
+fn check_inputs(inputs: &[PathBuf]) -> anyhow::Result<()> {
+    for p in inputs {
+        check_input(p, !is_index_file(p))?;
+    }
+    Ok(())
+}
+
+/// `--csv` and `--geojson`, where given.
+fn exports<'a>(
+    csv: &'a Option<PathBuf>,
+    geojson: &'a Option<PathBuf>,
+) -> impl Iterator<Item = (&'static str, &'a Path)> {
+    [("--csv", csv), ("--geojson", geojson)]
+        .into_iter()
+        .filter_map(|(flag, p)| Some((flag, p.as_deref()?)))
 }
 
 /// Index a scene (cache or build), reporting on stderr.
@@ -103,11 +129,17 @@ fn summary(index: &TileIndex, model: &Embedder) -> serde_json::Value {
 }
 
 pub fn run_index(args: &IndexCmdArgs) -> anyhow::Result<()> {
+    // Before the model loads and every tile is embedded.
+    check_input(&args.scene, true)?;
+    check_outputs(
+        args.out.as_deref().map(|o| ("--out", o)),
+        &[args.scene.as_path()],
+    )?;
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     let index = scene_index(
         &args.scene,
         &model,
-        &args.index.options(&model),
+        &args.index.options(&model)?,
         args.out.is_none() || args.cache,
     )?;
     if let Some(out) = &args.out {
@@ -149,19 +181,23 @@ fn collect(
         .cloned()
         .collect();
     let mut metas = Vec::new();
+    let mut sources = Vec::new();
     let mut tiles = Vec::new();
     if !files.is_empty() {
         for ix in geoparquet::read_indexes(&files)? {
+            sources.push(ix.path.display().to_string());
             metas.push(ix.meta);
             tiles.extend(ix.tiles);
         }
     }
+    let opts = args.options(model)?;
     for p in inputs.iter().filter(|p| !is_index_file(p)) {
-        let index = scene_index(p, model, &args.options(model), true)?;
+        let index = scene_index(p, model, &opts, true)?;
+        sources.push(p.display().to_string());
         metas.push(index.meta);
         tiles.extend(index.tiles);
     }
-    session::check_indexes(&metas, model)?;
+    session::check_indexes(&metas, &sources, model)?;
     Ok((metas, tiles))
 }
 
@@ -169,6 +205,9 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     if args.query.trim().is_empty() {
         bail!("the query is empty: say what to look for, e.g. --query \"flooded fields\"");
     }
+    check_inputs(&args.inputs)?;
+    let inputs: Vec<&Path> = args.inputs.iter().map(PathBuf::as_path).collect();
+    check_outputs(exports(&args.csv, &args.geojson), &inputs)?;
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     // Check the query before the (possibly long) indexing.
     let query = Query::text(args.query.clone()).prepare(&model)?;
@@ -211,6 +250,9 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
     if inputs.is_empty() {
         bail!("no scene or index file given: list them after the class names");
     }
+    check_inputs(&inputs)?;
+    let input_paths: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    check_outputs(exports(&args.csv, &args.geojson), &input_paths)?;
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     let classifier = session::classifier(&model, &classes, args.templates.into())?;
     let (metas, tiles) = collect(&inputs, &args.index, &model)?;

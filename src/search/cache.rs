@@ -4,7 +4,8 @@
 //! The cache key is in the file name *and* re-checked against the file's metadata;
 //! a stale entry (different scene identity, checkpoint, preprocessing version or tiling)
 //! or a corrupt one (the reader verifies a content digest) is reported and rebuilt, never
-//! trusted. Writes are atomic, so an interrupted build leaves no half file behind.
+//! trusted. Writes are atomic, so an interrupted build leaves no half file behind; the
+//! temporary files of writes killed midway are removed when the cache is next opened.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,10 @@ use super::index::{
 use crate::jobs::{CancelToken, ProgressSink};
 use crate::model::ModelError;
 use crate::raster::Scene;
+
+/// Temporary files (`.kestrel-tmp-*`) in the cache older than this are left by a process
+/// killed mid-write (a live write touches its file all the time) and are removed.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Where indexes are cached: `index/` under Kestrel's cache root
 /// ([`crate::paths::cache_root`]: `$KESTREL_CACHE_DIR`, else `~/.cache/kestrel` on Linux).
@@ -169,6 +174,13 @@ pub fn open_or_build(
         source,
     })?;
     let path = dir.join(key.file_name(&scene.info().name));
+    let removed = crate::atomic::remove_stale_temp_files(dir, STALE_TEMP_AGE);
+    if removed > 0 {
+        log::info!(
+            "removed {removed} stale temporary file(s) of interrupted writes from {}",
+            dir.display()
+        );
+    }
     let reason = match load(&path, &key) {
         Ok(index) => return Ok((index, CacheOutcome::Hit(path))),
         Err(reason) => reason,

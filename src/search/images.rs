@@ -26,6 +26,35 @@ pub enum ImageError {
     NoBands { path: PathBuf },
 }
 
+/// Why GDAL cannot open `path`, in plainer words than its own ("NULL pointer" for an empty
+/// file or a text file named `.tif`): the file is empty, or named `.tif`/`.tiff` without a
+/// TIFF header. `None` when neither applies (GDAL's message is then the one to show).
+/// Only looks at the first bytes of a regular file.
+pub fn unreadable_reason(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    if meta.len() == 0 {
+        return Some("the file is empty (0 bytes)".into());
+    }
+    let tif = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
+    if tif {
+        let mut head = Vec::with_capacity(4);
+        std::fs::File::open(path)
+            .ok()?
+            .take(4)
+            .read_to_end(&mut head)
+            .ok()?;
+        let is_tiff = matches!(&head[..], b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+");
+        if !is_tiff {
+            return Some("it is not a TIFF file (it does not start with a TIFF header)".into());
+        }
+    }
+    None
+}
+
 /// Read every band of a raster with GDAL as f32 (no scaling, no harmonisation).
 pub fn read_image(path: &Path) -> Result<RawImage, ImageError> {
     use gdal::Metadata as _;
@@ -33,11 +62,16 @@ pub fn read_image(path: &Path) -> Result<RawImage, ImageError> {
         path: path.to_path_buf(),
         reason,
     };
-    if !path.is_file() {
-        return Err(err("no such file".into()));
+    if let Err(e) = crate::paths::check_regular_file(path) {
+        return Err(err(if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file".into()
+        } else {
+            e.to_string()
+        }));
     }
     crate::raster::init_gdal();
-    let ds = gdal::Dataset::open(path).map_err(|e| err(e.to_string()))?;
+    let ds = gdal::Dataset::open(path)
+        .map_err(|e| err(unreadable_reason(path).unwrap_or_else(|| e.to_string())))?;
     let (width, height) = ds.raster_size();
     let count = ds.raster_count();
     if count == 0 || width == 0 || height == 0 {
@@ -84,10 +118,27 @@ pub fn read_harmonised(path: &Path) -> Result<(RawImage, Harmonised), ImageError
         path: path.to_path_buf(),
         source,
     };
+    if let Err(e) = crate::paths::check_regular_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        // a FIFO would block GDAL forever
+        return Err(ImageError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        });
+    }
     let scene = match Scene::open(path, &cancel) {
         Ok(s) => s,
         Err(RasterError::NoCrs { .. }) => return Ok((read_image(path)?, Harmonised::StoredValues)),
-        Err(e) => return Err(open_err(e)),
+        Err(e) => {
+            return Err(match unreadable_reason(path) {
+                Some(reason) => ImageError::Read {
+                    path: path.to_path_buf(),
+                    reason,
+                },
+                None => open_err(e),
+            });
+        }
     };
     let info = scene.info();
     let spectral: Vec<usize> = (0..info.bands.len())

@@ -297,7 +297,18 @@ pub fn build_index(
                 for t in batch {
                     let mut rec = t.record;
                     if t.pixels.is_some() {
-                        rec.embedding = embeddings.next();
+                        match embeddings.next() {
+                            Some(e) if e.iter().all(|v| v.is_finite()) => rec.embedding = Some(e),
+                            _ => {
+                                // values so extreme the model overflows: no usable pixels
+                                log::warn!(
+                                    "{scene_name}: tile r{}c{} has no finite embedding; skipped as nodata",
+                                    rec.row,
+                                    rec.col
+                                );
+                                rec.status = TileStatus::SkippedNodata;
+                            }
+                        }
                     }
                     tiles.push(rec);
                     done += 1;
@@ -407,8 +418,10 @@ impl TileReader<'_> {
                         px.extend_from_slice(&p[y * strip_w + x0..y * strip_w + x0 + s]);
                     }
                 }
+                // nodata: NaN, and ±inf (no measurement; the model would give NaN), in
+                // any band — the rule of the model's preprocessing (`fill_nodata`)
                 let valid: Vec<bool> = (0..s * s)
-                    .map(|i| (0..c).all(|b| !px[b * s * s + i].is_nan()))
+                    .map(|i| (0..c).all(|b| px[b * s * s + i].is_finite()))
                     .collect();
                 let n_valid = valid.iter().filter(|v| **v).count();
                 let nodata_fraction = 1.0 - n_valid as f32 / (s * s) as f32;

@@ -35,10 +35,11 @@ pub enum SessionError {
     #[error("{a} and {b} cannot be searched together: {why}")]
     Incompatible { a: String, b: String, why: String },
     #[error(
-        "the index of {scene} was built with checkpoint {index_sha}, but the loaded model is {model} ({model_sha}); pass the same --model"
+        "the index {source_name} was built with checkpoint {index_sha}, but the loaded model is {model} ({model_sha}); pass the same --model"
     )]
     OtherCheckpoint {
-        scene: String,
+        /// The index file (or scene) the index came from.
+        source_name: String,
         index_sha: String,
         model: String,
         model_sha: String,
@@ -257,16 +258,28 @@ impl Classification {
 }
 
 /// Check that indexes can be searched together and with `model`: same model, bands and
-/// tiling (the first index is the reference) and the loaded checkpoint.
-pub fn check_indexes(metas: &[IndexMeta], model: &Embedder) -> Result<(), SessionError> {
+/// tiling (the first index is the reference) and the loaded checkpoint. `sources[i]` says
+/// where `metas[i]` came from (the index file given, or the scene); errors name it, else
+/// the scene the index was built from.
+pub fn check_indexes(
+    metas: &[IndexMeta],
+    sources: &[String],
+    model: &Embedder,
+) -> Result<(), SessionError> {
+    let name = |i: usize| {
+        sources
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| metas[i].scene_path.clone())
+    };
     let Some((a, rest)) = metas.split_first() else {
         return Ok(());
     };
-    for b in rest {
+    for (i, b) in rest.iter().enumerate() {
         if let Some(why) = a.incompatibility(b) {
             return Err(SessionError::Incompatible {
-                a: a.scene_path.clone(),
-                b: b.scene_path.clone(),
+                a: name(0),
+                b: name(i + 1),
                 why,
             });
         }
@@ -276,7 +289,7 @@ pub fn check_indexes(metas: &[IndexMeta], model: &Embedder) -> Result<(), Sessio
         .map_err(SessionError::Checkpoint)?;
     if a.checkpoint_sha256 != sha {
         return Err(SessionError::OtherCheckpoint {
-            scene: a.scene_path.clone(),
+            source_name: name(0),
             index_sha: a.checkpoint_sha256.clone(),
             model: model.model_name().to_owned(),
             model_sha: sha,

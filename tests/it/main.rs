@@ -5,6 +5,7 @@
 
 mod common;
 
+mod bad_input;
 mod cli_info;
 mod cli_radiometry;
 mod cli_search;

@@ -1,9 +1,19 @@
 //! Atomic file writes: write to a temporary file in the destination directory, flush,
-//! then rename over the target, so a crash or a full disk never leaves a half-written
-//! file where the user's previous one was.
+//! then rename over the target and sync the directory, so a crash or a full disk never
+//! leaves a half-written file where the user's previous one was.
+//!
+//! The new file gets the permissions of the file it replaces, else those of any newly
+//! created file (0666 less the umask). Temporary files are named `.kestrel-tmp-*`; a
+//! process killed mid-write leaves one behind, which [`remove_stale_temp_files`] clears.
 
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// Prefix of the temporary files of [`write_atomic`].
+pub const TEMP_PREFIX: &str = ".kestrel-tmp-";
 
 /// Error of an atomic write, naming the destination.
 #[derive(Debug, thiserror::Error)]
@@ -14,10 +24,42 @@ pub struct AtomicWriteError {
     pub source: io::Error,
 }
 
+/// Removes the temporary file unless it was renamed into place.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Create a new temporary file in `dir` with the mode a normally created file gets.
+fn create_temp(dir: &Path) -> io::Result<(File, PathBuf)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p = dir.join(format!(
+            "{TEMP_PREFIX}{}-{nanos:08x}-{n}",
+            std::process::id()
+        ));
+        match OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(f) => return Ok((f, p)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1_000_000 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Write a file atomically. `fill` writes the whole content to the given writer.
 ///
 /// The temporary file lives next to `path` (same filesystem, so the rename is atomic)
-/// and is removed if `fill` or the rename fails.
+/// and is removed if `fill` or the rename fails. Errors name `path`, never the temporary
+/// file.
 pub fn write_atomic<F>(path: &Path, fill: F) -> Result<(), AtomicWriteError>
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()>,
@@ -30,18 +72,76 @@ where
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kestrel-tmp-")
-        .tempfile_in(&dir)
-        .map_err(wrap)?;
+    // the permissions of the file being replaced (std creates the temporary file with
+    // 0666 less the umask, as any new file)
+    let keep = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.permissions());
+    let (mut file, tmp) = create_temp(&dir).map_err(wrap)?;
+    let mut guard = TempGuard(Some(tmp.clone()));
     {
-        let mut buf = io::BufWriter::new(tmp.as_file_mut());
+        let mut buf = io::BufWriter::new(&mut file);
         fill(&mut buf).map_err(wrap)?;
         buf.flush().map_err(wrap)?;
     }
-    tmp.as_file().sync_all().map_err(wrap)?;
-    tmp.persist(path).map_err(|e| wrap(e.error))?;
-    Ok(())
+    if let Some(perm) = keep {
+        file.set_permissions(perm).map_err(wrap)?;
+    }
+    file.sync_all().map_err(wrap)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(wrap)?;
+    guard.0 = None;
+    sync_dir(&dir).map_err(wrap)
+}
+
+/// Make a rename in `dir` durable. Filesystems that cannot sync a directory say so with
+/// `EINVAL`/unsupported; that is not an error of the write.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        match File::open(dir).and_then(|d| d.sync_all()) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+                ) =>
+            {
+                Ok(())
+            }
+            r => r,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Remove this module's temporary files (`.kestrel-tmp-*`, regular files only) in `dir`
+/// last modified more than `older_than` ago: left by a process killed mid-write (a live
+/// write touches its file continually). Returns how many were removed; errors are ignored.
+pub fn remove_stale_temp_files(dir: &Path, older_than: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            && entry.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| now.duration_since(t).ok())
+                        .is_some_and(|age| age > older_than)
+            });
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Convenience: write a byte slice atomically.
@@ -82,8 +182,64 @@ mod tests {
     }
 
     #[test]
-    fn unwritable_dir_names_the_path() {
+    fn unwritable_dir_names_the_path_not_the_temp_file() {
         let err = write_bytes_atomic(Path::new("/nonexistent-dir/x.csv"), b"x").unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir/x.csv"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "cannot write /nonexistent-dir/x.csv: No such file or directory (os error 2)"
+        );
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_get_the_default_mode_and_replaced_files_keep_theirs() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        // what any file this process creates gets (0666 less the umask)
+        let probe = dir.path().join("probe");
+        File::create(&probe).unwrap();
+        let default = mode(&probe);
+        let p = dir.path().join("new.csv");
+        write_bytes_atomic(&p, b"x").unwrap();
+        assert_eq!(mode(&p), default);
+        assert_ne!(default, 0o600, "the test needs a umask other than 077");
+        let q = dir.path().join("shared.csv");
+        std::fs::write(&q, b"old").unwrap();
+        std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_bytes_atomic(&q, b"new").unwrap();
+        assert_eq!(mode(&q), 0o640);
+        assert_eq!(std::fs::read(&q).unwrap(), b"new");
+    }
+
+    #[test]
+    fn only_old_temp_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        let touch = |name: &str, mtime: Option<SystemTime>| {
+            let p = dir.path().join(name);
+            let f = File::create(&p).unwrap();
+            if let Some(t) = mtime {
+                f.set_modified(t).unwrap();
+            }
+            p
+        };
+        let stale = touch(".kestrel-tmp-123-abc-0", Some(old));
+        let fresh = touch(".kestrel-tmp-456-def-1", None);
+        let other = touch("scene-0123.parquet", Some(old));
+        let hidden = touch(".other-tmp", Some(old));
+        let n = remove_stale_temp_files(dir.path(), Duration::from_secs(3600));
+        assert_eq!(n, 1);
+        assert!(!stale.exists());
+        assert!(fresh.exists() && other.exists() && hidden.exists());
+        assert_eq!(
+            remove_stale_temp_files(&dir.path().join("missing"), Duration::ZERO),
+            0
+        );
     }
 }

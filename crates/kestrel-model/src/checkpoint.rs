@@ -4,7 +4,10 @@
 //!
 //! The tensor list is read first, one prefix is picked and stripped, and every tensor the
 //! configuration needs is checked for presence and shape *before* anything is loaded, so a
-//! wrong or foreign file fails fast with the first bad key and both shapes.
+//! wrong or foreign file fails fast with the first bad key and both shapes. Before candle
+//! reads a `.pt`'s pickle, a scan of its opcodes bounds how deep and how many objects it
+//! builds (candle builds and drops them recursively), and every tensor's stored bytes are
+//! checked against its shape.
 //!
 //! Also the checkpoint's sha256 (the search index keys on it), streamed and cached in a small
 //! sidecar keyed by file size and modification time.
@@ -21,8 +24,8 @@ use candle_core::{DType, Device};
 use sha2::{Digest, Sha256};
 
 use super::ModelError;
-use super::config::ClipConfig;
-use super::weights::{Weights, expected_shapes};
+use super::config::{ClipConfig, TextTowerConfig, VisionTowerConfig};
+use super::weights::{Weights, expected_shapes, expected_tensor_count};
 use kestrel_base::jobs::{CancelToken, Progress, ProgressSink};
 
 /// Prefixes under which checkpoints store the open_clip tensors, most specific first.
@@ -60,6 +63,18 @@ pub enum CheckpointError {
         found: usize,
         expected: usize,
         prefix: String,
+    },
+    #[error(
+        "checkpoint {path} does not fit the model config: the config needs {expected} tensors \
+         (vision_cfg.layers {vision_layers}, text_cfg.layers {text_layers}) but the file holds \
+         only {found}"
+    )]
+    TooFewTensors {
+        path: PathBuf,
+        expected: usize,
+        found: usize,
+        vision_layers: usize,
+        text_layers: usize,
     },
     #[error(
         "checkpoint {path} does not fit the model config: tensor {key} has shape {found:?}, \
@@ -150,7 +165,34 @@ impl Checkpoint {
     /// Pick the prefix holding the most expected tensors, then check every expected tensor
     /// is there with the right shape; the first problem is the error.
     pub fn validate(&self, cfg: &ClipConfig) -> Result<Layout, ModelError> {
-        let expected = expected_shapes(cfg)?;
+        // Count first: a config asking for 10^9 layers must not build 10^10 tensor names.
+        let needed = expected_tensor_count(cfg)?;
+        if needed > self.entries.len() {
+            // The tensors outside the blocks still say most about a wrong config (their
+            // shapes); only when they fit is the layer count the error.
+            let mut outside = cfg.clone();
+            if let VisionTowerConfig::Vit(v) = &mut outside.vision {
+                v.layers = 0;
+            }
+            if let TextTowerConfig::Transformer(t) = &mut outside.text {
+                t.layers = 0;
+            }
+            self.check_against(&expected_shapes(&outside)?)?;
+            let layers = |r: Result<usize, _>| r.unwrap_or(0);
+            return Err(CheckpointError::TooFewTensors {
+                path: self.path.clone(),
+                expected: needed,
+                found: self.entries.len(),
+                vision_layers: layers(cfg.vit().map(|v| v.layers)),
+                text_layers: layers(cfg.text_transformer().map(|t| t.layers)),
+            }
+            .into());
+        }
+        self.check_against(&expected_shapes(cfg)?)
+    }
+
+    /// The checks of [`Self::validate`] for a list of expected tensors.
+    fn check_against(&self, expected: &[(String, Vec<usize>)]) -> Result<Layout, ModelError> {
         let count = |prefix: &str| {
             expected
                 .iter()
@@ -161,7 +203,7 @@ impl Checkpoint {
             .iter()
             .map(|p| (*p, count(p)))
             .fold(("", 0), |best, cur| if cur.1 > best.1 { cur } else { best });
-        for (name, shape) in &expected {
+        for (name, shape) in expected {
             let key = format!("{prefix}{name}");
             match self.entries.get(&key) {
                 None => {
@@ -257,6 +299,8 @@ fn sniff_format(path: &Path) -> Result<CheckpointFormat, CheckpointError> {
         path: path.to_path_buf(),
         source,
     };
+    // Opening a FIFO would block until someone writes to it.
+    kestrel_base::paths::check_regular_file(path).map_err(io)?;
     let mut f = File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     let mut head = [0u8; 9];
@@ -312,6 +356,41 @@ fn open_torch(path: &Path) -> Result<(Entries, Source), CheckpointError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
+    let corrupt_reason = |reason: String| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| corrupt_reason(e.to_string()))?;
+    // candle's reader builds the pickle's objects recursively (and drops them so): refuse a
+    // hostile nesting or size before handing the file over.
+    let pickles: Vec<String> = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .filter(|n| n.ends_with("data.pkl"))
+        .map(|n| n.into_owned())
+        .collect();
+    for name in &pickles {
+        let entry = zip
+            .by_name(name)
+            .map_err(|e| corrupt_reason(format!("{name}: {e}")))?;
+        let mut bytes = Vec::new();
+        entry
+            .take(MAX_PICKLE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| corrupt_reason(format!("{name}: {e}")))?;
+        if bytes.len() as u64 > MAX_PICKLE_BYTES {
+            return Err(corrupt_reason(format!(
+                "its pickle {name} is over {} MiB, far more than a state dict needs",
+                MAX_PICKLE_BYTES >> 20
+            )));
+        }
+        scan_pickle(&bytes).map_err(|why| corrupt_reason(format!("its pickle {name} {why}")))?;
+    }
     let mut pth = candle_core::pickle::PthTensors::new(path, None).map_err(corrupt)?;
     if pth.tensor_infos().is_empty() {
         // Lightning .ckpt files keep the weights under "state_dict".
@@ -325,12 +404,226 @@ fn open_torch(path: &Path) -> Result<(Entries, Source), CheckpointError> {
             reason: "the zip archive holds no PyTorch tensors (no data.pkl state dict)".into(),
         });
     }
+    // A tensor whose stored data is shorter than its shape says (a file cut inside its data
+    // and re-zipped, or a crafted one): say so now, not "failed to fill whole buffer" at
+    // load time.
+    for (key, info) in pth.tensor_infos() {
+        let needed = info.layout.start_offset() as u64
+            + (info.layout.shape().elem_count() * info.dtype.size_in_bytes()) as u64;
+        let stored = zip.by_name(&info.path).map(|e| e.size()).map_err(|e| {
+            corrupt_reason(format!(
+                "the data of tensor {key} ({}) is missing from the archive: {e}",
+                info.path
+            ))
+        })?;
+        if stored < needed {
+            return Err(corrupt_reason(format!(
+                "tensor {key} {:?} needs {needed} bytes but {} holds {stored}: the file is \
+                 truncated",
+                info.layout.dims(),
+                info.path
+            )));
+        }
+    }
     let entries = pth
         .tensor_infos()
         .iter()
         .map(|(k, info)| (k.clone(), (info.layout.dims().to_vec(), info.dtype)))
         .collect();
     Ok((entries, Source::Torch(pth)))
+}
+
+/// Deepest object nesting a checkpoint pickle may have (a state dict is about 6 deep).
+const MAX_PICKLE_DEPTH: u32 = 256;
+/// Most objects building a checkpoint pickle may create, clones of memoised objects
+/// included (a 300-tensor state dict creates a few thousand).
+const MAX_PICKLE_OBJECTS: u64 = 5_000_000;
+/// Largest `data.pkl` read (the released Llama3-MS-CLIP's is 60 kB).
+const MAX_PICKLE_BYTES: u64 = 256 << 20;
+
+/// Walk a pickle's opcodes as candle's reader does, tracking only how deep and how large
+/// each object on the stack would be, and refuse the pickle when an object would nest more
+/// than [`MAX_PICKLE_DEPTH`] deep or the objects (memo clones included) outnumber
+/// [`MAX_PICKLE_OBJECTS`]. Anything candle itself rejects (unknown opcodes, an empty
+/// stack, a missing memo entry, a cut-off stream) is left for candle to report.
+fn scan_pickle(bytes: &[u8]) -> Result<(), String> {
+    /// A stack slot: `None` is a mark, else (depth, objects).
+    type Slot = Option<(u32, u64)>;
+    let mut stack: Vec<Slot> = Vec::new();
+    let mut memo: HashMap<u32, (u32, u64)> = HashMap::new();
+    let mut objects = 0u64;
+    let mut pos = 0usize;
+    let atom: Slot = Some((1, 1));
+    // Combine children into one new object.
+    let parent = |children: &[Slot]| -> (u32, u64) {
+        children.iter().flatten().fold((1, 1), |(d, n), (cd, cn)| {
+            (d.max(cd.saturating_add(1)), n.saturating_add(*cn))
+        })
+    };
+    let check = |slot: (u32, u64), objects: u64| -> Result<(), String> {
+        if slot.0 > MAX_PICKLE_DEPTH {
+            Err(format!(
+                "nests objects more than {MAX_PICKLE_DEPTH} deep; a state dict never does, \
+                 so it is refused"
+            ))
+        } else if objects > MAX_PICKLE_OBJECTS {
+            Err(format!(
+                "builds more than {MAX_PICKLE_OBJECTS} objects; a state dict never does, so \
+                 it is refused"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    macro_rules! take {
+        ($n:expr) => {{
+            let n: usize = $n;
+            match bytes.get(pos..pos.saturating_add(n)) {
+                Some(b) => {
+                    pos += n;
+                    b
+                }
+                None => return Ok(()), // cut off: candle reports it
+            }
+        }};
+    }
+    let pop_to_mark = |stack: &mut Vec<Slot>| -> Option<Vec<Slot>> {
+        let mark = stack.iter().rposition(Option::is_none)?;
+        let items = stack.split_off(mark + 1);
+        stack.pop();
+        Some(items)
+    };
+    loop {
+        let op = take!(1)[0];
+        match op {
+            0x80 => {
+                take!(1);
+            }
+            b'c' => {
+                for _ in 0..2 {
+                    let rest = &bytes[pos..];
+                    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                        return Ok(());
+                    };
+                    pos += nl + 1;
+                }
+                stack.push(atom);
+                objects += 1;
+            }
+            b'q' | b'r' => {
+                let id = if op == b'q' {
+                    u32::from(take!(1)[0])
+                } else {
+                    let b = take!(4);
+                    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+                };
+                let Some(Some(top)) = stack.last().copied() else {
+                    return Ok(());
+                };
+                objects = objects.saturating_add(top.1);
+                memo.insert(id, top);
+            }
+            b'h' | b'j' => {
+                let id = if op == b'h' {
+                    u32::from(take!(1)[0])
+                } else {
+                    let b = take!(4);
+                    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+                };
+                let Some(obj) = memo.get(&id).copied() else {
+                    return Ok(());
+                };
+                objects = objects.saturating_add(obj.1);
+                stack.push(Some(obj));
+            }
+            b')' | b']' | b'}' | b'd' | b'N' | 0x88 | 0x89 => {
+                stack.push(atom);
+                objects += 1;
+            }
+            b'K' | b'M' | b'J' | b'G' => {
+                take!(match op {
+                    b'K' => 1,
+                    b'M' => 2,
+                    b'J' => 4,
+                    _ => 8,
+                });
+                stack.push(atom);
+                objects += 1;
+            }
+            0x8a => {
+                let n = take!(1)[0];
+                take!(usize::from(n));
+                stack.push(atom);
+                objects += 1;
+            }
+            b'X' => {
+                let b = take!(4);
+                let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+                if len > bytes.len() - pos {
+                    return Err(format!(
+                        "has a {len}-byte string but only {} bytes follow: it is truncated",
+                        bytes.len() - pos
+                    ));
+                }
+                take!(len);
+                stack.push(atom);
+                objects += 1;
+            }
+            b'(' => stack.push(None),
+            b'R' | b'b' | 0x81 | 0x85 | 0x86 | 0x87 | b'Q' => {
+                let n = match op {
+                    0x85 | b'Q' => 1,
+                    0x87 => 3,
+                    _ => 2,
+                };
+                if stack.len() < n {
+                    return Ok(());
+                }
+                let children = stack.split_off(stack.len() - n);
+                let obj = parent(&children);
+                objects += 1;
+                check(obj, objects)?;
+                stack.push(Some(obj));
+            }
+            b't' => {
+                let Some(children) = pop_to_mark(&mut stack) else {
+                    return Ok(());
+                };
+                let obj = parent(&children);
+                objects += 1;
+                check(obj, objects)?;
+                stack.push(Some(obj));
+            }
+            b'a' | b's' | b'e' | b'u' => {
+                let children = match op {
+                    b'a' | b's' => {
+                        let n = if op == b'a' { 1 } else { 2 };
+                        if stack.len() < n {
+                            return Ok(());
+                        }
+                        stack.split_off(stack.len() - n)
+                    }
+                    _ => match pop_to_mark(&mut stack) {
+                        Some(c) => c,
+                        None => return Ok(()),
+                    },
+                };
+                let Some(Some(target)) = stack.last_mut() else {
+                    return Ok(());
+                };
+                let grown = children.iter().flatten().fold(*target, |(d, n), (cd, cn)| {
+                    (d.max(cd.saturating_add(1)), n.saturating_add(*cn))
+                });
+                *target = grown;
+                check(grown, objects)?;
+            }
+            b'.' => return Ok(()),
+            _ => return Ok(()), // unknown opcode: candle reports it
+        }
+        if let Some(Some(top)) = stack.last() {
+            check(*top, objects)?;
+        }
+    }
 }
 
 fn open_safetensors(path: &Path) -> Result<(Entries, Source), CheckpointError> {

@@ -183,10 +183,13 @@ impl ClipConfig {
 
     /// Read and validate a config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let io = |source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // Reading a FIFO would block until someone writes to it.
+        kestrel_base::paths::check_regular_file(path).map_err(io)?;
+        let text = std::fs::read_to_string(path).map_err(io)?;
         let mut cfg = Self::from_json_str(&text, path)?;
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str())
             && stem != "open_clip_config"
@@ -233,6 +236,8 @@ impl ClipConfig {
         if raw.embed_dim == 0 {
             return Err(invalid("embed_dim must be positive".into()));
         }
+        within("embed_dim", raw.embed_dim, MAX_WIDTH).map_err(invalid)?;
+        within("in_channels", in_channels, MAX_CHANNELS).map_err(invalid)?;
         let vision = raw.vision_cfg.into_tower().map_err(invalid)?;
         let text = raw.text_cfg.into_tower().map_err(invalid)?;
         let preprocess = match preprocess_value {
@@ -242,6 +247,15 @@ impl ClipConfig {
                 Some(raw.validate(in_channels).map_err(invalid)?)
             }
         };
+        if let (Some(p), VisionTowerConfig::Vit(v)) = (&preprocess, &vision)
+            && p.image_size != v.image_size
+        {
+            return Err(invalid(format!(
+                "preprocess_cfg.image_size {} is not the vision tower's input size \
+                 (vision_cfg.image_size {})",
+                p.image_size, v.image_size
+            )));
+        }
         Ok(Self {
             name: "open_clip model".to_owned(),
             embed_dim: raw.embed_dim,
@@ -277,6 +291,24 @@ impl ClipConfig {
                 Err(UnsupportedTower::HuggingFace(model_name.clone()))
             }
         }
+    }
+}
+
+/// Bounds no open_clip model comes near; past them a config is a mistake or an attack, and
+/// building its tensor list or random weights would exhaust memory.
+const MAX_LAYERS: usize = 1024;
+const MAX_WIDTH: usize = 1 << 16;
+const MAX_IMAGE_SIZE: usize = 4096;
+const MAX_CHANNELS: usize = 1024;
+const MAX_CONTEXT: usize = 8192;
+const MAX_VOCAB: usize = 1 << 24;
+
+/// `Err` naming the field when `value` is over `max`.
+fn within(what: &str, value: usize, max: usize) -> Result<(), String> {
+    if value > max {
+        Err(format!("{what} {value} is absurd (at most {max})"))
+    } else {
+        Ok(())
     }
 }
 
@@ -399,7 +431,10 @@ impl RawVisionCfg {
         if self.no_ln_pre {
             return unsupported("no_ln_pre");
         }
+        within("vision_cfg.layers", layers, MAX_LAYERS)?;
+        within("vision_cfg.width", self.width, MAX_WIDTH)?;
         let image_size = square_size(&self.image_size, "vision_cfg.image_size")?;
+        within("vision_cfg.image_size", image_size, MAX_IMAGE_SIZE)?;
         let patch_size = square_size(&self.patch_size, "vision_cfg.patch_size")?;
         if image_size % patch_size != 0 {
             return Err(format!(
@@ -425,7 +460,7 @@ impl RawVisionCfg {
 
 fn mlp_width(width: usize, ratio: f64, section: &str) -> Result<usize, String> {
     let w = width as f64 * ratio;
-    if !(w >= 1.0 && w.is_finite()) {
+    if !(w >= 1.0 && w.is_finite() && w <= (4 * MAX_WIDTH) as f64) {
         return Err(format!("{section}.mlp_ratio {ratio} is not usable"));
     }
     Ok(w as usize)
@@ -495,6 +530,10 @@ impl RawTextCfg {
         if self.context_length < 2 || self.vocab_size == 0 || self.layers == 0 {
             return Err("text_cfg needs context_length >= 2, vocab_size > 0 and layers > 0".into());
         }
+        within("text_cfg.layers", self.layers, MAX_LAYERS)?;
+        within("text_cfg.width", self.width, MAX_WIDTH)?;
+        within("text_cfg.context_length", self.context_length, MAX_CONTEXT)?;
+        within("text_cfg.vocab_size", self.vocab_size, MAX_VOCAB)?;
         Ok(TextTowerConfig::Transformer(TextConfig {
             context_length: self.context_length,
             vocab_size: self.vocab_size,
@@ -565,6 +604,10 @@ impl RawPreprocessCfg {
         }
         if self.image_size == 0 {
             return Err("preprocess_cfg.image_size must be positive".into());
+        }
+        within("preprocess_cfg.image_size", self.image_size, MAX_IMAGE_SIZE)?;
+        if self.mean.iter().any(|m| !m.is_finite()) {
+            return Err("preprocess_cfg.mean must be finite".into());
         }
         Ok(PreprocessConfig {
             bands: self.bands.iter().map(|b| b.trim().to_uppercase()).collect(),
@@ -664,5 +707,42 @@ mod tests {
             "text_cfg": {}}, "in_channels": 4, "preprocess_cfg": {"mean": [1, 2], "std": [1, 2]}}"#;
         let e = ClipConfig::from_json_str(j, Path::new("pp.json")).unwrap_err();
         assert!(e.to_string().contains("4 channels"), "{e}");
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_naming_the_field() {
+        let cfg = |vision: &str, pre_size: &str| {
+            format!(
+                r#"{{"model_cfg": {{"embed_dim": 32, "vision_cfg": {vision},
+                "text_cfg": {{"width": 64, "heads": 2, "layers": 2}}}}, "in_channels": 1,
+                "preprocess_cfg": {{"mean": [1], "std": [2], "image_size": {pre_size}}}}}"#
+            )
+        };
+        let err = |j: String| {
+            ClipConfig::from_json_str(&j, Path::new("absurd.json"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(cfg(r#"{"layers": 1000000000, "width": 64}"#, "224"));
+        assert_eq!(
+            e,
+            "model config absurd.json: vision_cfg.layers 1000000000 is absurd (at most 1024)"
+        );
+        let e = err(cfg(r#"{"layers": 2, "width": 64}"#, "1000000"));
+        assert_eq!(
+            e,
+            "model config absurd.json: preprocess_cfg.image_size 1000000 is absurd (at most 4096)"
+        );
+        let e = err(cfg(r#"{"layers": 2, "width": 64}"#, "448"));
+        assert!(
+            e.starts_with("model config absurd.json: preprocess_cfg.image_size 448 is not")
+                && e.contains("vision_cfg.image_size 224"),
+            "{e}"
+        );
+        let ok = ClipConfig::from_json_str(
+            &cfg(r#"{"layers": 2, "width": 64}"#, "224"),
+            Path::new("ok.json"),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

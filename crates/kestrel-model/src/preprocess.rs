@@ -298,16 +298,17 @@ fn half_round_even(x: usize) -> usize {
     if x % 2 == 1 && q % 2 == 1 { q + 1 } else { q }
 }
 
-/// Nodata (NaN: outside a scene, or DN 0 of a harmonised read) carries no signal: a pixel
+/// Nodata (NaN: outside a scene, or DN 0 of a harmonised read; also ±inf, which no
+/// measurement is and which would make the whole embedding NaN) carries no signal: a pixel
 /// with nodata in any band gets every band's mean, which normalises to 0. `data` is
 /// band-major with `plane` values per band. Raw GDAL reads and the oracle have no NaN.
 pub fn fill_nodata(data: &mut [f32], plane: usize, means: &[f32]) {
-    if plane == 0 || !data.iter().any(|v| v.is_nan()) {
+    if plane == 0 || data.iter().all(|v| v.is_finite()) {
         return;
     }
     let bands = data.len() / plane;
     for i in 0..plane {
-        if (0..bands).any(|b| data[b * plane + i].is_nan()) {
+        if (0..bands).any(|b| !data[b * plane + i].is_finite()) {
             for (b, m) in means.iter().enumerate().take(bands) {
                 data[b * plane + i] = *m;
             }
@@ -398,6 +399,10 @@ mod tests {
         let mut d = vec![150.0, f32::NAN, 7.0, 9.0];
         fill_nodata(&mut d, 2, &[100.0, 5.0]);
         assert_eq!(d, vec![150.0, 100.0, 7.0, 5.0]);
+        // ±inf is nodata too (it would make the embedding NaN)
+        let mut d = vec![f32::INFINITY, 1.0, 7.0, 2.0, 3.0, f32::NEG_INFINITY];
+        fill_nodata(&mut d, 3, &[100.0, 5.0]);
+        assert_eq!(d, vec![100.0, 1.0, 100.0, 5.0, 3.0, 5.0]);
     }
 
     #[test]

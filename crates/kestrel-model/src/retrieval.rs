@@ -10,23 +10,25 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Cosine score of every item against a unit `query` (`None` for items without an embedding).
+/// Cosine score of every item against a unit `query` (`None` for items without an
+/// embedding, and where the score is not finite: a NaN embedding is no embedding).
 pub fn score<'a>(
     embeddings: impl IntoIterator<Item = Option<&'a [f32]>>,
     query: &[f32],
 ) -> Vec<Option<f32>> {
     embeddings
         .into_iter()
-        .map(|e| e.map(|e| dot(e, query)))
+        .map(|e| e.map(|e| dot(e, query)).filter(|s| s.is_finite()))
         .collect()
 }
 
-/// Indices of scored items, best first; ties keep the lower index first.
+/// Indices of scored items, best first; ties keep the lower index first. Non-finite
+/// scores count as no score.
 pub fn rank(scores: &[Option<f32>]) -> Vec<(usize, f32)> {
     let mut v: Vec<(usize, f32)> = scores
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| s.map(|s| (i, s)))
+        .filter_map(|(i, s)| s.filter(|s| s.is_finite()).map(|s| (i, s)))
         .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     v
@@ -101,6 +103,15 @@ mod tests {
     fn rank_orders_by_score_then_index_and_skips_missing() {
         let scores = [Some(0.1), None, Some(0.5), Some(0.1), Some(-0.2)];
         assert_eq!(rank(&scores), vec![(2, 0.5), (0, 0.1), (3, 0.1), (4, -0.2)]);
+    }
+
+    #[test]
+    fn non_finite_scores_are_never_ranked() {
+        let nan = [f32::NAN, 0.0];
+        let s = score([Some(&nan[..]), Some(&[0.0, 1.0][..])], &[0.0, 1.0]);
+        assert_eq!(s, vec![None, Some(1.0)]);
+        let scores = [Some(f32::NAN), Some(0.3), Some(f32::INFINITY), None];
+        assert_eq!(rank(&scores), vec![(1, 0.3)]);
     }
 
     #[test]

@@ -95,10 +95,13 @@ impl ClipTokenizer {
 
     /// The tokenizer over an open_clip vocabulary file (`bpe_simple_vocab_16e6.txt.gz`).
     pub fn from_vocab_gz(path: &Path) -> Result<Self, TokenizerError> {
-        let gz = std::fs::read(path).map_err(|source| TokenizerError::ReadVocab {
+        let read_err = |source| TokenizerError::ReadVocab {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        // Reading a FIFO would block until someone writes to it.
+        kestrel_base::paths::check_regular_file(path).map_err(read_err)?;
+        let gz = std::fs::read(path).map_err(read_err)?;
         Self::from_vocab_bytes(&gz, path)
     }
 

@@ -121,6 +121,22 @@ impl SplitMix64 {
     }
 }
 
+/// Tensors in a residual block (see [`expected_shapes`]).
+const BLOCK_TENSORS: usize = 12;
+/// Tensors outside the residual blocks.
+const OTHER_TENSORS: usize = 14;
+
+/// How many tensors [`expected_shapes`] lists for `cfg`, without building the list
+/// (saturating: a config with absurd layer counts gives a number no file can meet).
+pub fn expected_tensor_count(cfg: &ClipConfig) -> Result<usize, ModelError> {
+    let v = cfg.vit()?;
+    let t = cfg.text_transformer()?;
+    Ok(v.layers
+        .saturating_add(t.layers)
+        .saturating_mul(BLOCK_TENSORS)
+        .saturating_add(OTHER_TENSORS))
+}
+
 /// Every parameter the model built from `cfg` needs, with its shape, in open_clip's
 /// state-dict order.
 pub fn expected_shapes(cfg: &ClipConfig) -> Result<Vec<(String, Vec<usize>)>, ModelError> {
@@ -186,6 +202,10 @@ mod tests {
     fn builtin_config_expects_302_tensors_of_150m_params() {
         let shapes = expected_shapes(&ClipConfig::llama3_ms_clip()).unwrap();
         assert_eq!(shapes.len(), 302);
+        assert_eq!(
+            expected_tensor_count(&ClipConfig::llama3_ms_clip()).unwrap(),
+            302
+        );
         let params: usize = shapes
             .iter()
             .map(|(_, s)| s.iter().product::<usize>())

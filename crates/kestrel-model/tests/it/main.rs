@@ -1,7 +1,9 @@
 //! The model crate's integration tests, one binary: parity with the open_clip oracle
 //! (tiny always, full when generated), the tokenizer against Python's ids, the `Embedder`
-//! facade, the hub download against a loopback server, and bf16 on the CPU per block.
+//! facade, the hub download against a loopback server, bf16 on the CPU per block, and
+//! hostile model files.
 
+mod bad_checkpoints;
 mod bf16;
 mod common;
 mod embedder;
