@@ -273,3 +273,144 @@ fn duckdb_pyarrow_and_geopandas_read_an_index() {
         None => eprintln!("GeoPandas part skipped: {}", v["gpd_skipped"]),
     }
 }
+
+/// The code blocks of the README's "Tile indexes are GeoParquet" section, in order, with
+/// their language.
+fn readme_snippets() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).unwrap();
+    let start = readme
+        .find("### Tile indexes are GeoParquet")
+        .expect("the README has the GeoParquet section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n## ").map_or(section.len(), |e| e + 4)];
+    let mut out = Vec::new();
+    let mut rest = section;
+    while let Some(open) = rest.find("```") {
+        let after = &rest[open + 3..];
+        let lang_end = after.find('\n').unwrap();
+        let body = &after[lang_end + 1..];
+        let close = body.find("```").expect("closed code block");
+        out.push((
+            after[..lang_end].trim().to_owned(),
+            body[..close].to_owned(),
+        ));
+        rest = &body[close + 3..];
+    }
+    out
+}
+
+const README_PY: &str = r#"
+import json, os, sys
+os.chdir(sys.argv[1])
+sql, snippet, query = sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+import duckdb
+con = duckdb.connect()
+rows = con.execute(sql, {"query": query}).fetchall()
+env = {}
+exec(snippet, env)
+tiles = env["tiles"]
+print(json.dumps({
+    "rows": [[r[0], r[1], r[2], r[3]] for r in rows],
+    "gpd_rows": len(tiles), "gpd_crs": tiles.crs.to_string(),
+}))
+"#;
+
+/// The README's DuckDB query and GeoPandas snippet run verbatim against index files Kestrel
+/// wrote (two scenes), and DuckDB's ranking is the one computed here.
+#[test]
+fn readme_duckdb_and_geopandas_snippets_run_verbatim() {
+    let py = python();
+    let probe = Command::new(&py)
+        .args(["-c", "import duckdb, geopandas"])
+        .output();
+    if !matches!(&probe, Ok(o) if o.status.success()) {
+        eprintln!("SKIP: `{py} -c 'import duckdb, geopandas'` failed; set KESTREL_PYTHON");
+        return;
+    }
+    let snippets = readme_snippets();
+    let sql = &snippets
+        .iter()
+        .find(|(l, _)| l == "sql")
+        .expect("an SQL block")
+        .1;
+    let snippet = &snippets
+        .iter()
+        .find(|(l, _)| l == "python")
+        .expect("a Python block")
+        .1;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("indexes")).unwrap();
+    let mut all = Vec::new();
+    for (k, scene) in ["T33TUL", "T33TUM"].iter().enumerate() {
+        let mut ts = tiles();
+        for t in &mut ts {
+            t.scene_id = (*scene).into();
+            if let Some(e) = &mut t.embedding {
+                e.iter_mut().for_each(|x| *x += k as f32 * 0.05);
+            }
+        }
+        let m = IndexMeta {
+            scene_identity: (*scene).into(),
+            ..meta()
+        };
+        write_index(
+            &dir.path().join(format!("indexes/{scene}.parquet")),
+            &m,
+            &ts,
+        )
+        .unwrap();
+        if k == 0 {
+            write_index(&dir.path().join("scene.parquet"), &m, &ts).unwrap();
+        }
+        all.extend(ts);
+    }
+    let query: Vec<f32> = (0..DIM).map(|k| (k as f32 * 0.37).cos()).collect();
+    let out = Command::new(&py)
+        .args(["-c", README_PY])
+        .arg(dir.path())
+        .arg(sql)
+        .arg(snippet)
+        .arg(serde_json::to_string(&query).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the README's snippets failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // the expected ranking, cosine in f64 over the embedded tiles of both scenes
+    let cos = |e: &[f32]| {
+        let dot: f64 = e
+            .iter()
+            .zip(&query)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
+        let n = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        dot / (n(e) * n(&query))
+    };
+    let mut want: Vec<(String, u32, u32, f64)> = all
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.scene_id.clone(),
+                t.row,
+                t.col,
+                cos(t.embedding.as_deref()?),
+            ))
+        })
+        .collect();
+    want.sort_by(|a, b| b.3.total_cmp(&a.3));
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), want.len().min(20), "{v}");
+    for (r, w) in rows.iter().zip(&want) {
+        assert_eq!(r[0], w.0.as_str(), "{v}");
+        assert_eq!(
+            (r[1].as_u64().unwrap(), r[2].as_u64().unwrap()),
+            (u64::from(w.1), u64::from(w.2))
+        );
+        assert!((r[3].as_f64().unwrap() - w.3).abs() < 1e-5, "{r} vs {w:?}");
+    }
+    assert_eq!(v["gpd_rows"], 6);
+    assert_eq!(v["gpd_crs"], "OGC:CRS84");
+}
