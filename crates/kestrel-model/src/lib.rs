@@ -33,6 +33,8 @@ pub mod matmul;
 pub mod matmul_bf16;
 pub mod preprocess;
 pub mod retrieval;
+#[cfg(target_arch = "x86_64")]
+mod simd512;
 pub mod text;
 pub mod text_clean;
 pub mod tokenizer;
