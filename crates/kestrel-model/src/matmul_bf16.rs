@@ -173,12 +173,39 @@ mod amx {
                         break;
                     }
                     let src = &a[row * k..(row + 1) * k];
-                    for (kk, v) in src.iter().enumerate() {
+                    let body = k / KT * KT;
+                    for kt in 0..body / KT {
+                        let s = &src[kt * KT..(kt + 1) * KT];
+                        let d = &mut dst[kt * NR * KT + r * KT..kt * NR * KT + (r + 1) * KT];
+                        // SAFETY: AMX implies AVX-512F (`isa::amx_bf16`); `s` holds 32 f32
+                        // and `d` 32 u16.
+                        unsafe { round_32(s, d) };
+                    }
+                    for (kk, v) in src.iter().enumerate().skip(body) {
                         dst[(kk / KT) * NR * KT + r * KT + kk % KT] = to_bf16(*v);
                     }
                 }
             });
         out
+    }
+
+    /// 32 f32 rounded to bf16 ([`to_bf16`], 16 lanes at a time).
+    ///
+    /// # Safety
+    /// AVX-512F; `s.len() >= 32` and `d.len() >= 32`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn round_32(s: &[f32], d: &mut [u16]) {
+        use crate::simd512::{ld, to_bf16};
+        use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
+        debug_assert!(s.len() >= 32 && d.len() >= 32);
+        // SAFETY: the caller's contract (32 values each side).
+        unsafe {
+            let lo = to_bf16(ld(s.as_ptr()));
+            let hi = to_bf16(ld(s.as_ptr().add(16)));
+            let dp = d.as_mut_ptr() as *mut __m256i;
+            _mm256_storeu_si256(dp, lo);
+            _mm256_storeu_si256(dp.add(1), hi);
+        }
     }
 
     pub(super) fn matmul_acc(a: &[f32], m: usize, w: &PackedBf16, c: &mut [f32]) {
@@ -360,6 +387,48 @@ mod tests {
         assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3F82);
         assert_eq!(from_bf16(to_bf16(-2.5)), -2.5);
         assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+    }
+
+    /// The 16-lane rounding used to tile activations is bit for bit the scalar one
+    /// (ties, NaN, infinities, denormals, the largest finite values).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_rounding_matches_scalar() {
+        if !isa::f32_supported(isa::F32Isa::Avx512f) {
+            eprintln!("skip: no AVX-512F");
+            return;
+        }
+        let mut xs: Vec<f32> = [
+            1.0 + 1.0 / 256.0,
+            1.0 + 3.0 / 256.0,
+            -2.5,
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            1e-40,
+            -1e-40,
+            0.0,
+            -0.0,
+        ]
+        .to_vec();
+        let mut s = 12345u32;
+        while xs.len() < 32 * 64 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            xs.push(f32::from_bits(s));
+        }
+        for chunk in xs.chunks_exact(32) {
+            let mut got = [0u16; 32];
+            // SAFETY: AVX-512F checked above; 32 values each side.
+            unsafe { amx::round_32(chunk, &mut got) };
+            for (x, g) in chunk.iter().zip(got) {
+                assert_eq!(g, to_bf16(*x), "{x:e} ({:#x})", x.to_bits());
+            }
+        }
     }
 
     /// Every bf16 kernel this CPU has, against an f64 product of the f32 inputs, on ragged
