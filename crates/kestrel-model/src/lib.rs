@@ -18,6 +18,7 @@
 //! Nothing here touches the UI. Loading and inference are long operations meant for worker
 //! threads; they take a [`kestrel_base::jobs::CancelToken`] where they can stop early.
 
+mod alloc_tune;
 pub mod bench;
 pub mod checkpoint;
 pub mod clip;
