@@ -553,6 +553,37 @@ fn attention_impl(
     let hd = width / heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let row = 3 * width;
+    let mut out = vec![0f32; batch * seq * width];
+    if packed {
+        // Every (image, head) task writes its `hd` columns of `out` in place, with
+        // per-thread scratch (scores and the packed Kᵀ/Vᵀ) reused across tasks.
+        let dst = SendPtr(out.as_mut_ptr());
+        (0..batch * heads).into_par_iter().for_each(|task| {
+            let (b, h) = (task / heads, task % heads);
+            let base = b * seq * row + h * hd;
+            let (k, v) = (&qkv[base + width..], &qkv[base + 2 * width..]);
+            ATTN_SCRATCH.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let (scores, kt, vt) = &mut *guard;
+                scores.clear();
+                scores.resize(seq * seq, 0.0);
+                // K as the "weights" of q·Kᵀ, then Vᵀ for P·V.
+                kt.repack_strided(k, seq, hd, row, 1);
+                matmul::matmul_acc_serial(&qkv[base..], row, seq, kt, scores, seq);
+                for (i, r) in scores.chunks_exact_mut(seq).enumerate() {
+                    softmax_in_place(r, if causal { i + 1 } else { seq }, scale);
+                }
+                vt.repack_strided(v, hd, seq, 1, row);
+                // SAFETY: this task alone writes rows b·seq.. of columns h·hd..(h+1)·hd of
+                // `out` (row stride `width`), which outlives the parallel loop.
+                unsafe {
+                    let c = dst.ptr().add(b * seq * width + h * hd);
+                    matmul::matmul_acc_serial_raw(scores, seq, seq, vt, c, width);
+                }
+            });
+        });
+        return out;
+    }
     let per_head: Vec<Vec<f32>> = (0..batch * heads)
         .into_par_iter()
         .map(|task| {
@@ -563,17 +594,6 @@ fn attention_impl(
             let v = &qkv[base + 2 * width..];
             let mut scores = vec![0f32; seq * seq];
             let mut out = vec![0f32; seq * hd];
-            if packed {
-                // K as the "weights" of q·Kᵀ, then Vᵀ for P·V.
-                let kt = PackedWeights::pack_strided(k, seq, hd, row, 1);
-                matmul::matmul_acc_serial(q, row, seq, &kt, &mut scores, seq);
-                for (i, r) in scores.chunks_exact_mut(seq).enumerate() {
-                    softmax_in_place(r, if causal { i + 1 } else { seq }, scale);
-                }
-                let vt = PackedWeights::pack_strided(v, hd, seq, 1, row);
-                matmul::matmul_acc_serial(&scores, seq, seq, &vt, &mut out, hd);
-                return out;
-            }
             // SAFETY: q/k/v rows are `row` apart and `hd` long inside `qkv`; `scores` is
             // [seq, seq]; `out` is [seq, hd].
             unsafe {
@@ -628,7 +648,6 @@ fn attention_impl(
             out
         })
         .collect();
-    let mut out = vec![0f32; batch * seq * width];
     out.par_chunks_mut(seq * width)
         .enumerate()
         .for_each(|(b, dst)| {
@@ -641,6 +660,26 @@ fn attention_impl(
             }
         });
     out
+}
+
+/// The output pointer attention tasks write disjoint column blocks through.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: every task writes a disjoint set of the output's elements.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the `Sync` wrapper, not the field).
+    fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
+
+thread_local! {
+    /// Per-thread attention scratch: scores `[seq, seq]`, packed Kᵀ and Vᵀ.
+    static ATTN_SCRATCH: std::cell::RefCell<(Vec<f32>, PackedWeights, PackedWeights)> =
+        std::cell::RefCell::new((Vec::new(), PackedWeights::empty(), PackedWeights::empty()));
 }
 
 #[cfg(test)]
