@@ -52,6 +52,9 @@ impl ClipModel {
             (true, false) => (Exec::Fused, None),
             (true, true) => (Exec::FusedBf16, Some(weights.to_dtype(DType::F32)?)),
         };
+        if exec.fused() {
+            super::alloc_tune::tune_for_fused_cpu();
+        }
         let w = f32_weights.as_ref().unwrap_or(weights);
         Ok(Self {
             config: config.clone(),

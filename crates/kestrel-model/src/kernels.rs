@@ -177,7 +177,115 @@ simd_fn! {
 /// Apply `act` to every element, in parallel.
 pub fn activation_in_place(xs: &mut [f32], act: Activation) {
     xs.par_chunks_mut(16 * 1024)
-        .for_each(|c| apply_activation_chunk(c, act));
+        .for_each(|c| activation_chunk(c, act));
+}
+
+/// Whether the element-wise kernels use AVX-512F (the f32 kernel choice, so that
+/// `KESTREL_CPU_KERNELS=avx2` tests the AVX2 builds on an AVX-512 machine).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn use_avx512() -> bool {
+    detected().f32 >= super::isa::F32Isa::Avx512f
+}
+
+/// `act` on every element of one chunk, with AVX-512F where the process uses it.
+pub fn activation_chunk(xs: &mut [f32], act: Activation) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx512() {
+        // SAFETY: AVX-512F was detected.
+        return unsafe { avx512::activation(xs, act) };
+    }
+    apply_activation_chunk(xs, act)
+}
+
+/// The element-wise kernels on 16 lanes ([`super::simd512`]).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::super::simd512::{self as v, ld, ld_tail, st, st_tail};
+    use super::Activation;
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn activation(xs: &mut [f32], act: Activation) {
+        let f = match act {
+            Activation::Gelu => |x| {
+                // SAFETY: AVX-512F (this function's contract).
+                unsafe { v::gelu_erf(x) }
+            },
+            Activation::QuickGelu => |x| {
+                // SAFETY: as above.
+                unsafe { v::quick_gelu(x) }
+            },
+        };
+        map_in_place(xs, f);
+    }
+
+    #[inline(always)]
+    fn map_in_place(xs: &mut [f32], f: impl Fn(__m512) -> __m512) {
+        let n = xs.len();
+        let p = xs.as_mut_ptr();
+        let mut i = 0;
+        // SAFETY (loads and stores): `i + 16 <= n`, the tail masked to `n - i` lanes.
+        while i + 16 <= n {
+            unsafe { st(p.add(i), f(ld(p.add(i)))) };
+            i += 16;
+        }
+        if i < n {
+            unsafe { st_tail(p.add(i), n - i, f(ld_tail(p.add(i), n - i, 0.0))) };
+        }
+    }
+
+    /// Softmax of `scale · row[..valid]` in place, zeros from `valid` on.
+    ///
+    /// # Safety
+    /// AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn softmax(row: &mut [f32], valid: usize, scale: f32) {
+        let valid = valid.min(row.len());
+        let (live, masked) = row.split_at_mut(valid);
+        masked.fill(0.0);
+        let n = live.len();
+        let p = live.as_mut_ptr();
+        let body = n / 16 * 16;
+        let rest = n - body;
+        // SAFETY (whole body): loads and stores stay inside `live` (`body` full vectors, then
+        // `rest` masked lanes).
+        unsafe {
+            let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+            let mut i = 0;
+            while i < body {
+                m = _mm512_max_ps(m, ld(p.add(i)));
+                i += 16;
+            }
+            if rest > 0 {
+                m = _mm512_max_ps(m, ld_tail(p.add(body), rest, f32::NEG_INFINITY));
+            }
+            let max = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+            let sc = _mm512_set1_ps(scale);
+            let mut acc = _mm512_setzero_ps();
+            let mut i = 0;
+            while i < body {
+                let e = v::exp(_mm512_mul_ps(_mm512_sub_ps(ld(p.add(i)), max), sc));
+                st(p.add(i), e);
+                acc = _mm512_add_ps(acc, e);
+                i += 16;
+            }
+            if rest > 0 {
+                let e = v::exp(_mm512_mul_ps(
+                    _mm512_sub_ps(ld_tail(p.add(body), rest, 0.0), max),
+                    sc,
+                ));
+                st_tail(p.add(body), rest, e);
+                let live =
+                    _mm512_mask_mov_ps(_mm512_setzero_ps(), ((1u32 << rest) - 1) as __mmask16, e);
+                acc = _mm512_add_ps(acc, live);
+            }
+            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(acc));
+            map_in_place(live, |x| _mm512_mul_ps(x, inv));
+        }
+    }
 }
 
 simd_fn! {
@@ -365,10 +473,20 @@ pub fn layer_norm(src: &[f32], dim: usize, gamma: &[f32], beta: &[f32], eps: f32
     dst
 }
 
+/// Softmax of `scale · row[..valid]` in place (`scale > 0`); entries from `valid` on are
+/// set to 0.
+pub fn softmax_in_place(row: &mut [f32], valid: usize, scale: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if use_avx512() {
+        // SAFETY: AVX-512F was detected.
+        return unsafe { avx512::softmax(row, valid, scale) };
+    }
+    softmax_portable(row, valid, scale)
+}
+
 simd_fn! {
-    /// Softmax of `scale · row[..valid]` in place (`scale > 0`); entries from `valid` on
-    /// are set to 0.
-    pub fn softmax_in_place(row: &mut [f32], valid: usize, scale: f32) {
+    /// [`softmax_in_place`] without AVX-512 (compiled plain and for AVX2+FMA).
+    fn softmax_portable(row: &mut [f32], valid: usize, scale: f32) {
         let valid = valid.min(row.len());
         let (live, masked) = row.split_at_mut(valid);
         for v in masked.iter_mut() {
@@ -435,6 +553,37 @@ fn attention_impl(
     let hd = width / heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let row = 3 * width;
+    let mut out = vec![0f32; batch * seq * width];
+    if packed {
+        // Every (image, head) task writes its `hd` columns of `out` in place, with
+        // per-thread scratch (scores and the packed Kᵀ/Vᵀ) reused across tasks.
+        let dst = SendPtr(out.as_mut_ptr());
+        (0..batch * heads).into_par_iter().for_each(|task| {
+            let (b, h) = (task / heads, task % heads);
+            let base = b * seq * row + h * hd;
+            let (k, v) = (&qkv[base + width..], &qkv[base + 2 * width..]);
+            ATTN_SCRATCH.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let (scores, kt, vt) = &mut *guard;
+                scores.clear();
+                scores.resize(seq * seq, 0.0);
+                // K as the "weights" of q·Kᵀ, then Vᵀ for P·V.
+                kt.repack_strided(k, seq, hd, row, 1);
+                matmul::matmul_acc_serial(&qkv[base..], row, seq, kt, scores, seq);
+                for (i, r) in scores.chunks_exact_mut(seq).enumerate() {
+                    softmax_in_place(r, if causal { i + 1 } else { seq }, scale);
+                }
+                vt.repack_strided(v, hd, seq, 1, row);
+                // SAFETY: this task alone writes rows b·seq.. of columns h·hd..(h+1)·hd of
+                // `out` (row stride `width`), which outlives the parallel loop.
+                unsafe {
+                    let c = dst.ptr().add(b * seq * width + h * hd);
+                    matmul::matmul_acc_serial_raw(scores, seq, seq, vt, c, width);
+                }
+            });
+        });
+        return out;
+    }
     let per_head: Vec<Vec<f32>> = (0..batch * heads)
         .into_par_iter()
         .map(|task| {
@@ -445,17 +594,6 @@ fn attention_impl(
             let v = &qkv[base + 2 * width..];
             let mut scores = vec![0f32; seq * seq];
             let mut out = vec![0f32; seq * hd];
-            if packed {
-                // K as the "weights" of q·Kᵀ, then Vᵀ for P·V.
-                let kt = PackedWeights::pack_strided(k, seq, hd, row, 1);
-                matmul::matmul_acc_serial(q, row, seq, &kt, &mut scores, seq);
-                for (i, r) in scores.chunks_exact_mut(seq).enumerate() {
-                    softmax_in_place(r, if causal { i + 1 } else { seq }, scale);
-                }
-                let vt = PackedWeights::pack_strided(v, hd, seq, 1, row);
-                matmul::matmul_acc_serial(&scores, seq, seq, &vt, &mut out, hd);
-                return out;
-            }
             // SAFETY: q/k/v rows are `row` apart and `hd` long inside `qkv`; `scores` is
             // [seq, seq]; `out` is [seq, hd].
             unsafe {
@@ -510,7 +648,6 @@ fn attention_impl(
             out
         })
         .collect();
-    let mut out = vec![0f32; batch * seq * width];
     out.par_chunks_mut(seq * width)
         .enumerate()
         .for_each(|(b, dst)| {
@@ -523,6 +660,26 @@ fn attention_impl(
             }
         });
     out
+}
+
+/// The output pointer attention tasks write disjoint column blocks through.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: every task writes a disjoint set of the output's elements.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the `Sync` wrapper, not the field).
+    fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
+
+thread_local! {
+    /// Per-thread attention scratch: scores `[seq, seq]`, packed Kᵀ and Vᵀ.
+    static ATTN_SCRATCH: std::cell::RefCell<(Vec<f32>, PackedWeights, PackedWeights)> =
+        std::cell::RefCell::new((Vec::new(), PackedWeights::empty(), PackedWeights::empty()));
 }
 
 #[cfg(test)]
@@ -577,6 +734,56 @@ mod tests {
         assert_eq!(gelu_erf(0.0), 0.0);
         assert!((gelu_erf(1.0) - 0.841_344_7).abs() < 1e-6);
         assert!((gelu_erf(-1.0) + 0.158_655_25).abs() < 1e-6);
+    }
+
+    /// The dispatched chunk kernels (AVX-512F where the process uses it, with
+    /// `KESTREL_CPU_KERNELS=avx2` the AVX2 build) against the scalar functions, over a
+    /// length with a ragged tail.
+    #[test]
+    fn activation_chunks_match_scalar() {
+        let xs: Vec<f32> = (0..12_003).map(|i| (i as f32 - 6000.0) * 0.002).collect();
+        for (act, f) in [
+            (Activation::Gelu, gelu_erf as fn(f32) -> f32),
+            (Activation::QuickGelu, quick_gelu),
+        ] {
+            let mut got = xs.clone();
+            activation_chunk(&mut got, act);
+            for (x, g) in xs.iter().zip(&got) {
+                let want = f(*x);
+                assert!(
+                    (g - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{x}: {g} vs {want}"
+                );
+            }
+        }
+        let mut nan = [f32::NAN; 3];
+        activation_chunk(&mut nan, Activation::Gelu);
+        assert!(nan.iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn softmax_matches_definition_with_tail_and_mask() {
+        for (len, valid) in [(1, 1), (5, 3), (16, 16), (197, 197), (197, 100), (77, 8)] {
+            let row: Vec<f32> = pseudo(len, len as u32).iter().map(|v| v * 20.0).collect();
+            let mut got = row.clone();
+            softmax_in_place(&mut got, valid, 0.125);
+            let m = row[..valid].iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let z: f64 = row[..valid]
+                .iter()
+                .map(|&v| ((v as f64 - m) * 0.125).exp())
+                .sum();
+            for (i, g) in got.iter().enumerate() {
+                let want = if i < valid {
+                    ((row[i] as f64 - m) * 0.125).exp() / z
+                } else {
+                    0.0
+                };
+                assert!(
+                    (*g as f64 - want).abs() < 1e-6,
+                    "{len}/{valid} [{i}]: {g} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! Nothing here touches the UI. Loading and inference are long operations meant for worker
 //! threads; they take a [`kestrel_base::jobs::CancelToken`] where they can stop early.
 
+mod alloc_tune;
 pub mod bench;
 pub mod checkpoint;
 pub mod clip;
@@ -33,6 +34,8 @@ pub mod matmul;
 pub mod matmul_bf16;
 pub mod preprocess;
 pub mod retrieval;
+#[cfg(target_arch = "x86_64")]
+mod simd512;
 pub mod text;
 pub mod text_clean;
 pub mod tokenizer;

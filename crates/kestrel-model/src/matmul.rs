@@ -95,6 +95,41 @@ impl PackedWeights {
         Self { n, k, data }
     }
 
+    /// An empty matrix, to [`Self::repack_strided`] into.
+    pub fn empty() -> Self {
+        Self {
+            n: 0,
+            k: 0,
+            data: Vec::new(),
+        }
+    }
+
+    /// [`Self::pack_strided`] into this matrix's buffer (no allocation once it is large
+    /// enough; per-head attention operands reuse one per thread).
+    pub fn repack_strided(
+        &mut self,
+        src: &[f32],
+        n: usize,
+        k: usize,
+        col_stride: usize,
+        k_stride: usize,
+    ) {
+        let panels = n.div_ceil(NR);
+        self.data.clear();
+        self.data.resize(panels * k * NR, 0.0);
+        self.n = n;
+        self.k = k;
+        for (p, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
+            let cols = NR.min(n - p * NR);
+            for kk in 0..k {
+                let dst = &mut panel[kk * NR..kk * NR + cols];
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = src[(p * NR + j) * col_stride + kk * k_stride];
+                }
+            }
+        }
+    }
+
     pub fn n(&self) -> usize {
         self.n
     }
@@ -190,6 +225,54 @@ pub fn matmul_acc_serial(
     unsafe { block(isa, a, lda, 0..m, 0..panels, w, OutPtr(c.as_mut_ptr()), ldc) };
 }
 
+/// [`matmul_acc_serial`] onto C through a raw pointer (for tasks that each own a column
+/// range of a shared output, such as attention heads).
+///
+/// # Safety
+/// `c` is valid for `m` rows of `w.n()` values, `ldc` apart (`ldc >= w.n()`), and no other
+/// thread touches those values during the call.
+pub unsafe fn matmul_acc_serial_raw(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    w: &PackedWeights,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let isa = isa::detected().f32;
+    check_isa(isa);
+    if m == 0 || w.n == 0 {
+        return;
+    }
+    assert!(
+        a.len() >= (m - 1) * lda + w.k && lda >= w.k && ldc >= w.n,
+        "matmul: A is too small"
+    );
+    let panels = w.n.div_ceil(NR);
+    // SAFETY: the caller's contract; the kernel stays inside rows × w.n of C.
+    unsafe { block(isa, a, lda, 0..m, 0..panels, w, OutPtr(c), ldc) };
+}
+
+thread_local! {
+    /// Each thread's packed strips of A, reused across calls (fresh ones were page-faulted
+    /// and zeroed by the kernel for every attention head).
+    static PACKED_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on this thread's A-packing buffer, at least `len` long.
+fn with_packed_a<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    PACKED_A.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered on this thread (not done by the kernels): a private buffer.
+        Err(_) => f(&mut vec![0f32; len]),
+    })
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(
@@ -273,42 +356,43 @@ unsafe fn block_avx2(
 ) {
     let k = w.k;
     let strips = rows.len().div_ceil(MR);
-    let mut packed_a = vec![0f32; strips * MR * KC];
-    let mut k0 = 0;
-    while k0 < k {
-        let kc = KC.min(k - k0);
-        pack_a(a, lda, &rows, k0, kc, MR, &mut packed_a);
-        for p in cols.clone() {
-            let b = &w.panel(p)[k0 * NR..(k0 + kc) * NR];
-            let col0 = p * NR;
-            let ncols = NR.min(w.n - col0);
-            for s in 0..strips {
-                let row0 = rows.start + s * MR;
-                let nrows = MR.min(rows.end - row0);
-                let ap = packed_a[s * MR * KC..].as_ptr();
-                // SAFETY: the tile lies inside C and belongs to this task.
-                let tile = unsafe { c.0.add(row0 * ldc + col0) };
-                if nrows == MR && ncols == NR {
-                    unsafe { kernel_6x16(kc, ap, b.as_ptr(), tile, ldc) };
-                } else {
-                    // Edge tile: run on a full scratch tile, copy the valid part back.
-                    let mut scratch = [0f32; MR * NR];
-                    for r in 0..nrows {
-                        for j in 0..ncols {
-                            scratch[r * NR + j] = unsafe { *tile.add(r * ldc + j) };
+    with_packed_a(strips * MR * KC, |packed_a| {
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = KC.min(k - k0);
+            pack_a(a, lda, &rows, k0, kc, MR, packed_a);
+            for p in cols.clone() {
+                let b = &w.panel(p)[k0 * NR..(k0 + kc) * NR];
+                let col0 = p * NR;
+                let ncols = NR.min(w.n - col0);
+                for s in 0..strips {
+                    let row0 = rows.start + s * MR;
+                    let nrows = MR.min(rows.end - row0);
+                    let ap = packed_a[s * MR * KC..].as_ptr();
+                    // SAFETY: the tile lies inside C and belongs to this task.
+                    let tile = unsafe { c.0.add(row0 * ldc + col0) };
+                    if nrows == MR && ncols == NR {
+                        unsafe { kernel_6x16(kc, ap, b.as_ptr(), tile, ldc) };
+                    } else {
+                        // Edge tile: run on a full scratch tile, copy the valid part back.
+                        let mut scratch = [0f32; MR * NR];
+                        for r in 0..nrows {
+                            for j in 0..ncols {
+                                scratch[r * NR + j] = unsafe { *tile.add(r * ldc + j) };
+                            }
                         }
-                    }
-                    unsafe { kernel_6x16(kc, ap, b.as_ptr(), scratch.as_mut_ptr(), NR) };
-                    for r in 0..nrows {
-                        for j in 0..ncols {
-                            unsafe { *tile.add(r * ldc + j) = scratch[r * NR + j] };
+                        unsafe { kernel_6x16(kc, ap, b.as_ptr(), scratch.as_mut_ptr(), NR) };
+                        for r in 0..nrows {
+                            for j in 0..ncols {
+                                unsafe { *tile.add(r * ldc + j) = scratch[r * NR + j] };
+                            }
                         }
                     }
                 }
             }
+            k0 += kc;
         }
-        k0 += kc;
-    }
+    });
 }
 
 /// `C[6×16] += Ap[kc×6]ᵀ-strip · Bp[kc×16]`, C row stride `ldc`.
@@ -358,64 +442,69 @@ unsafe fn block_avx512(
 ) {
     let k = w.k;
     let strips = rows.len().div_ceil(MR512);
-    let mut packed_a = vec![0f32; strips * MR512 * KC];
-    let mut k0 = 0;
-    while k0 < k {
-        let kc = KC.min(k - k0);
-        pack_a(a, lda, &rows, k0, kc, MR512, &mut packed_a);
-        let mut p = cols.start;
-        while p < cols.end {
-            let pair = p + 1 < cols.end;
-            let b0 = w.panel(p)[k0 * NR..(k0 + kc) * NR].as_ptr();
-            let b1 = if pair {
-                w.panel(p + 1)[k0 * NR..(k0 + kc) * NR].as_ptr()
-            } else {
-                b0
-            };
-            let width = if pair { 2 * NR } else { NR };
-            let col0 = p * NR;
-            let ncols = width.min(w.n - col0);
-            for s in 0..strips {
-                let row0 = rows.start + s * MR512;
-                let nrows = MR512.min(rows.end - row0);
-                let ap = packed_a[s * MR512 * KC..].as_ptr();
-                // SAFETY: the tile lies inside C and belongs to this task; `ap`, `b0`, `b1`
-                // hold `kc` packed steps.
-                unsafe {
-                    let tile = c.0.add(row0 * ldc + col0);
-                    let run = |dst: *mut f32, ld: usize| {
-                        if pair {
-                            kernel_avx512::<2>(kc, ap, b0, b1, dst, ld)
-                        } else {
-                            kernel_avx512::<1>(kc, ap, b0, b1, dst, ld)
-                        }
-                    };
-                    if nrows == MR512 && ncols == width {
-                        run(tile, ldc);
-                    } else {
-                        let mut scratch = [0f32; MR512 * 2 * NR];
-                        for r in 0..nrows {
-                            for j in 0..ncols {
-                                scratch[r * 2 * NR + j] = *tile.add(r * ldc + j);
+    with_packed_a(strips * MR512 * KC, |packed_a| {
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = KC.min(k - k0);
+            pack_a(a, lda, &rows, k0, kc, MR512, packed_a);
+            let mut p = cols.start;
+            while p < cols.end {
+                let pair = p + 1 < cols.end;
+                let b0 = w.panel(p)[k0 * NR..(k0 + kc) * NR].as_ptr();
+                let b1 = if pair {
+                    w.panel(p + 1)[k0 * NR..(k0 + kc) * NR].as_ptr()
+                } else {
+                    b0
+                };
+                let width = if pair { 2 * NR } else { NR };
+                let col0 = p * NR;
+                let ncols = width.min(w.n - col0);
+                for s in 0..strips {
+                    let row0 = rows.start + s * MR512;
+                    let nrows = MR512.min(rows.end - row0);
+                    let ap = packed_a[s * MR512 * KC..].as_ptr();
+                    // SAFETY: the tile lies inside C and belongs to this task; `ap`, `b0`, `b1`
+                    // hold `kc` packed steps.
+                    unsafe {
+                        let tile = c.0.add(row0 * ldc + col0);
+                        let run = |dst: *mut f32, ld: usize| {
+                            if pair {
+                                kernel_avx512::<2>(kc, ap, b0, b1, dst, ld)
+                            } else {
+                                kernel_avx512::<1>(kc, ap, b0, b1, dst, ld)
                             }
-                        }
-                        run(scratch.as_mut_ptr(), 2 * NR);
-                        for r in 0..nrows {
-                            for j in 0..ncols {
-                                *tile.add(r * ldc + j) = scratch[r * 2 * NR + j];
+                        };
+                        if nrows == MR512 && ncols == width {
+                            run(tile, ldc);
+                        } else {
+                            let mut scratch = [0f32; MR512 * 2 * NR];
+                            for r in 0..nrows {
+                                for j in 0..ncols {
+                                    scratch[r * 2 * NR + j] = *tile.add(r * ldc + j);
+                                }
+                            }
+                            run(scratch.as_mut_ptr(), 2 * NR);
+                            for r in 0..nrows {
+                                for j in 0..ncols {
+                                    *tile.add(r * ldc + j) = scratch[r * 2 * NR + j];
+                                }
                             }
                         }
                     }
                 }
+                p += if pair { 2 } else { 1 };
             }
-            p += if pair { 2 } else { 1 };
+            k0 += kc;
         }
-        k0 += kc;
-    }
+    });
 }
 
 /// `C[14 × 16·NP] += Ap[kc×14]-strip · [Bp0 | Bp1][kc×16]`, C row stride `ldc` (`NP` is 1
 /// or 2 panels; with 1, `b1` is not read).
+///
+/// The 14·NP accumulators are named variables (a macro writes them out): with an array of
+/// registers LLVM kept them on the stack and reloaded every one on each `k` step, which ran
+/// the model's matrix products at under half the FMA rate.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel_avx512<const NP: usize>(
@@ -426,33 +515,85 @@ unsafe fn kernel_avx512<const NP: usize>(
     c: *mut f32,
     ldc: usize,
 ) {
+    use crate::simd512::{ld, st};
     use std::arch::x86_64::*;
+    macro_rules! two_panels {
+        ($(($r:literal, $x:ident, $y:ident)),* $(,)?) => {{
+            $(
+                let mut $x = ld(c.add($r * ldc));
+                let mut $y = ld(c.add($r * ldc + NR));
+            )*
+            let (mut ap, mut p0, mut p1) = (a, b0, b1);
+            for _ in 0..kc {
+                let v0 = ld(p0);
+                let v1 = ld(p1);
+                $(
+                    let av = _mm512_set1_ps(*ap.add($r));
+                    $x = _mm512_fmadd_ps(av, v0, $x);
+                    $y = _mm512_fmadd_ps(av, v1, $y);
+                )*
+                ap = ap.add(MR512);
+                p0 = p0.add(NR);
+                p1 = p1.add(NR);
+            }
+            $(
+                st(c.add($r * ldc), $x);
+                st(c.add($r * ldc + NR), $y);
+            )*
+        }};
+    }
+    macro_rules! one_panel {
+        ($(($r:literal, $x:ident)),* $(,)?) => {{
+            $( let mut $x = ld(c.add($r * ldc)); )*
+            let (mut ap, mut p0) = (a, b0);
+            for _ in 0..kc {
+                let v0 = ld(p0);
+                $( $x = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add($r)), v0, $x); )*
+                ap = ap.add(MR512);
+                p0 = p0.add(NR);
+            }
+            $( st(c.add($r * ldc), $x); )*
+        }};
+    }
+    const _: () = assert!(MR512 == 14);
     // SAFETY (whole body): the caller passes `kc·14` packed A values, `kc·16` packed values
     // behind each panel pointer in use and a C tile of 14 rows × 16·NP columns, stride `ldc`.
     unsafe {
-        let mut acc = [[_mm512_setzero_ps(); NP]; MR512];
-        for (r, row) in acc.iter_mut().enumerate() {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = _mm512_loadu_ps(c.add(r * ldc + j * NR));
-            }
-        }
-        let (mut ap, mut p0, mut p1) = (a, b0, b1);
-        for _ in 0..kc {
-            let b = [_mm512_loadu_ps(p0), _mm512_loadu_ps(p1)];
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*ap.add(r));
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = _mm512_fmadd_ps(av, b[j], *v);
-                }
-            }
-            ap = ap.add(MR512);
-            p0 = p0.add(NR);
-            p1 = p1.add(NR);
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                _mm512_storeu_ps(c.add(r * ldc + j * NR), *v);
-            }
+        if NP == 2 {
+            two_panels!(
+                (0, x0, y0),
+                (1, x1, y1),
+                (2, x2, y2),
+                (3, x3, y3),
+                (4, x4, y4),
+                (5, x5, y5),
+                (6, x6, y6),
+                (7, x7, y7),
+                (8, x8, y8),
+                (9, x9, y9),
+                (10, x10, y10),
+                (11, x11, y11),
+                (12, x12, y12),
+                (13, x13, y13),
+            );
+        } else {
+            let _ = b1;
+            one_panel!(
+                (0, x0),
+                (1, x1),
+                (2, x2),
+                (3, x3),
+                (4, x4),
+                (5, x5),
+                (6, x6),
+                (7, x7),
+                (8, x8),
+                (9, x9),
+                (10, x10),
+                (11, x11),
+                (12, x12),
+                (13, x13),
+            );
         }
     }
 }

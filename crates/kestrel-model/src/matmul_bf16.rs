@@ -42,6 +42,28 @@ pub fn from_bf16(h: u16) -> f32 {
     f32::from_bits((h as u32) << 16)
 }
 
+/// One 64-byte line of bf16 values: buffers the tiles read are built of these so that
+/// every 64-byte tile row sits on one cache line (a `Vec<u16>` from malloc is 16-byte
+/// aligned, and a tile row straddling two lines made `tileloadd` about half as fast).
+#[repr(C, align(64))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Line([u16; 32]);
+
+/// A zeroed, 64-byte aligned buffer of at least `len` bf16 values.
+fn lines(len: usize) -> Vec<Line> {
+    vec![Line([0; 32]); len.div_ceil(32)]
+}
+
+fn as_u16(v: &[Line]) -> &[u16] {
+    // SAFETY: `Line` is `repr(C)` of 32 `u16` with no padding (64 bytes, align 64).
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len() * 32) }
+}
+
+fn as_u16_mut(v: &mut [Line]) -> &mut [u16] {
+    // SAFETY: as in `as_u16`, and the borrow is unique.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len() * 32) }
+}
+
 /// A weight matrix `W` `[n, k]` (torch layout) rounded to bf16 and packed (see the module
 /// header).
 #[derive(Debug, Clone)]
@@ -52,7 +74,7 @@ pub struct PackedBf16 {
     kp: usize,
     /// Panels stored (even).
     panels: usize,
-    data: Vec<u16>,
+    data: Vec<Line>,
 }
 
 impl PackedBf16 {
@@ -61,8 +83,9 @@ impl PackedBf16 {
         debug_assert_eq!(w.len(), n * k);
         let kp = k.div_ceil(KT) * KT;
         let panels = n.div_ceil(NR).div_ceil(2) * 2;
-        let mut data = vec![0u16; panels * kp * NR];
-        data.par_chunks_mut(kp * NR)
+        let mut data = lines(panels * kp * NR);
+        as_u16_mut(&mut data)
+            .par_chunks_mut(kp * NR)
             .enumerate()
             .for_each(|(p, panel)| {
                 for j in 0..NR {
@@ -91,7 +114,7 @@ impl PackedBf16 {
         self.k
     }
     fn panel(&self, p: usize) -> &[u16] {
-        &self.data[p * self.kp * NR..(p + 1) * self.kp * NR]
+        &as_u16(&self.data)[p * self.kp * NR..(p + 1) * self.kp * NR]
     }
 }
 
@@ -161,10 +184,11 @@ mod amx {
 
     /// Round `a` `[m, k]` to bf16 as 16×32 tiles: `[m/16 (rounded up to even)][kp/32][16][32]`,
     /// padding zero.
-    fn tile_a(a: &[f32], m: usize, k: usize, kp: usize) -> Vec<u16> {
+    fn tile_a(a: &[f32], m: usize, k: usize, kp: usize) -> Vec<Line> {
         let row_tiles = m.div_ceil(NR).div_ceil(2) * 2;
-        let mut out = vec![0u16; row_tiles * NR * kp];
-        out.par_chunks_mut(NR * kp)
+        let mut out = lines(row_tiles * NR * kp);
+        as_u16_mut(&mut out)
+            .par_chunks_mut(NR * kp)
             .enumerate()
             .for_each(|(t, dst)| {
                 for r in 0..NR {
@@ -173,12 +197,39 @@ mod amx {
                         break;
                     }
                     let src = &a[row * k..(row + 1) * k];
-                    for (kk, v) in src.iter().enumerate() {
+                    let body = k / KT * KT;
+                    for kt in 0..body / KT {
+                        let s = &src[kt * KT..(kt + 1) * KT];
+                        let d = &mut dst[kt * NR * KT + r * KT..kt * NR * KT + (r + 1) * KT];
+                        // SAFETY: AMX implies AVX-512F (`isa::amx_bf16`); `s` holds 32 f32
+                        // and `d` 32 u16.
+                        unsafe { round_32(s, d) };
+                    }
+                    for (kk, v) in src.iter().enumerate().skip(body) {
                         dst[(kk / KT) * NR * KT + r * KT + kk % KT] = to_bf16(*v);
                     }
                 }
             });
         out
+    }
+
+    /// 32 f32 rounded to bf16 ([`to_bf16`], 16 lanes at a time).
+    ///
+    /// # Safety
+    /// AVX-512F; `s.len() >= 32` and `d.len() >= 32`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn round_32(s: &[f32], d: &mut [u16]) {
+        use crate::simd512::{ld, to_bf16};
+        use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
+        debug_assert!(s.len() >= 32 && d.len() >= 32);
+        // SAFETY: the caller's contract (32 values each side).
+        unsafe {
+            let lo = to_bf16(ld(s.as_ptr()));
+            let hi = to_bf16(ld(s.as_ptr().add(16)));
+            let dp = d.as_mut_ptr() as *mut __m256i;
+            _mm256_storeu_si256(dp, lo);
+            _mm256_storeu_si256(dp.add(1), hi);
+        }
     }
 
     pub(super) fn matmul_acc(a: &[f32], m: usize, w: &PackedBf16, c: &mut [f32]) {
@@ -205,8 +256,38 @@ mod amx {
                 }
                 // SAFETY: AMX was detected and the tile state granted (`bf16_supported`); the
                 // task owns rows (blocks) × columns (pairs_range) of C.
-                unsafe { task_blocks(&at, m, w, n, blocks, pairs_range, out) };
+                unsafe { task_blocks(as_u16(&at), m, w, n, blocks, pairs_range, out) };
             });
+    }
+
+    /// A 32 × 32 f32 block, 64-byte aligned (tile stores of whole cache lines).
+    #[repr(C, align(64))]
+    struct Acc([f32; MB * MB]);
+
+    /// `c[r][j] += acc[r][j]` for `r < rows`, `j < cols` (C row stride `ldc`).
+    ///
+    /// # Safety
+    /// AVX-512F; `c` valid for `rows` rows of `cols` values, `ldc` apart.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn add_block(acc: &Acc, c: *mut f32, ldc: usize, rows: usize, cols: usize) {
+        use crate::simd512::{ld, ld_tail, st, st_tail};
+        use std::arch::x86_64::_mm512_add_ps;
+        for r in 0..rows {
+            let src = acc.0[r * MB..].as_ptr();
+            // SAFETY: the caller's contract; `src` holds 32 values.
+            unsafe {
+                let dst = c.add(r * ldc);
+                let mut j = 0;
+                while j + NR <= cols {
+                    st(dst.add(j), _mm512_add_ps(ld(dst.add(j)), ld(src.add(j))));
+                    j += NR;
+                }
+                if j < cols {
+                    let v = _mm512_add_ps(ld_tail(dst.add(j), cols - j, 0.0), ld(src.add(j)));
+                    st_tail(dst.add(j), cols - j, v);
+                }
+            }
+        }
     }
 
     /// Output blocks `blocks` (of 32 rows) × panel pairs `pairs` (32 columns each).
@@ -227,7 +308,7 @@ mod amx {
         let cfg = TileConfig::all_16x64();
         // SAFETY: `cfg` is a valid 64-byte palette-1 configuration.
         unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack)) };
-        let mut scratch = [0f32; MB * MB];
+        let mut acc = Acc([0.0; MB * MB]);
         for rb in blocks {
             let r0 = rb * MB;
             // The two 16-row tiles of A for this block: tile t starts at t·16·kp.
@@ -237,42 +318,22 @@ mod amx {
                 let c0 = pair * 2 * NR;
                 let b0 = w.panel(2 * pair).as_ptr();
                 let b1 = w.panel(2 * pair + 1).as_ptr();
-                let full = r0 + MB <= m && c0 + MB <= n;
-                let (cp, ldc) = if full {
-                    // SAFETY: the block lies inside C.
-                    (unsafe { c.0.add(r0 * n + c0) }, n)
-                } else {
-                    for r in 0..MB {
-                        for j in 0..MB {
-                            scratch[r * MB + j] = if r0 + r < m && c0 + j < n {
-                                // SAFETY: inside C, owned by this task.
-                                unsafe { *c.0.add((r0 + r) * n + c0 + j) }
-                            } else {
-                                0.0
-                            };
-                        }
-                    }
-                    (scratch.as_mut_ptr(), MB)
-                };
-                // SAFETY: `cp` points at 32 rows of ≥ 32 f32 with stride `ldc`; A and B
-                // tiles are 1 KiB contiguous blocks inside `at` and the panels, `kp/32`
+                // SAFETY: `acc` is 32 × 32 f32, 64-byte aligned; A and B tiles are 1 KiB
+                // contiguous, 64-byte aligned blocks inside `at` and the panels, `kp/32`
                 // steps long.
-                unsafe { block_32x32(a0, a1, b0, b1, kp, cp, ldc) };
-                if !full {
-                    for r in 0..MB.min(m - r0) {
-                        for j in 0..MB.min(n.saturating_sub(c0)) {
-                            // SAFETY: inside C, owned by this task.
-                            unsafe { *c.0.add((r0 + r) * n + c0 + j) = scratch[r * MB + j] };
-                        }
-                    }
-                }
+                unsafe { block_32x32(a0, a1, b0, b1, kp, acc.0.as_mut_ptr()) };
+                let rows = MB.min(m - r0);
+                let cols = MB.min(n.saturating_sub(c0));
+                // SAFETY: AVX-512F comes with AMX (`isa::amx_bf16`); rows × cols from
+                // (r0, c0) lie inside C and belong to this task.
+                unsafe { add_block(&acc, c.0.add(r0 * n + c0), n, rows, cols) };
             }
         }
         // SAFETY: releases the tile state loaded above.
         unsafe { std::arch::asm!("tilerelease", options(nostack)) };
     }
 
-    /// `C[32×32] += A[32×kp] · B[kp×32]` with C at `c` (row stride `ldc` f32), A as two
+    /// `C[32×32] = A[32×kp] · B[kp×32]` with C at `c` (32 × 32 f32), A as two
     /// 16-row tile columns `a0`, `a1` (`kp/32` tiles of 16×32 each, 1 KiB apart) and B as two
     /// VNNI panels `b0`, `b1` (`kp/2` rows of 64 bytes).
     ///
@@ -286,21 +347,16 @@ mod amx {
         b1: *const u16,
         kp: usize,
         c: *mut f32,
-        ldc: usize,
     ) {
+        let ldc = MB;
         let ldcb = ldc * 4;
         // SAFETY (whole body): see the function's contract.
         unsafe {
             std::arch::asm!(
-                "tileloadd tmm0, [{c0} + {ld}*1]",
-                "tileloadd tmm1, [{c1} + {ld}*1]",
-                "tileloadd tmm2, [{c2} + {ld}*1]",
-                "tileloadd tmm3, [{c3} + {ld}*1]",
-                c0 = in(reg) c,
-                c1 = in(reg) c.add(NR),
-                c2 = in(reg) c.add(NR * ldc),
-                c3 = in(reg) c.add(NR * ldc + NR),
-                ld = in(reg) ldcb,
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
                 options(nostack)
             );
             let mut kk = 0;
@@ -360,6 +416,48 @@ mod tests {
         assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3F82);
         assert_eq!(from_bf16(to_bf16(-2.5)), -2.5);
         assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+    }
+
+    /// The 16-lane rounding used to tile activations is bit for bit the scalar one
+    /// (ties, NaN, infinities, denormals, the largest finite values).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_rounding_matches_scalar() {
+        if !isa::f32_supported(isa::F32Isa::Avx512f) {
+            eprintln!("skip: no AVX-512F");
+            return;
+        }
+        let mut xs: Vec<f32> = [
+            1.0 + 1.0 / 256.0,
+            1.0 + 3.0 / 256.0,
+            -2.5,
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            1e-40,
+            -1e-40,
+            0.0,
+            -0.0,
+        ]
+        .to_vec();
+        let mut s = 12345u32;
+        while xs.len() < 32 * 64 {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            xs.push(f32::from_bits(s));
+        }
+        for chunk in xs.chunks_exact(32) {
+            let mut got = [0u16; 32];
+            // SAFETY: AVX-512F checked above; 32 values each side.
+            unsafe { amx::round_32(chunk, &mut got) };
+            for (x, g) in chunk.iter().zip(got) {
+                assert_eq!(g, to_bf16(*x), "{x:e} ({:#x})", x.to_bits());
+            }
+        }
     }
 
     /// Every bf16 kernel this CPU has, against an f64 product of the f32 inputs, on ragged
