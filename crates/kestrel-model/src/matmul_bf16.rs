@@ -125,9 +125,11 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
-/// Whether this process has a bf16 kernel.
+/// Whether this process has a bf16 kernel that is built: AMX-BF16. (A CPU with
+/// AVX512-BF16 but no AMX, such as AMD Zen 4, is detected as such, but its kernel is not
+/// written yet, so bf16 is refused there with a message instead of reaching the panic below.)
 pub fn available() -> bool {
-    isa::detected().bf16.is_some()
+    matches!(isa::detected().bf16, Some(Bf16Isa::AmxBf16))
 }
 
 /// `c[m, n] += bf16(a[m, k]) · bf16(W)ᵀ` (f32 accumulation) with the detected kernel.
