@@ -11,7 +11,7 @@ use anyhow::{Context as _, anyhow, bail};
 
 use crate::jobs::{CancelToken, Progress, ProgressSink};
 use crate::raster::Scene;
-use crate::search::images::unreadable_reason;
+use crate::raster::unreadable_reason;
 
 /// Refuse an input that would block or never end when opened (a FIFO, a socket, a
 /// device); `folders_ok` for scenes (a `.SAFE` product, a folder of band files). A missing
@@ -30,10 +30,9 @@ pub fn check_input(path: &Path, folders_ok: bool) -> anyhow::Result<()> {
     )
 }
 
-/// Open a scene after [`check_input`], with a plain reason where GDAL's is empty (see
-/// [`unreadable_reason`]). `context`: prefix other errors with "cannot open PATH".
+/// Open a scene, saying "cannot open PATH: reason" where the raster module found a plain
+/// reason (see [`unreadable_reason`]). `context`: prefix other errors with "cannot open PATH".
 pub fn open_scene(path: &Path, cancel: &CancelToken, context: bool) -> anyhow::Result<Scene> {
-    check_input(path, true)?;
     Scene::open(path, cancel).map_err(|e| match unreadable_reason(path) {
         Some(reason) => anyhow!("cannot open {}: {reason}", path.display()),
         None if context => anyhow::Error::new(e).context(format!("cannot open {}", path.display())),

@@ -9,6 +9,8 @@ use crate::jobs::Cancelled;
 pub enum RasterError {
     #[error("{}: no such file or folder", path.display())]
     NotFound { path: PathBuf },
+    #[error("{} is not a regular file (it is {kind})", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
 
     #[error("{}: folder holds no Sentinel-2 imagery ({detail})", path.display())]
     EmptyFolder { path: PathBuf, detail: String },

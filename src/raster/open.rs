@@ -98,8 +98,37 @@ fn type_info(t: gdal::raster::GdalDataType) -> GdalTypeInfo {
 fn open_dataset(path: &Path, source: &str) -> Result<Dataset, RasterError> {
     Dataset::open(source).map_err(|e| RasterError::Open {
         path: path.to_path_buf(),
-        message: gdal_message(&e),
+        message: unreadable_reason(path).unwrap_or_else(|| gdal_message(&e)),
     })
+}
+
+/// Why GDAL cannot open `path`, in plainer words than its own ("NULL pointer" for an empty
+/// file or a text file named `.tif`): the file is empty, or named `.tif`/`.tiff` without a
+/// TIFF header. `None` when neither applies (GDAL's message is then the one to show).
+/// Only looks at the first bytes of a regular file.
+pub fn unreadable_reason(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    if meta.len() == 0 {
+        return Some("the file is empty (0 bytes)".into());
+    }
+    let tif = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
+    if tif {
+        let mut head = Vec::with_capacity(4);
+        std::fs::File::open(path)
+            .ok()?
+            .take(4)
+            .read_to_end(&mut head)
+            .ok()?;
+        let is_tiff = matches!(&head[..], b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+");
+        if !is_tiff {
+            return Some("it is not a TIFF file (it does not start with a TIFF header)".into());
+        }
+    }
+    None
 }
 
 /// North-up grid of a dataset, or why it has none.
@@ -245,9 +274,16 @@ impl Scene {
     pub fn open(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
         init_gdal();
         cancel.check()?;
-        if !path.exists() {
+        let Ok(meta) = std::fs::metadata(path) else {
             return Err(RasterError::NotFound {
                 path: path.to_path_buf(),
+            });
+        };
+        if !meta.is_file() && !meta.is_dir() {
+            // a FIFO or a device would block GDAL forever
+            return Err(RasterError::NotAFile {
+                path: path.to_path_buf(),
+                kind: crate::paths::file_kind(&meta),
             });
         }
         if path.is_dir() {

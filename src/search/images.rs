@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::jobs::CancelToken;
 use crate::model::preprocess::RawImage;
 use crate::raster::read::{ReadRequest, Resampling, Window};
+use crate::raster::unreadable_reason;
 use crate::raster::{RasterError, Scene};
 
 /// Why an image could not be read as model input; each names the file.
@@ -24,35 +25,6 @@ pub enum ImageError {
     },
     #[error("{path}: no Sentinel-2 band is identified (see `kestrel info`)")]
     NoBands { path: PathBuf },
-}
-
-/// Why GDAL cannot open `path`, in plainer words than its own ("NULL pointer" for an empty
-/// file or a text file named `.tif`): the file is empty, or named `.tif`/`.tiff` without a
-/// TIFF header. `None` when neither applies (GDAL's message is then the one to show).
-/// Only looks at the first bytes of a regular file.
-pub fn unreadable_reason(path: &Path) -> Option<String> {
-    use std::io::Read as _;
-    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-    if meta.len() == 0 {
-        return Some("the file is empty (0 bytes)".into());
-    }
-    let tif = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
-    if tif {
-        let mut head = Vec::with_capacity(4);
-        std::fs::File::open(path)
-            .ok()?
-            .take(4)
-            .read_to_end(&mut head)
-            .ok()?;
-        let is_tiff = matches!(&head[..], b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+");
-        if !is_tiff {
-            return Some("it is not a TIFF file (it does not start with a TIFF header)".into());
-        }
-    }
-    None
 }
 
 /// Read every band of a raster with GDAL as f32 (no scaling, no harmonisation).
@@ -118,15 +90,7 @@ pub fn read_harmonised(path: &Path) -> Result<(RawImage, Harmonised), ImageError
         path: path.to_path_buf(),
         source,
     };
-    if let Err(e) = crate::paths::check_regular_file(path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        // a FIFO would block GDAL forever
-        return Err(ImageError::Read {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        });
-    }
+    // (Scene::open refuses a FIFO, which would block GDAL forever)
     let scene = match Scene::open(path, &cancel) {
         Ok(s) => s,
         Err(RasterError::NoCrs { .. }) => return Ok((read_image(path)?, Harmonised::StoredValues)),

@@ -474,3 +474,35 @@ fn samples_without_overviews_use_patches() {
     assert_eq!((s.width, s.height), (256, 219));
     assert_eq!(s.geo_transform[1], 10.0 * 700.0 / 256.0);
 }
+
+/// What the viewer meets too (the CLI adds its own "cannot open PATH" on top): a FIFO is
+/// refused before GDAL could block on it, and an empty `.tif` gets a plain reason instead of
+/// GDAL's "NULL pointer".
+#[test]
+fn fifo_and_empty_tif_at_the_raster_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("scene.tif");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if matches!(made, Ok(s) if s.success()) {
+        let e = open(&fifo).unwrap_err();
+        assert!(matches!(e, RasterError::NotAFile { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} is not a regular file (it is a FIFO (named pipe))",
+                fifo.display()
+            )
+        );
+    } else {
+        eprintln!("skip: mkfifo failed");
+    }
+    let empty = dir.path().join("empty_B02.tif");
+    std::fs::write(&empty, b"").unwrap();
+    let e = open(&empty).unwrap_err();
+    assert!(matches!(e, RasterError::Open { .. }), "{e}");
+    assert_names(&e, &empty);
+    assert!(
+        e.to_string().ends_with("the file is empty (0 bytes)"),
+        "{e}"
+    );
+}
