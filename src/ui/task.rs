@@ -99,18 +99,8 @@ impl<T: Send + 'static> Task<T> {
 }
 
 impl<T> Task<T> {
-    /// A task that already holds a value (no job).
-    pub fn with_value(value: T) -> Self {
-        Self {
-            value: Some(value),
-            ..Self::default()
-        }
-    }
     pub fn value(&self) -> Option<&T> {
         self.value.as_ref()
-    }
-    pub fn value_mut(&mut self) -> Option<&mut T> {
-        self.value.as_mut()
     }
     /// Take the value out (for results that are handed on, not kept here).
     pub fn take(&mut self) -> Option<T> {
@@ -219,10 +209,6 @@ impl<T: Send + 'static> Dialog<T> {
                 DialogEvent::Failed
             }
         }
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.rx.is_some()
     }
 }
 
