@@ -20,9 +20,9 @@ use super::{DeviceArg, DtypeArg};
 use crate::jobs::CancelToken;
 use crate::model::ModelError;
 use crate::model::clip::{ClipModel, Kernels, normalized_rows};
-use crate::model::config::{ClipConfig, PreprocessConfig};
 use crate::model::device::{check_precision, select_device};
-use crate::model::weights::Weights;
+use crate::model::load::config::{ClipConfig, PreprocessConfig};
+use crate::model::load::weights::Weights;
 use crate::search::index::{IndexOptions, TileEmbedder, build_index};
 
 #[derive(Debug, Args)]
@@ -96,10 +96,10 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
     let cancel = CancelToken::new();
     let (config, weights, name, sha) = match &args.model {
         Some(p) => {
-            let config = crate::model::embedder::config_for(p, None)?;
-            let ck = crate::model::checkpoint::Checkpoint::open(p)?;
+            let config = crate::model::tasks::embedder::config_for(p, None)?;
+            let ck = crate::model::load::checkpoint::Checkpoint::open(p)?;
             let w = ck.load(&config, &device, dtype, &progress, &cancel)?;
-            let sha = crate::model::checkpoint::checkpoint_sha256(p, &progress, &cancel)?;
+            let sha = crate::model::load::checkpoint::checkpoint_sha256(p, &progress, &cancel)?;
             (config, w, p.display().to_string(), sha)
         }
         None => {

@@ -258,7 +258,7 @@ pub enum TemplatesArg {
     None,
 }
 
-impl From<TemplatesArg> for crate::model::zeroshot::TemplateSet {
+impl From<TemplatesArg> for crate::model::tasks::zeroshot::TemplateSet {
     fn from(t: TemplatesArg) -> Self {
         match t {
             TemplatesArg::Msclip => Self::Msclip,

@@ -13,17 +13,17 @@ use super::{
     ClassifyArgs, DeviceArg, DtypeArg, EmbedImagesArgs, EmbedTextArgs, ModelArgs, RadiometryArg,
 };
 use crate::jobs::CancelToken;
-use crate::model::bench::{self, BenchOptions};
 use crate::model::clip::Kernels;
-use crate::model::config::ClipConfig;
 use crate::model::device::{
     DevicePreference, Precision, check_precision, device_name, select_device,
 };
-use crate::model::embedder::{Embedder, ModelSpec};
-use crate::model::hub::{LICENSE_NOTICE, LICENSE_SUMMARY};
-use crate::model::preprocess::RawImage;
-use crate::model::tokenizer::ClipTokenizer;
-use crate::model::zeroshot::TemplateSet;
+use crate::model::load::config::ClipConfig;
+use crate::model::load::hub::{LICENSE_NOTICE, LICENSE_SUMMARY};
+use crate::model::tasks::bench::{self, BenchOptions};
+use crate::model::tasks::embedder::{Embedder, ModelSpec};
+use crate::model::tasks::preprocess::RawImage;
+use crate::model::tasks::zeroshot::TemplateSet;
+use crate::model::tokenize::bpe::ClipTokenizer;
 use crate::search::images::{self, Harmonised, read_image};
 
 /// Images embedded per forward pass by the CLI.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::model::tokenizer::ClipTokenizer;
+use crate::model::tokenize::bpe::ClipTokenizer;
 
 #[derive(Debug, Args)]
 pub struct TokenizeArgs {

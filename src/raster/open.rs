@@ -860,6 +860,7 @@ impl Scene {
             zero_is_nodata: false,
             reason: String::new(),
         };
+        let (product_id, mgrs_tile) = safe::product_identity(&name);
         let mut scene = Scene {
             info: SceneInfo {
                 path: path.to_path_buf(),
@@ -876,6 +877,8 @@ impl Scene {
                 level_reason,
                 baseline,
                 sensing_time,
+                product_id,
+                mgrs_tile,
                 bands,
                 bands_confirmed: confirmed,
                 radiometry: placeholder,

@@ -168,6 +168,33 @@ pub fn parse_baseline(s: &str) -> Option<(u32, u32)> {
 
 /// Baseline `NXXYY` token of an ESA product or granule name (`..._N0509_R122_...`,
 /// `..._N05.09`), as `XX.YY`.
+/// The Sentinel-2 product id and MGRS tile in a product, granule or file name
+/// (`S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759.SAFE` →
+/// `S2B_MSIL2A_…_20230823T124759`, `34UCF`); `None` for names that do not follow the
+/// naming convention.
+pub fn product_identity(name: &str) -> (Option<String>, Option<String>) {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = base
+        .strip_suffix(".SAFE")
+        .or_else(|| base.strip_suffix(".safe"))
+        .unwrap_or(base);
+    let mgrs = stem
+        .split(['_', '.', '-'])
+        .find(|t| {
+            let b = t.as_bytes();
+            b.len() == 6
+                && b[0] == b'T'
+                && b[1].is_ascii_digit()
+                && b[2].is_ascii_digit()
+                && b[3..].iter().all(u8::is_ascii_uppercase)
+        })
+        .map(|t| t[1..].to_string());
+    let is_product = stem.len() > 10
+        && stem.starts_with("S2")
+        && (stem[3..].starts_with("_MSIL2A_") || stem[3..].starts_with("_MSIL1C_"));
+    (is_product.then(|| stem.to_string()), mgrs)
+}
+
 pub fn baseline_from_name(name: &str) -> Option<String> {
     for t in name.split(['_', '.', '/', '-']) {
         if t.len() == 5
@@ -277,6 +304,22 @@ pub(crate) fn baseline_hint(path: &Path) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn product_identity_from_names() {
+        let (id, tile) = product_identity(
+            "/d/S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759.SAFE",
+        );
+        assert_eq!(
+            id.as_deref(),
+            Some("S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759")
+        );
+        assert_eq!(tile.as_deref(), Some("34UCF"));
+        let (id, tile) = product_identity("T31UFU_20240101T105000_B04_10m.jp2");
+        assert_eq!((id, tile.as_deref()), (None, Some("31UFU")));
+        assert_eq!(product_identity("scene.tif"), (None, None));
+        assert_eq!(product_identity("TABLE_T1_x.tif"), (None, None));
+    }
 
     const MTD: &str = r#"<?xml version="1.0"?>
 <n1:Level-2A_User_Product>

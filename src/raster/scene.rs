@@ -113,6 +113,11 @@ pub struct SceneInfo {
     /// Processing baseline (`05.09`) when known.
     pub baseline: Option<String>,
     pub sensing_time: Option<String>,
+    /// The product (or STAC item) id when the source has one
+    /// (`S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759`).
+    pub product_id: Option<String>,
+    /// The MGRS tile (`34UCF`) when the name or metadata gives it.
+    pub mgrs_tile: Option<String>,
     pub bands: Vec<BandInfo>,
     /// False when the band roles are a guess (an unconfirmed convention) or unknown:
     /// the user should check or assign them ([`Scene::set_band_roles`]).

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::jobs::CancelToken;
-use crate::model::preprocess::RawImage;
+use crate::model::tasks::preprocess::RawImage;
 use crate::raster::read::{ReadRequest, Resampling, Window};
 use crate::raster::unreadable_reason;
 use crate::raster::{RasterError, Scene};

@@ -5,15 +5,15 @@
 //! (`kestrel search a.parquet b.parquet`) go through the same code.
 //!
 //! Embedding a query or building a classifier is one text-tower pass per prompt; scoring is
-//! a dot product per tile ([`crate::model::retrieval`]). The steps are split
+//! a dot product per tile ([`crate::model::tasks::retrieval`]). The steps are split
 //! ([`Query::prepare`] before the tiles exist, [`PreparedQuery::rank`] after) so the CLI can
 //! reject a bad query before a long indexing run. Runs on the caller's (worker) thread.
 
 use std::path::Path;
 
 use crate::export::{self, ClassifiedTile, ExportContext, ExportError, RankedTile};
-use crate::model::retrieval::{self, RefineWeights};
-use crate::model::zeroshot::{Classifier, TemplateSet};
+use crate::model::tasks::retrieval::{self, RefineWeights};
+use crate::model::tasks::zeroshot::{Classifier, TemplateSet};
 use crate::model::{Embedder, ModelError};
 use crate::search::record::{IndexMeta, TileRecord};
 

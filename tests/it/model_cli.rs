@@ -359,7 +359,7 @@ fn bad_inputs_fail_clearly() {
     assert_clean_failure(&on_cpu("f16"), &["only on a GPU"]);
     // bf16 runs on the CPU where it has AMX-BF16, else the error says what it needs
     let out = on_cpu("bf16");
-    if kestrel::model::matmul_bf16::available() {
+    if kestrel::model::nn::matmul_bf16::available() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "bf16 on an AMX CPU failed: {err}");
         assert!(

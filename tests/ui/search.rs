@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use kestrel::model::retrieval;
+use kestrel::model::tasks::retrieval;
 use kestrel::search::session::ExportFormat;
 use kestrel::ui::KestrelApp;
 use kestrel::ui::app::Settings;
@@ -169,7 +169,10 @@ fn index_query_heatmap_list_classify_export() {
         .search
         .model()
         .unwrap()
-        .classifier(&cr.classes, kestrel::model::zeroshot::TemplateSet::Msclip)
+        .classifier(
+            &cr.classes,
+            kestrel::model::tasks::zeroshot::TemplateSet::Msclip,
+        )
         .unwrap();
     for (t, p) in index.tiles.iter().zip(&cr.probs) {
         match (&t.embedding, p) {

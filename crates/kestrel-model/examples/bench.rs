@@ -6,10 +6,10 @@
 //! `cargo run --release -p kestrel-model --example bench -- [--batch 8] [--iters 3]
 //!  [--dtype f32|bf16] [--full-shape] [--generic] [--text-only]`
 
-use kestrel_model::bench::{self, BenchOptions};
 use kestrel_model::clip::Kernels;
-use kestrel_model::config::ClipConfig;
 use kestrel_model::device::{DevicePreference, Precision, check_precision, select_device};
+use kestrel_model::load::config::ClipConfig;
+use kestrel_model::tasks::bench::{self, BenchOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!(
         "bench {} on {why}; CPU kernels: {}",
         cfg.name,
-        kestrel_model::isa::detected()
+        kestrel_model::nn::isa::detected()
     );
     let opts = BenchOptions {
         batch: value("--batch").map_or(Ok(8), |v| v.parse())?,

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device};
 
-use super::ModelError;
+use crate::ModelError;
 
 /// The user's device choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -92,14 +92,14 @@ pub fn select_device(pref: DevicePreference) -> Result<(Device, String), ModelEr
 }
 
 /// Check a precision is usable on a device: f16 only on GPUs, bf16 on GPUs and on CPUs with
-/// a bf16 kernel (AMX-BF16; see [`crate::isa`]), where the model runs in f32 with the linear
+/// a bf16 kernel (AMX-BF16; see [`crate::nn::isa`]), where the model runs in f32 with the linear
 /// layers' products in bf16.
 pub fn check_precision(device: &Device, precision: Precision) -> Result<DType, ModelError> {
     if device.is_cpu() {
-        let k = crate::isa::detected();
+        let k = crate::nn::isa::detected();
         match precision {
             Precision::F32 => {}
-            Precision::Bf16 if crate::matmul_bf16::available() => {}
+            Precision::Bf16 if crate::nn::matmul_bf16::available() => {}
             Precision::Bf16 => {
                 return Err(ModelError::Device(format!(
                     "bf16 on the CPU needs AMX-BF16 (this CPU's kernels: {k}); use --dtype f32"
@@ -137,7 +137,7 @@ mod tests {
         assert!(check_precision(&Device::Cpu, Precision::F16).is_err());
         assert_eq!(
             check_precision(&Device::Cpu, Precision::Bf16).is_ok(),
-            crate::matmul_bf16::available()
+            crate::nn::matmul_bf16::available()
         );
         assert_eq!(
             check_precision(&Device::Cpu, Precision::F32).unwrap(),

@@ -1,10 +1,10 @@
 //! The model module's error type: one enum that wraps the per-area errors (config,
 //! checkpoint, preprocessing, download) and names what was wrong with which input.
 
-use super::checkpoint::CheckpointError;
-use super::config::{ConfigError, UnsupportedTower};
-use super::hub::HubError;
-use super::preprocess::PreprocessError;
+use crate::load::checkpoint::CheckpointError;
+use crate::load::config::{ConfigError, UnsupportedTower};
+use crate::load::hub::HubError;
+use crate::tasks::preprocess::PreprocessError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {

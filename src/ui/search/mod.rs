@@ -31,7 +31,7 @@ use super::command::Command;
 use super::scene_layer::SceneLayer;
 use super::task::{Dialog, Task, TaskEvent};
 use crate::model::device::{DevicePreference, Precision};
-use crate::model::zeroshot::TemplateSet;
+use crate::model::tasks::zeroshot::TemplateSet;
 use crate::model::{Embedder, ModelSpec};
 use crate::search::cache::{self, CacheOutcome};
 use crate::search::index::{IndexOptions, TileIndex, default_readers};

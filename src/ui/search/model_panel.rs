@@ -7,7 +7,7 @@ use super::SearchPanel;
 use super::results::progress_text;
 use crate::jobs::Progress;
 use crate::model::device::DevicePreference;
-use crate::model::hub;
+use crate::model::load::hub;
 use crate::ui::scene_layer::SceneLayer;
 
 const ERROR_COLOUR: Color32 = Color32::from_rgb(255, 120, 120);

@@ -9,7 +9,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use super::SearchPanel;
 use crate::jobs::Progress;
-use crate::model::zeroshot::TemplateSet;
+use crate::model::tasks::zeroshot::TemplateSet;
 use crate::raster::colormap;
 use crate::search::index::TileIndex;
 use crate::search::session::{ExportFormat, Ranking};

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use kestrel_model::checkpoint::Checkpoint;
-use kestrel_model::config::ClipConfig;
-use kestrel_model::tokenizer::ClipTokenizer;
+use kestrel_model::load::checkpoint::Checkpoint;
+use kestrel_model::load::config::ClipConfig;
+use kestrel_model::tokenize::bpe::ClipTokenizer;
 
 use super::common::fixture;
 

@@ -8,10 +8,10 @@ use crate::common::*;
 
 use candle_core::{DType, Device, Tensor};
 use kestrel_base::jobs::{CancelToken, NoProgress};
-use kestrel_model::checkpoint::Checkpoint;
 use kestrel_model::clip::{ClipModel, Kernels};
-use kestrel_model::config::ClipConfig;
-use kestrel_model::layers::Exec;
+use kestrel_model::load::checkpoint::Checkpoint;
+use kestrel_model::load::config::ClipConfig;
+use kestrel_model::nn::layers::Exec;
 use serde_json::Value;
 
 fn crate_fixture(name: &str) -> std::path::PathBuf {
@@ -42,10 +42,10 @@ fn rel_l2(got: &Tensor, want: &Tensor) -> f64 {
 
 #[test]
 fn bf16_blocks_within_1_5x_of_pytorch_bf16() {
-    if !kestrel_model::matmul_bf16::available() {
+    if !kestrel_model::nn::matmul_bf16::available() {
         eprintln!(
             "skip: no bf16 kernel on this CPU ({})",
-            kestrel_model::isa::detected()
+            kestrel_model::nn::isa::detected()
         );
         return;
     }

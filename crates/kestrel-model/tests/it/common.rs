@@ -51,7 +51,7 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 /// Read a fixture chip (12-band Int16 GeoTIFF) into the model's raw image type without GDAL:
 /// the model crate does not link it. Band descriptions are not read (the chips carry none),
 /// so the bands are picked by count, as with GDAL.
-pub fn read_chip(path: &std::path::Path) -> kestrel_model::preprocess::RawImage {
+pub fn read_chip(path: &std::path::Path) -> kestrel_model::tasks::preprocess::RawImage {
     use tiff::decoder::{Decoder, DecodingResult};
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut dec = Decoder::new(std::io::BufReader::new(file)).expect("a TIFF");
@@ -66,5 +66,5 @@ pub fn read_chip(path: &std::path::Path) -> kestrel_model::preprocess::RawImage 
         DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
         _ => panic!("{}: expected 16-bit samples", path.display()),
     };
-    kestrel_model::preprocess::RawImage::from_hwc(path, &hwc, h as usize, w as usize, bands)
+    kestrel_model::tasks::preprocess::RawImage::from_hwc(path, &hwc, h as usize, w as usize, bands)
 }

@@ -7,9 +7,9 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 
 use kestrel_base::jobs::{CancelToken, NoProgress};
-use kestrel_model::checkpoint::checkpoint_sha256_cached;
 use kestrel_model::device::DevicePreference;
-use kestrel_model::zeroshot::TemplateSet;
+use kestrel_model::load::checkpoint::checkpoint_sha256_cached;
+use kestrel_model::tasks::zeroshot::TemplateSet;
 use kestrel_model::{Embedder, ModelSpec};
 use serde_json::Value;
 

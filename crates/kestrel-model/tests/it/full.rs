@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use kestrel_base::jobs::{CancelToken, NoProgress};
-use kestrel_model::checkpoint::Checkpoint;
 use kestrel_model::clip::{ClipModel, Kernels, normalize, normalized_rows};
-use kestrel_model::config::ClipConfig;
-use kestrel_model::preprocess;
-use kestrel_model::retrieval::{rank, score};
-use kestrel_model::zeroshot::{Classifier, class_vector};
+use kestrel_model::load::checkpoint::Checkpoint;
+use kestrel_model::load::config::ClipConfig;
+use kestrel_model::tasks::preprocess;
+use kestrel_model::tasks::retrieval::{rank, score};
+use kestrel_model::tasks::zeroshot::{Classifier, class_vector};
 use serde_json::Value;
 
 const TOL: f32 = 1e-4;

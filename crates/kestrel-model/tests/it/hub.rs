@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use kestrel_base::jobs::{CancelToken, NoProgress, Progress};
-use kestrel_model::hub::{HubError, HubOptions, resolve_or_download};
+use kestrel_model::load::hub::{HubError, HubOptions, resolve_or_download};
 use sha2::{Digest, Sha256};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";

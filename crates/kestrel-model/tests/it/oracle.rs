@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use kestrel_base::jobs::{CancelToken, NoProgress};
-use kestrel_model::checkpoint::{Checkpoint, CheckpointFormat};
 use kestrel_model::clip::{ClipModel, Kernels, normalize, normalized_rows};
-use kestrel_model::config::ClipConfig;
-use kestrel_model::preprocess::{self, RawImage};
-use kestrel_model::retrieval::{rank, score};
-use kestrel_model::zeroshot::{Classifier, class_vector};
+use kestrel_model::load::checkpoint::{Checkpoint, CheckpointFormat};
+use kestrel_model::load::config::ClipConfig;
+use kestrel_model::tasks::preprocess::{self, RawImage};
+use kestrel_model::tasks::retrieval::{rank, score};
+use kestrel_model::tasks::zeroshot::{Classifier, class_vector};
 use serde_json::Value;
 
 fn shared_tiny() -> Option<PathBuf> {
@@ -77,7 +77,7 @@ fn expected_keys_follow_the_reference_state_dict_order() {
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    let got: Vec<String> = kestrel_model::weights::expected_shapes(&config())
+    let got: Vec<String> = kestrel_model::load::weights::expected_shapes(&config())
         .unwrap()
         .into_iter()
         .map(|(k, _)| k)

@@ -3,7 +3,7 @@
 //! texts, seeded random strings) run through open_clip 3.3.0's `SimpleTokenizer` with ftfy
 //! 6.3.1 by `tests/fixtures/tokenizer_corpus.py`.
 
-use kestrel_model::tokenizer::{ClipTokenizer, TokenizerError};
+use kestrel_model::tokenize::bpe::{ClipTokenizer, TokenizerError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

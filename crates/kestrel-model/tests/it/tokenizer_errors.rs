@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::Instant;
 
-use kestrel_model::tokenizer::{ClipTokenizer, EOT_ID, SOT_ID, TokenizerError};
+use kestrel_model::tokenize::bpe::{ClipTokenizer, EOT_ID, SOT_ID, TokenizerError};
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kestrel_model::tokenizer::{ClipTokenizer, EOT_ID};
+use kestrel_model::tokenize::bpe::{ClipTokenizer, EOT_ID};
 use serde_json::Value;
 
 fn manifest_path(relative: &str) -> PathBuf {

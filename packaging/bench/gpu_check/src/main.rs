@@ -1,16 +1,16 @@
 //! GPU check for Kestrel's candle port of Llama3-MS-CLIP: parity with the tiny oracle on
 //! CUDA in f32/bf16/f16 (inputs: `inputs.safetensors` from `../shared/oracle/tiny/`, passed as
 //! the first argument; fixtures read from `tests/fixtures/msclip_tiny/` under the current
-//! directory), then `kestrel_model::bench` for the full ViT-B/16 shape. Prints JSON lines.
+//! directory), then `kestrel_model::tasks::bench` for the full ViT-B/16 shape. Prints JSON lines.
 
 use std::path::Path;
 
 use candle_core::{DType, Device};
 use kestrel_base::jobs::{CancelToken, NoProgress};
-use kestrel_model::bench::{self, BenchOptions};
-use kestrel_model::checkpoint::Checkpoint;
+use kestrel_model::tasks::bench::{self, BenchOptions};
+use kestrel_model::load::checkpoint::Checkpoint;
 use kestrel_model::clip::{ClipModel, Kernels, normalized_rows};
-use kestrel_model::config::ClipConfig;
+use kestrel_model::load::config::ClipConfig;
 
 fn floats(v: &serde_json::Value) -> Vec<f32> {
     v.as_array().map_or_else(Vec::new, |a| {

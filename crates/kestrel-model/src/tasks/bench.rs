@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::ModelError;
-use super::clip::{ClipModel, Kernels, no_tap};
-use super::config::ClipConfig;
-use super::weights::Weights;
+use crate::ModelError;
+use crate::clip::{ClipModel, Kernels, no_tap};
+use crate::load::config::ClipConfig;
+use crate::load::weights::Weights;
 
 /// What to time.
 #[derive(Debug, Clone)]
@@ -149,7 +149,7 @@ pub fn run(
     Ok(BenchReport {
         model: cfg.name.clone(),
         fused_kernels: model.uses_fused_kernels(),
-        cpu_kernels: super::isa::detected().to_string(),
+        cpu_kernels: crate::nn::isa::detected().to_string(),
         matmul_kernel: model.matmul_kernel(),
         threads: rayon::current_num_threads(),
         batch,

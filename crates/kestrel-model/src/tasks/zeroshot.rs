@@ -7,9 +7,9 @@
 //!   (CLIP_benchmark's `zero_shot_classifier`); logits = 100 · cos (a fixed 100, not
 //!   `exp(logit_scale)`); probabilities = softmax.
 //! - Retrieval scores the raw query (no template) by cosine similarity
-//!   ([`crate::retrieval`], which the classifier's logits use too).
+//!   ([`crate::tasks::retrieval`], which the classifier's logits use too).
 
-use crate::retrieval::{argmax, dot};
+use crate::tasks::retrieval::{argmax, dot};
 
 /// The 50 MS-CLIP prompt templates (`{c}` is the class name; #7 has no final period).
 pub const MSCLIP_TEMPLATES: [&str; 50] = [
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn ranking_breaks_ties_by_index() {
         let items = [vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 0.0]];
-        let r = crate::retrieval::rank(&crate::retrieval::score(
+        let r = crate::tasks::retrieval::rank(&crate::tasks::retrieval::score(
             items.iter().map(|v| Some(v.as_slice())),
             &[1.0, 0.1],
         ));

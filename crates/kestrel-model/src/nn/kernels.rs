@@ -18,10 +18,10 @@
 
 use rayon::prelude::*;
 
-use super::config::Activation;
-pub use super::isa::{CpuKernels, detected};
-use super::matmul::{self, PackedWeights};
-use super::matmul_bf16::{self, PackedBf16};
+use crate::load::config::Activation;
+pub use crate::nn::isa::{CpuKernels, detected};
+use crate::nn::matmul::{self, PackedWeights};
+use crate::nn::matmul_bf16::{self, PackedBf16};
 
 /// Up to this many rows, [`linear`] streams the weights once with dot products instead of
 /// calling `gemm` (which packs the whole weight matrix for every call).
@@ -185,7 +185,7 @@ pub fn activation_in_place(xs: &mut [f32], act: Activation) {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn use_avx512() -> bool {
-    detected().f32 >= super::isa::F32Isa::Avx512f
+    detected().f32 >= crate::nn::isa::F32Isa::Avx512f
 }
 
 /// `act` on every element of one chunk, with AVX-512F where the process uses it.
@@ -198,7 +198,7 @@ pub fn activation_chunk(xs: &mut [f32], act: Activation) {
     apply_activation_chunk(xs, act)
 }
 
-/// The element-wise kernels on 16 lanes ([`super::simd512`]).
+/// The element-wise kernels on 16 lanes ([`crate::nn::simd512`]).
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::super::simd512::{self as v, ld, ld_tail, st, st_tail};

@@ -8,15 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::ModelError;
-use super::checkpoint::{Checkpoint, checkpoint_sha256, checkpoint_sha256_cached};
-use super::clip::{ClipModel, Kernels, normalized_rows};
-use super::config::{ClipConfig, LLAMA3_MS_CLIP_NAME};
-use super::device::{DevicePreference, Precision, check_precision, select_device};
-use super::hub::{HubOptions, LLAMA3_MS_CLIP_FILE, resolve_or_download};
-use super::preprocess::{self, RawImage};
-use super::tokenizer::ClipTokenizer;
-use super::zeroshot::{Classifier, TemplateSet, class_vector, prompts_for};
+use crate::ModelError;
+use crate::clip::{ClipModel, Kernels, normalized_rows};
+use crate::device::{DevicePreference, Precision, check_precision, select_device};
+use crate::load::checkpoint::{Checkpoint, checkpoint_sha256, checkpoint_sha256_cached};
+use crate::load::config::{ClipConfig, LLAMA3_MS_CLIP_NAME};
+use crate::load::hub::{HubOptions, LLAMA3_MS_CLIP_FILE, resolve_or_download};
+use crate::tasks::preprocess::{self, RawImage};
+use crate::tasks::zeroshot::{Classifier, TemplateSet, class_vector, prompts_for};
+use crate::tokenize::bpe::ClipTokenizer;
 use kestrel_base::jobs::{CancelToken, NoProgress, ProgressSink};
 
 /// Texts are encoded in batches of this many (each batch is cut at its longest prompt).
@@ -99,7 +99,7 @@ impl Embedder {
         let config = config_for(&checkpoint, spec.config.as_deref())?;
         let (device, mut device_note) = select_device(spec.device)?;
         if device.is_cpu() {
-            device_note.push_str(&format!("; CPU kernels: {}", crate::isa::detected()));
+            device_note.push_str(&format!("; CPU kernels: {}", crate::nn::isa::detected()));
         }
         let dtype = check_precision(&device, spec.precision)?;
         let ck = Checkpoint::open(&checkpoint)?;

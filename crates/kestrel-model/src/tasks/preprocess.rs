@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{Interpolation, PreprocessConfig};
+use crate::load::config::{Interpolation, PreprocessConfig};
 
 /// Errors preparing an image for the model; each names the image.
 #[derive(Debug, thiserror::Error)]

@@ -8,10 +8,10 @@
 
 use candle_core::{Device, Tensor};
 
-use super::ModelError;
-use super::config::{Activation, TextConfig};
-use super::layers::{Exec, LayerNorm, Tap, Transformer};
-use super::weights::Weights;
+use crate::ModelError;
+use crate::load::config::{Activation, TextConfig};
+use crate::load::weights::Weights;
+use crate::nn::layers::{Exec, LayerNorm, Tap, Transformer};
 
 type CResult<T> = candle_core::Result<T>;
 

@@ -14,12 +14,12 @@
 //!   (Rust's AMX intrinsics are unstable). Columns are blocked so that the weight panels a
 //!   task reads (≤ 512 KiB) stay in L2 while it walks down the rows.
 //!
-//! Which kernel runs is [`crate::isa::detected`]'s `bf16`; without one, bf16 is refused
+//! Which kernel runs is [`crate::nn::isa::detected`]'s `bf16`; without one, bf16 is refused
 //! before a model is built ([`crate::device::check_precision`]).
 
 use rayon::prelude::*;
 
-use crate::isa::{self, Bf16Isa};
+use crate::nn::isa::{self, Bf16Isa};
 
 /// Columns per panel (one AMX tile's / one zmm register's worth of f32 outputs).
 const NR: usize = 16;
@@ -221,7 +221,7 @@ mod amx {
     /// AVX-512F; `s.len() >= 32` and `d.len() >= 32`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn round_32(s: &[f32], d: &mut [u16]) {
-        use crate::simd512::{ld, to_bf16};
+        use crate::nn::simd512::{ld, to_bf16};
         use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
         debug_assert!(s.len() >= 32 && d.len() >= 32);
         // SAFETY: the caller's contract (32 values each side).
@@ -272,7 +272,7 @@ mod amx {
     /// AVX-512F; `c` valid for `rows` rows of `cols` values, `ldc` apart.
     #[target_feature(enable = "avx512f")]
     unsafe fn add_block(acc: &Acc, c: *mut f32, ldc: usize, rows: usize, cols: usize) {
-        use crate::simd512::{ld, ld_tail, st, st_tail};
+        use crate::nn::simd512::{ld, ld_tail, st, st_tail};
         use std::arch::x86_64::_mm512_add_ps;
         for r in 0..rows {
             let src = acc.0[r * MB..].as_ptr();

@@ -1,5 +1,5 @@
 //! `C += A·Wᵀ` for f32 on x86-64 with AVX-512F or AVX2+FMA (picked at run time by
-//! [`crate::isa::detected`]), against weights packed once at load time.
+//! [`crate::nn::isa::detected`]), against weights packed once at load time.
 //!
 //! The `gemm` crate reaches about half of this CPU's FMA peak on the model's shapes and repacks
 //! the weight matrix on every call; inference multiplies by the same weights millions of
@@ -10,11 +10,11 @@
 //! depend on the ISA). Work is split over the rayon pool by row blocks and column ranges, so
 //! one text query (a handful of rows) still uses every core.
 //!
-//! Other CPUs (no AVX2/FMA, or not x86-64) use [`crate::kernels`]' `gemm` path.
+//! Other CPUs (no AVX2/FMA, or not x86-64) use [`crate::nn::kernels`]' `gemm` path.
 
 use rayon::prelude::*;
 
-use crate::isa::{self, F32Isa};
+use crate::nn::isa::{self, F32Isa};
 
 /// Micro-kernel rows (AVX2).
 const MR: usize = 6;
@@ -515,7 +515,7 @@ unsafe fn kernel_avx512<const NP: usize>(
     c: *mut f32,
     ldc: usize,
 ) {
-    use crate::simd512::{ld, st};
+    use crate::nn::simd512::{ld, st};
     use std::arch::x86_64::*;
     macro_rules! two_panels {
         ($(($r:literal, $x:ident, $y:ident)),* $(,)?) => {{

@@ -7,7 +7,7 @@
 //! assertions (the dev profile) routed every register through the stack and ran the
 //! micro-kernels at under half speed.
 //!
-//! Every function here needs AVX-512F (the callers check [`crate::isa`] first).
+//! Every function here needs AVX-512F (the callers check [`crate::nn::isa`] first).
 
 use std::arch::x86_64::*;
 
@@ -56,7 +56,7 @@ fn tail_mask(n: usize) -> __mmask16 {
     ((1u32 << n.min(16)) - 1) as __mmask16
 }
 
-/// `e^x` on 16 lanes: the same Cephes polynomial and steps as [`crate::kernels::exp_f32`]
+/// `e^x` on 16 lanes: the same Cephes polynomial and steps as [`crate::nn::kernels::exp_f32`]
 /// with fused multiply-adds (the AVX2 build's results, lane for lane).
 ///
 /// # Safety
@@ -100,7 +100,7 @@ pub unsafe fn exp(x: __m512) -> __m512 {
     }
 }
 
-/// Exact (erf) GELU on 16 lanes, the algorithm of [`crate::kernels::gelu_erf`].
+/// Exact (erf) GELU on 16 lanes, the algorithm of [`crate::nn::kernels::gelu_erf`].
 ///
 /// # Safety
 /// AVX-512F.
@@ -147,7 +147,7 @@ pub unsafe fn quick_gelu(x: __m512) -> __m512 {
 }
 
 /// 16 f32 rounded to bf16 (nearest, ties to even; NaN stays a quiet NaN), bit for bit
-/// [`crate::matmul_bf16::to_bf16`] (no flush of denormals, unlike `vcvtneps2bf16`).
+/// [`crate::nn::matmul_bf16::to_bf16`] (no flush of denormals, unlike `vcvtneps2bf16`).
 ///
 /// # Safety
 /// AVX-512F.

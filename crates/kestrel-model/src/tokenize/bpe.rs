@@ -1,4 +1,4 @@
-//! open_clip's `SimpleTokenizer`, id for id: text cleaning ([`super::text_clean`]), the
+//! open_clip's `SimpleTokenizer`, id for id: text cleaning ([`crate::tokenize::clean`]), the
 //! pre-tokenisation regex, byte-level characters and BPE with the `</w>` end-of-word suffix
 //! (the `tokenizers` crate), then `[<start_of_text>] + ids + [<end_of_text>]`, truncated to
 //! the context length with the last id forced to `<end_of_text>`, padded with 0.
@@ -17,7 +17,7 @@ use tokenizers::{
     SplitDelimiterBehavior, Token,
 };
 
-use super::text_clean::{TextCleanError, TextCleaner};
+use crate::tokenize::clean::{TextCleanError, TextCleaner};
 
 /// open_clip's vocabulary, compiled in.
 const BUILTIN_VOCAB: &[u8] = include_bytes!(concat!(

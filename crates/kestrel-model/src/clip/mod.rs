@@ -3,12 +3,16 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::ModelError;
-use super::config::ClipConfig;
-use super::layers::{Exec, Tap, fused_available};
-use super::text::TextTransformer;
-use super::vision::VisionTransformer;
-use super::weights::Weights;
+use crate::ModelError;
+use crate::load::config::ClipConfig;
+use crate::load::weights::Weights;
+use crate::nn::layers::{Exec, Tap, fused_available};
+
+pub mod text;
+pub mod vision;
+
+use text::TextTransformer;
+use vision::VisionTransformer;
 
 /// Which implementation of the layers to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,7 +57,7 @@ impl ClipModel {
             (true, true) => (Exec::FusedBf16, Some(weights.to_dtype(DType::F32)?)),
         };
         if exec.fused() {
-            super::alloc_tune::tune_for_fused_cpu();
+            crate::nn::alloc_tune::tune_for_fused_cpu();
         }
         let w = f32_weights.as_ref().unwrap_or(weights);
         Ok(Self {
@@ -88,7 +92,7 @@ impl ClipModel {
     /// The matrix-product kernel in use, e.g. "cpu f32 avx512f", "cpu bf16 amx-bf16",
     /// "candle bf16".
     pub fn matmul_kernel(&self) -> String {
-        let k = super::isa::detected();
+        let k = crate::nn::isa::detected();
         match self.exec {
             Exec::Generic => format!("candle {:?}", self.dtype).to_lowercase(),
             Exec::Fused => format!("cpu f32 {}", k.f32.name()),

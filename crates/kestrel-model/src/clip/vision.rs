@@ -5,10 +5,10 @@
 
 use candle_core::{D, IndexOp, Tensor};
 
-use super::ModelError;
-use super::config::{Activation, VitConfig};
-use super::layers::{Exec, LayerNorm, Linear, Tap, Transformer};
-use super::weights::Weights;
+use crate::ModelError;
+use crate::load::config::{Activation, VitConfig};
+use crate::load::weights::Weights;
+use crate::nn::layers::{Exec, LayerNorm, Linear, Tap, Transformer};
 
 type CResult<T> = candle_core::Result<T>;
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
-use super::ModelError;
-use super::config::ClipConfig;
+use crate::ModelError;
+use crate::load::config::ClipConfig;
 
 /// Parameters by open_clip name, all on one device in one dtype.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //!
 //! Every op has two implementations selected per layer at construction:
 //! - the *generic* one, plain candle tensor ops, for any device and dtype (CUDA, Metal, CPU);
-//! - the *fused* CPU f32 one, which hands contiguous slices to [`super::kernels`] through
+//! - the *fused* CPU f32 one, which hands contiguous slices to [`crate::nn::kernels`] through
 //!   candle custom ops (bias, residual and activation fused into the matrix product,
 //!   attention without head permutes).
 //!
@@ -16,12 +16,12 @@ use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Storage, Tensor,
 };
 
-use super::ModelError;
-use super::config::Activation;
-use super::kernels::{self, WeightRef};
-use super::matmul::{self, PackedWeights};
-use super::matmul_bf16::PackedBf16;
-use super::weights::Weights;
+use crate::ModelError;
+use crate::load::config::Activation;
+use crate::load::weights::Weights;
+use crate::nn::kernels::{self, WeightRef};
+use crate::nn::matmul::{self, PackedWeights};
+use crate::nn::matmul_bf16::PackedBf16;
 
 type CResult<T> = candle_core::Result<T>;
 
@@ -58,7 +58,7 @@ fn slice_of<'a>(s: &'a CpuStorage, l: &Layout) -> CResult<&'a [f32]> {
 /// bf16 where the CPU has a bf16 kernel (the model then runs in f32 with bf16 products).
 pub fn fused_available(device: &Device, dtype: DType) -> bool {
     device.is_cpu()
-        && (dtype == DType::F32 || (dtype == DType::BF16 && super::matmul_bf16::available()))
+        && (dtype == DType::F32 || (dtype == DType::BF16 && crate::nn::matmul_bf16::available()))
 }
 
 /// How a model's layers run.

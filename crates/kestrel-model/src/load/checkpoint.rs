@@ -23,9 +23,9 @@ use std::time::UNIX_EPOCH;
 use candle_core::{DType, Device};
 use sha2::{Digest, Sha256};
 
-use super::ModelError;
-use super::config::{ClipConfig, TextTowerConfig, VisionTowerConfig};
-use super::weights::{Weights, expected_shapes, expected_tensor_count};
+use crate::ModelError;
+use crate::load::config::{ClipConfig, TextTowerConfig, VisionTowerConfig};
+use crate::load::weights::{Weights, expected_shapes, expected_tensor_count};
 use kestrel_base::jobs::{CancelToken, Progress, ProgressSink};
 
 /// Prefixes under which checkpoints store the open_clip tensors, most specific first.

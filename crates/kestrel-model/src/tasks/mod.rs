@@ -1,0 +1,9 @@
+//! What callers do with a model: image [`preprocess`]ing, [`zeroshot`] classification,
+//! [`retrieval`] (cosine scores, ranking, query by example), the [`embedder`] facade that the
+//! search and UI code use, and [`bench`](mod@bench) timings.
+
+pub mod bench;
+pub mod embedder;
+pub mod preprocess;
+pub mod retrieval;
+pub mod zeroshot;
