@@ -19,7 +19,7 @@
 //! - [`export`]: CSV / GeoJSON writers for ranked results.
 //! - [`jobs`], [`atomic`] (crate `kestrel-base`): worker threads with progress and
 //!   cancellation; atomic file writes.
-//! - [`cli`]: headless subcommands.
+//! - [`cli`]: headless subcommands; [`build_info`]: version, commit, features, CPU kernels, GDAL.
 //! - [`ui`]: the eframe/egui application.
 //!
 //! # Threads
@@ -35,6 +35,7 @@
 pub use kestrel_base::{atomic, jobs, paths, report};
 pub use kestrel_model as model;
 
+pub mod build_info;
 pub mod cli;
 pub mod export;
 pub mod raster;

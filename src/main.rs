@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use kestrel::cli::{self, Cli};
 
 fn main() -> ExitCode {
@@ -10,7 +10,15 @@ fn main() -> ExitCode {
         env_logger::Env::default().default_filter_or("warn,walkers=error"),
     )
     .init();
-    let args = Cli::parse();
+    // `--version` carries the build facts (commit, features, CPU kernels, GDAL); computed
+    // once per process, so leaking the string is fine.
+    let long_version: &'static str =
+        Box::leak(kestrel::build_info::long_version().into_boxed_str());
+    let matches = Cli::command().long_version(long_version).get_matches();
+    let args = match Cli::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     let result = match args.command {
         Some(cmd) => cli::run(cmd),
         None => kestrel::ui::run(args.files),

@@ -10,6 +10,7 @@ mod bench_index;
 mod common;
 pub mod info;
 pub mod model_cmds;
+mod models_cmd;
 mod search_cmds;
 mod tokenize;
 pub use tokenize::TokenizeArgs;
@@ -26,6 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List the released models Kestrel knows (ids for `--model-id`) and what is cached.
+    Models(ModelsArgs),
     /// Describe a scene: driver, size, CRS, bounds, bands and the radiometric correction Kestrel applies.
     Info(InfoArgs),
     /// Embed images (L2-normalised image embeddings), one output line per image.
@@ -177,6 +180,13 @@ pub struct InfoArgs {
     pub bench: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// One JSON object per model.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Where the model comes from and where it runs.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
@@ -291,6 +301,7 @@ pub struct ClassifyArgs {
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Info(args) => info::run(&args),
+        Command::Models(args) => models_cmd::run(&args),
         Command::Tokenize(args) => tokenize::run(&args),
         Command::Index(args) => search_cmds::run_index(&args),
         Command::Search(args) => search_cmds::run_search(&args),

@@ -107,6 +107,8 @@ pub struct KestrelApp {
     pending_centre: Option<(f64, f64)>,
     /// What the panels asked for during this frame, applied at its end.
     commands: Vec<Command>,
+    /// The About window's facts while it is open.
+    about: Option<Vec<(&'static str, String)>>,
 }
 
 impl KestrelApp {
@@ -153,6 +155,7 @@ impl KestrelApp {
             search: SearchPanel::new(search),
             pending_centre: None,
             commands: Vec::new(),
+            about: None,
         }
     }
 
@@ -276,7 +279,40 @@ impl KestrelApp {
                     }
                 }
             });
+            ui.menu_button("Help", |ui| {
+                if ui.button("About Kestrel").clicked() {
+                    self.about = Some(crate::build_info::facts());
+                    ui.close();
+                }
+            });
         });
+    }
+
+    /// The About window: version, commit, features, CPU kernels, GDAL, licence notice.
+    fn about_window(&mut self, ctx: &egui::Context) {
+        let Some(facts) = &self.about else { return };
+        let mut open = true;
+        egui::Window::new("About Kestrel")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label("Sentinel-2 viewer with local vision-language model search.");
+                egui::Grid::new("about_facts")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        for (k, v) in facts {
+                            ui.label(RichText::new(*k).strong());
+                            ui.label(v);
+                            ui.end_row();
+                        }
+                    });
+                ui.separator();
+                ui.label(crate::model::load::hub::LICENSE_NOTICE);
+            });
+        if !open {
+            self.about = None;
+        }
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
@@ -630,6 +666,7 @@ impl eframe::App for KestrelApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| self.map_ui(ui));
+        self.about_window(ui.ctx());
         self.apply_commands(ui.ctx());
     }
 

@@ -400,3 +400,73 @@ fn bench_model_prints_timings() {
     assert_eq!(r["batch"], 2);
     assert_eq!(r["device"], "cpu");
 }
+
+#[test]
+fn models_lists_the_registry_and_what_is_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    // Put one RemoteCLIP checkpoint into the hub cache layout: it is the only cached entry.
+    let snap = cache
+        .path()
+        .join("models--chendelong--RemoteCLIP/snapshots/0123abc");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::write(snap.join("RemoteCLIP-RN50.pt"), b"not read by `models`").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(["models", "--json"])
+        .env("HF_HUB_CACHE", cache.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "llama3-ms-clip",
+            "remoteclip-rn50",
+            "remoteclip-vit-b-32",
+            "remoteclip-vit-l-14",
+            "rs-m-clip"
+        ]
+    );
+    let cached: Vec<bool> = rows
+        .iter()
+        .map(|r| r["cached"].as_bool().unwrap())
+        .collect();
+    assert_eq!(cached, [false, true, false, false, false]);
+    assert_eq!(
+        rows[1]["checkpoint"].as_str().unwrap(),
+        snap.join("RemoteCLIP-RN50.pt").display().to_string()
+    );
+    assert_eq!(
+        rows[4]["missing"].as_str().unwrap(),
+        "joaodaniel/RS-M-CLIP/open_clip_model.safetensors"
+    );
+    assert_eq!(rows[4]["languages"].as_array().unwrap().len(), 10);
+}
+
+#[test]
+fn version_names_commit_features_kernels_and_gdal() {
+    let out = kestrel(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(concat!("kestrel ", env!("CARGO_PKG_VERSION")))
+    );
+    let keys: Vec<&str> = lines.filter_map(|l| l.split(':').next()).collect();
+    assert_eq!(
+        keys,
+        ["git", "features", "cpu kernels", "gdal", "target"],
+        "{text}"
+    );
+    assert!(text.contains("cpu kernels: f32 "), "{text}");
+}
