@@ -9,6 +9,7 @@ pub mod cache;
 pub mod geoparquet;
 pub mod images;
 pub mod index;
+pub mod labels;
 pub mod record;
 pub mod session;
 pub mod tiling;
