@@ -38,7 +38,8 @@ fn tiny() -> String {
 }
 
 /// Minimise 1/n Σ [log(1+e^z) − y z] + λ/2 ‖w‖² (bias unpenalised) by Newton's method
-/// with backtracking; returns (w, b).
+/// with backtracking; returns (w, b). (Dense linear algebra reads best with indices.)
+#[allow(clippy::needless_range_loop)]
 fn newton_logistic(x: &[Vec<f64>], y: &[f64], lambda: f64) -> (Vec<f64>, f64) {
     let n = x.len() as f64;
     let d = x[0].len();
