@@ -2,7 +2,7 @@
 //! buttons and keys, see the labels saved next to the index and reloaded when the scene is
 //! indexed again in a new window, step through the top hits with the validation keys
 //! (accept / reject / skip), and train the linear probe, whose probabilities become the
-//! ranking (heatmap, list). The model is the seeded random tiny MS-CLIP.
+//! ranking (heatmap, gallery of hit chips, list). The model is the seeded random tiny MS-CLIP.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ fn indexed_app(cache: &Path) -> Harness<'static, KestrelApp> {
     let demo = repo().join("assets/demo/T33UUU_20170216_L1C");
     let cache_root = cache.to_path_buf();
     let mut h = Harness::builder()
-        .with_size([1400.0, 900.0])
+        .with_size([1400.0, 1300.0])
         .wgpu()
         .build_eframe(move |cc| {
             KestrelApp::with_settings(&cc.egui_ctx, settings, vec![demo])
@@ -173,6 +173,13 @@ fn label_validate_probe_and_reload() {
         h.query_by_label_contains("probability").is_some(),
         "the legend says what the score is"
     );
+    // the gallery: the best hit's chip, with its score; a click selects it
+    let (best, p) = got.ranked[0];
+    h.state_mut().search.selected = None;
+    h.run_steps(2);
+    h.get_by_label_contains(&format!("#1 {p:.3}")).click();
+    h.run_steps(3);
+    assert_eq!(h.state().search.selected, Some(best));
     let device_line = h.get_by_label_contains("threads").rect();
     h.mask(device_line);
     h.snapshot("search_probe");

@@ -11,6 +11,7 @@
 //! - [`results`]: query and class inputs, ranked list, histogram, legends;
 //! - [`overlay`]: the heatmap / class map and tile outlines on the map, hover texts;
 //! - [`export`]: file dialogs and the export job;
+//! - [`gallery`]: the best hits as image chips cut from the scene's overview texture;
 //! - [`labelling`]: labels on tiles (saved next to the index as they change, reloaded with
 //!   it), quick validation of the top hits with keys, and the linear probe.
 //!
@@ -18,6 +19,7 @@
 //! tile, so it runs as a job too but returns at once.
 
 mod export;
+mod gallery;
 mod labelling;
 mod model_panel;
 mod overlay;
@@ -463,7 +465,9 @@ impl SearchPanel {
             ui.selectable_value(&mut self.mode, Mode::Classify, "Classify");
         });
         match self.mode {
-            Mode::Search => self.search_ui(ui, layer.id, &index, commands),
+            Mode::Search => {
+                self.search_ui(ui, layer.id, &index, layer.overview.as_ref(), commands);
+            }
             Mode::Classify => self.classify_ui(ui, layer.id, &index),
         }
     }

@@ -16,6 +16,7 @@ use crate::search::labels::Label;
 use crate::search::session::{ExportFormat, Ranking};
 use crate::ui::LayerId;
 use crate::ui::command::Command;
+use crate::ui::scene_layer::GeoTexture;
 
 /// Colour of a class in the class map (a qualitative palette, Tableau 10).
 pub fn class_color(i: usize) -> Color32 {
@@ -53,6 +54,7 @@ impl SearchPanel {
         ui: &mut Ui,
         layer: LayerId,
         index: &Arc<TileIndex>,
+        overview: Option<&GeoTexture>,
         commands: &mut Vec<Command>,
     ) {
         let resp = ui.add(
@@ -98,7 +100,7 @@ impl SearchPanel {
         let Some(res) = self.result_for(layer).cloned() else {
             return;
         };
-        self.results_ui(ui, layer, &res, index, commands);
+        self.results_ui(ui, layer, &res, index, overview, commands);
     }
 
     fn results_ui(
@@ -107,6 +109,7 @@ impl SearchPanel {
         layer: LayerId,
         res: &Ranking,
         index: &Arc<TileIndex>,
+        overview: Option<&GeoTexture>,
         commands: &mut Vec<Command>,
     ) {
         ui.label(RichText::new(format!("Results for: {}", res.description)).strong());
@@ -177,6 +180,8 @@ impl SearchPanel {
                         }
                     });
             });
+        let hits = self.visible_ranked(layer);
+        self.gallery_ui(ui, layer, &hits, index, overview, commands);
     }
 
     pub(super) fn classify_ui(&mut self, ui: &mut Ui, layer: LayerId, index: &Arc<TileIndex>) {
