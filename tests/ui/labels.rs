@@ -180,13 +180,56 @@ fn label_validate_probe_and_reload() {
     h.get_by_label_contains(&format!("#1 {p:.3}")).click();
     h.run_steps(3);
     assert_eq!(h.state().search.selected, Some(best));
+    // export as a GeoPackage (for QGIS), read back through GDAL
+    let gpkg = cache.path().join("labels.gpkg");
+    let ctx = h.ctx.clone();
+    assert!(
+        h.state_mut()
+            .search
+            .export_labels_to(layer, gpkg.clone(), &ctx)
+    );
+    step_until(&mut h, "the labels export", |a| {
+        !a.search.is_moving_labels()
+    });
+    let back = labels::read_labels(&gpkg, &index.tiles).unwrap();
+    assert_eq!(back.len(), in_app.len());
+    for t in &index.tiles {
+        assert_eq!(back.get(t), in_app.get(t));
+    }
+    h.state_mut().messages.clear(); // they hold temporary paths
+    h.run_steps(2);
     let device_line = h.get_by_label_contains("threads").rect();
     h.mask(device_line);
     h.snapshot("search_probe");
     drop(h);
 
     // a new window: indexing the scene again (from the cache) brings the labels back
-    let h2 = indexed_app(cache.path());
+    let mut h2 = indexed_app(cache.path());
     let layer2 = h2.state().layers[0].id;
     assert_eq!(h2.state().search.labels_of(layer2).unwrap(), &in_app);
+
+    // importing plain points adds labels on the tiles they fall in
+    let free = *emb
+        .iter()
+        .find(|&&i| in_app.get(&index.tiles[i]).is_none())
+        .unwrap();
+    let points = cache.path().join("points.geojson");
+    let c = index.tiles[free].centre_lonlat;
+    std::fs::write(
+        &points,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"label":"negative"}},"geometry":{{"type":"Point","coordinates":[{},{}]}}}}]}}"#,
+            c[0], c[1]
+        ),
+    )
+    .unwrap();
+    let ctx = h2.ctx.clone();
+    h2.state_mut()
+        .search
+        .import_labels_from(layer2, points, &ctx);
+    step_until(&mut h2, "the import", |a| !a.search.is_moving_labels());
+    let now = h2.state().search.labels_of(layer2).unwrap();
+    assert_eq!(now.len(), in_app.len() + 1);
+    assert_eq!(now.get(&index.tiles[free]), Some(&Label::Negative));
+    assert!(h2.state().search.negatives.contains(&free));
 }

@@ -4,9 +4,13 @@
 //! linear probe on the labels, whose probabilities become the ranking (heatmap, threshold,
 //! list, export). The labels of a scene are its examples for query by example.
 //!
+//! Labels export to GeoJSON or GeoPackage (by the file's extension) and import from any
+//! vector file [`labels::read_labels`] reads (merged into the scene's labels).
+//!
 //! Every change is saved to the index's labels file ([`crate::search::labels`]) on a
 //! worker; changes made while a save runs are saved after it (the latest labels win).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::{Color32, Key, RichText, Ui};
@@ -29,6 +33,17 @@ pub struct Validation {
     pub accepted: usize,
     pub rejected: usize,
     pub skipped: usize,
+}
+
+/// What a labels export / import job did.
+#[derive(Debug)]
+pub enum LabelsIo {
+    Exported(std::path::PathBuf),
+    Imported {
+        layer: LayerId,
+        labels: LabelSet,
+        path: std::path::PathBuf,
+    },
 }
 
 /// A decision on the hit under review.
@@ -96,9 +111,87 @@ impl SearchPanel {
         self.sync_examples();
     }
 
-    /// Start the next save when none runs; report failures.
+    /// Export `layer`'s labels to `path` on a worker: a GeoPackage for `.gpkg`, else
+    /// Kestrel's GeoJSON labels file. False when the scene has no labels.
+    pub fn export_labels_to(&mut self, layer: LayerId, path: PathBuf, ctx: &egui::Context) -> bool {
+        let Some(set) = self.labels.get(&layer).filter(|s| !s.is_empty()).cloned() else {
+            return false;
+        };
+        self.labels_io.start("export-labels", ctx, move |_jc| {
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gpkg"))
+            {
+                labels::write_gpkg(&path, &set)?;
+            } else {
+                labels::write_geojson(&path, &set)?;
+            }
+            Ok(LabelsIo::Exported(path))
+        });
+        true
+    }
+
+    /// Read labels for `layer` from `path` on a worker; they are merged into its labels.
+    pub fn import_labels_from(&mut self, layer: LayerId, path: PathBuf, ctx: &egui::Context) {
+        let Some(index) = self.index_of(layer).cloned() else {
+            return;
+        };
+        self.labels_io.start("import-labels", ctx, move |_jc| {
+            let labels = labels::read_labels(&path, &index.tiles)?;
+            Ok(LabelsIo::Imported {
+                layer,
+                labels,
+                path,
+            })
+        });
+    }
+
+    pub fn is_moving_labels(&self) -> bool {
+        self.labels_io.is_running()
+    }
+
+    /// Start the next save when none runs; finish label exports and imports; report.
     pub(super) fn poll_label_save(&mut self, ctx: &egui::Context) -> Vec<Command> {
         let mut out = Vec::new();
+        if let Some((path, import)) = self.labels_dialog.poll().picked()
+            && let Some(layer) = self.examples_layer
+        {
+            if import {
+                self.import_labels_from(layer, path, ctx);
+            } else {
+                self.export_labels_to(layer, path, ctx);
+            }
+        }
+        match self.labels_io.poll() {
+            super::TaskEvent::Finished => match self.labels_io.take() {
+                Some(LabelsIo::Exported(p)) => out.push(Command::Message {
+                    error: false,
+                    text: format!("exported labels to {}", p.display()),
+                }),
+                Some(LabelsIo::Imported {
+                    layer,
+                    labels,
+                    path,
+                }) => {
+                    let n = labels.len();
+                    if let Some(scene) = self.indexed(layer).cloned() {
+                        let set = self.labels.entry(layer).or_default();
+                        for l in labels.iter() {
+                            set.insert(l.clone());
+                        }
+                        self.pending_save = Some((scene.sidecar.clone(), set.clone()));
+                        self.sync_examples();
+                    }
+                    out.push(Command::Message {
+                        error: false,
+                        text: format!("imported {n} labels from {}", path.display()),
+                    });
+                }
+                None => {}
+            },
+            super::TaskEvent::Failed(text) => out.push(Command::Message { error: true, text }),
+            super::TaskEvent::Nothing => {}
+        }
         if let super::TaskEvent::Failed(text) = self.label_save.poll() {
             out.push(Command::Message { error: true, text });
         }
@@ -224,7 +317,39 @@ impl SearchPanel {
             {
                 self.clear_labels(layer);
             }
+            ui.menu_button("files…", |ui| {
+                if ui
+                    .button("Export labels…")
+                    .on_hover_text("GeoJSON or GeoPackage (.gpkg), for QGIS")
+                    .clicked()
+                {
+                    self.labels_dialog.open("labels-dialog", ui.ctx(), || {
+                        rfd::FileDialog::new()
+                            .set_file_name("labels.geojson")
+                            .add_filter("GeoJSON", &["geojson", "json"])
+                            .add_filter("GeoPackage", &["gpkg"])
+                            .save_file()
+                            .map(|p| (p, false))
+                    });
+                }
+                if ui
+                    .button("Import labels…")
+                    .on_hover_text("a labels file, or points / polygons with a `label` field")
+                    .clicked()
+                {
+                    self.labels_dialog.open("labels-dialog", ui.ctx(), || {
+                        rfd::FileDialog::new()
+                            .add_filter("vector", &["geojson", "json", "gpkg", "shp"])
+                            .pick_file()
+                            .map(|p| (p, true))
+                    });
+                }
+            });
+            if self.labels_io.is_running() {
+                ui.spinner();
+            }
         });
+
         let typing = ui.ctx().text_edit_focused();
         if let Some(sel) = self.selected
             && let Some(t) = index.tiles.get(sel)

@@ -130,6 +130,9 @@ pub struct SearchPanel {
     /// Saving labels: the running write, and the next one (the latest labels) to start.
     label_save: Task<PathBuf>,
     pending_save: Option<(PathBuf, LabelSet)>,
+    /// Labels export / import: the file dialog (path, import?) and the job.
+    labels_dialog: Dialog<(PathBuf, bool)>,
+    labels_io: Task<labelling::LabelsIo>,
     /// Stepping through the top hits (accept / reject / skip).
     pub validation: Option<Validation>,
     pub mode: Mode,
@@ -162,6 +165,8 @@ impl SearchPanel {
             labels: HashMap::new(),
             label_save: Task::default(),
             pending_save: None,
+            labels_dialog: Dialog::default(),
+            labels_io: Task::default(),
             validation: None,
             mode: Mode::Search,
             query: String::new(),
