@@ -245,6 +245,42 @@ fn probe_scores_match_an_independent_newton_fit() {
     };
     assert!(mean(1.0) > mean(0.0));
 
+    // named classes: `--positive water` trains water against every other label, the
+    // same partition as above, so the same probabilities
+    let classes = tmp.path().join("classes.geojson");
+    let text = std::fs::read_to_string(&labels)
+        .unwrap()
+        .replace("\"positive\"", "\"water\"")
+        .replace("\"negative\"", "\"forest\"");
+    std::fs::write(&classes, text).unwrap();
+    let out = kestrel(
+        &cache,
+        &[
+            "probe",
+            "--json",
+            "--model",
+            &model,
+            "--labels",
+            &classes.display().to_string(),
+            "--positive",
+            "water",
+            &index_s,
+        ],
+    );
+    let mut worst_classes = 0.0f64;
+    for line in ok(&out).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = (
+            v["row"].as_u64().unwrap() as u32,
+            v["col"].as_u64().unwrap() as u32,
+        );
+        worst_classes = worst_classes.max((v["score"].as_f64().unwrap() - expect[&key]).abs());
+    }
+    assert!(
+        worst_classes < 1e-4,
+        "--positive water vs Newton: {worst_classes}"
+    );
+
     // search's columns, in search's order
     let search_csv = tmp.path().join("search.csv");
     ok(&kestrel(
