@@ -11,6 +11,7 @@ mod common;
 pub mod info;
 pub mod model_cmds;
 mod models_cmd;
+mod probe_cmd;
 mod search_cmds;
 mod tokenize;
 pub use tokenize::TokenizeArgs;
@@ -45,6 +46,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Zero-shot classify every tile of scenes (or index files); export CSV / GeoJSON.
     ClassifyScene(ClassifySceneArgs),
+    /// Train a linear probe (logistic regression) on labelled tiles and score every tile.
+    Probe(probe_cmd::ProbeArgs),
     /// Time the model towers with random weights (image throughput, text latency).
     BenchModel(model_cmds::BenchModelArgs),
     /// Time indexing a scene: tiles/s, model vs outside-the-model time, peak memory.
@@ -306,6 +309,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Index(args) => search_cmds::run_index(&args),
         Command::Search(args) => search_cmds::run_search(&args),
         Command::ClassifyScene(args) => search_cmds::run_classify_scene(&args),
+        Command::Probe(args) => probe_cmd::run(&args),
         Command::EmbedImages(a) => model_cmds::embed_images(a),
         Command::EmbedText(a) => model_cmds::embed_text(a),
         Command::Classify(a) => model_cmds::classify(a),

@@ -47,7 +47,7 @@ fn open_scene(path: &Path) -> anyhow::Result<Scene> {
 }
 
 /// Scenes may be folders; index files must be regular files.
-fn check_inputs(inputs: &[PathBuf]) -> anyhow::Result<()> {
+pub(super) fn check_inputs(inputs: &[PathBuf]) -> anyhow::Result<()> {
     for p in inputs {
         check_input(p, !is_index_file(p))?;
     }
@@ -55,7 +55,7 @@ fn check_inputs(inputs: &[PathBuf]) -> anyhow::Result<()> {
 }
 
 /// `--csv` and `--geojson`, where given.
-fn exports<'a>(
+pub(super) fn exports<'a>(
     csv: &'a Option<PathBuf>,
     geojson: &'a Option<PathBuf>,
 ) -> impl Iterator<Item = (&'static str, &'a Path)> {
@@ -170,7 +170,7 @@ fn is_index_file(p: &Path) -> bool {
 
 /// All tiles to search: `.parquet` inputs are read as index files (checked together for a
 /// common model), any other input is a scene indexed through the cache with `model`.
-fn collect(
+pub(super) fn collect(
     inputs: &[PathBuf],
     args: &IndexArgs,
     model: &Embedder,

@@ -9,6 +9,8 @@ pub mod cache;
 pub mod geoparquet;
 pub mod images;
 pub mod index;
+pub mod labels;
+pub mod probe;
 pub mod record;
 pub mod session;
 pub mod tiling;

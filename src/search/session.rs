@@ -15,6 +15,8 @@ use crate::export::{self, ClassifiedTile, ExportContext, ExportError, RankedTile
 use crate::model::tasks::retrieval::{self, RefineWeights};
 use crate::model::tasks::zeroshot::{Classifier, TemplateSet};
 use crate::model::{Embedder, ModelError};
+use crate::search::labels::{Label, LabelSet};
+use crate::search::probe::{self, LogisticProbe, ProbeError, ProbeOptions};
 use crate::search::record::{IndexMeta, TileRecord};
 
 /// Why a search could not run.
@@ -46,6 +48,14 @@ pub enum SessionError {
     },
     #[error("cannot hash the loaded checkpoint")]
     Checkpoint(#[source] ModelError),
+    #[error("no label is on a tile with an embedding ({0})")]
+    NoUsableLabels(String),
+    #[error("cannot train the probe ({counts})")]
+    Probe {
+        counts: String,
+        #[source]
+        source: ProbeError,
+    },
 }
 
 /// What to search for: a description, example tiles (indices into the searched tiles), or
@@ -124,6 +134,148 @@ impl PreparedQuery {
             scores,
             ranked,
         })
+    }
+}
+
+/// The query by example (Rocchio) that `labels` make on `tiles`: their positive and
+/// negative labels as example tiles.
+pub fn query_from_labels(labels: &LabelSet, tiles: &[TileRecord], weights: RefineWeights) -> Query {
+    let (positives, negatives) = labels.examples(tiles);
+    Query {
+        text: String::new(),
+        positives,
+        negatives,
+        weights,
+    }
+}
+
+/// What a probe learns: which label is the positive class, and the fit's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeQuery {
+    /// [`Label::Positive`]: `positive` labels against `negative` ones (class labels are
+    /// left out). A [`Label::Class`]: that class against every other label.
+    pub positive: Label,
+    pub options: ProbeOptions,
+}
+
+impl Default for ProbeQuery {
+    fn default() -> Self {
+        Self {
+            positive: Label::Positive,
+            options: ProbeOptions::default(),
+        }
+    }
+}
+
+/// How the labels were used by a probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeCounts {
+    /// Labelled tiles with an embedding, per side.
+    pub positives: usize,
+    pub negatives: usize,
+    /// Labels on tiles without an embedding (skipped for nodata or cloud).
+    pub unembedded: usize,
+    /// Labels of classes the probe does not use (with [`Label::Positive`]).
+    pub unused: usize,
+}
+
+impl std::fmt::Display for ProbeCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} positive, {} negative",
+            self.positives, self.negatives
+        )?;
+        if self.unembedded > 0 {
+            write!(f, ", {} on tiles without embedding", self.unembedded)?;
+        }
+        if self.unused > 0 {
+            write!(f, ", {} of other classes unused", self.unused)?;
+        }
+        Ok(())
+    }
+}
+
+/// A probe fitted to labels, ready to score tiles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainedProbe {
+    pub query: ProbeQuery,
+    pub counts: ProbeCounts,
+    pub model: LogisticProbe,
+}
+
+impl ProbeQuery {
+    /// Fit the probe to the labels on `tiles`.
+    pub fn train(
+        &self,
+        labels: &LabelSet,
+        tiles: &[TileRecord],
+    ) -> Result<TrainedProbe, SessionError> {
+        let mut counts = ProbeCounts::default();
+        let mut x: Vec<&[f32]> = Vec::new();
+        let mut y = Vec::new();
+        for (i, label) in labels.on_tiles(tiles) {
+            let side = match (&self.positive, label) {
+                (Label::Positive, Label::Positive) => true,
+                (Label::Positive, Label::Negative) => false,
+                (Label::Positive, Label::Class(_)) => {
+                    counts.unused += 1;
+                    continue;
+                }
+                (want, got) => want == got,
+            };
+            let Some(e) = tiles[i].embedding.as_deref() else {
+                counts.unembedded += 1;
+                continue;
+            };
+            x.push(e);
+            y.push(side);
+            if side {
+                counts.positives += 1;
+            } else {
+                counts.negatives += 1;
+            }
+        }
+        if x.is_empty() {
+            return Err(SessionError::NoUsableLabels(counts.to_string()));
+        }
+        let model = probe::fit(&x, &y, &self.options).map_err(|source| SessionError::Probe {
+            counts: counts.to_string(),
+            source,
+        })?;
+        Ok(TrainedProbe {
+            query: self.clone(),
+            counts,
+            model,
+        })
+    }
+}
+
+impl TrainedProbe {
+    /// Score every tile with the predicted probability; `source` names the labels (a
+    /// file) in the description and the exports' provenance.
+    pub fn rank(&self, tiles: &[TileRecord], source: &str) -> Ranking {
+        let scores: Vec<Option<f32>> = tiles
+            .iter()
+            .map(|t| t.embedding.as_deref().map(|e| self.model.probability(e)))
+            .collect();
+        let ranked = retrieval::rank(&scores);
+        let against = match &self.query.positive {
+            Label::Positive => "negative".to_owned(),
+            _ => "other labels".to_owned(),
+        };
+        let text = format!(
+            "linear probe ({} vs {against}) on labels {source}",
+            self.query.positive.as_str()
+        );
+        let examples = format!("{}; L2 penalty {}", self.counts, self.query.options.l2);
+        Ranking {
+            description: format!("{text}: {examples}"),
+            text,
+            examples,
+            scores,
+            ranked,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 
 mod bad_input;
 mod cli_info;
+mod cli_probe;
 mod cli_radiometry;
 mod cli_search;
 mod export_roundtrip;

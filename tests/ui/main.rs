@@ -2,5 +2,6 @@
 //! viewer on the bundled demo scene and the search workflow with the tiny model, with
 //! snapshots in `tests/snapshots`.
 
+mod labels;
 mod search;
 mod viewer;

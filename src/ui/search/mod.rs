@@ -10,12 +10,17 @@
 //! - [`model_panel`]: the model and tile-index sections;
 //! - [`results`]: query and class inputs, ranked list, histogram, legends;
 //! - [`overlay`]: the heatmap / class map and tile outlines on the map, hover texts;
-//! - [`export`]: file dialogs and the export job.
+//! - [`export`]: file dialogs and the export job;
+//! - [`gallery`]: the best hits as image chips cut from the scene's overview texture;
+//! - [`labelling`]: labels on tiles (saved next to the index as they change, reloaded with
+//!   it), quick validation of the top hits with keys, and the linear probe.
 //!
 //! Re-querying an indexed scene costs one text-tower pass (a few ms) plus a dot product per
 //! tile, so it runs as a job too but returns at once.
 
 mod export;
+mod gallery;
+mod labelling;
 mod model_panel;
 mod overlay;
 mod results;
@@ -35,9 +40,29 @@ use crate::model::tasks::zeroshot::TemplateSet;
 use crate::model::{Embedder, ModelSpec};
 use crate::search::cache::{self, CacheOutcome};
 use crate::search::index::{IndexOptions, TileIndex, default_readers};
+use crate::search::labels::{self, LabelSet};
 use crate::search::session::{self, Classification, ExportFormat, Query, Ranking};
 
+pub use labelling::{Decision, Validation};
 pub use results::class_color;
+
+/// A scene's index with the labels kept next to it (read on the indexing worker).
+#[derive(Debug)]
+pub struct IndexedScene {
+    pub index: Arc<TileIndex>,
+    /// The labels file of this index ([`labels::sidecar_path`]).
+    pub sidecar: PathBuf,
+    pub labels: LabelSet,
+    /// Why the labels file could not be read (the labels then start empty).
+    pub labels_error: Option<String>,
+}
+
+impl std::ops::Deref for IndexedScene {
+    type Target = TileIndex;
+    fn deref(&self) -> &TileIndex {
+        &self.index
+    }
+}
 
 /// Persisted search settings (owned by the panel; the app saves them from here).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -99,13 +124,23 @@ pub enum Mode {
 pub struct SearchPanel {
     pub settings: SearchSettings,
     model: Task<Arc<Embedder>>,
-    indexes: HashMap<LayerId, Task<Arc<TileIndex>>>,
+    indexes: HashMap<LayerId, Task<Arc<IndexedScene>>>,
+    /// Labels per scene (the truth; `positives` / `negatives` follow them).
+    labels: HashMap<LayerId, LabelSet>,
+    /// Saving labels: the running write, and the next one (the latest labels) to start.
+    label_save: Task<PathBuf>,
+    pending_save: Option<(PathBuf, LabelSet)>,
+    /// Labels export / import: the file dialog (path, import?) and the job.
+    labels_dialog: Dialog<(PathBuf, bool)>,
+    labels_io: Task<labelling::LabelsIo>,
+    /// Stepping through the top hits (accept / reject / skip).
+    pub validation: Option<Validation>,
     pub mode: Mode,
     pub query: String,
     ranking: Task<SearchResult>,
     classification: Task<ClassResult>,
     classes_text: String,
-    /// Example tiles (indices into the active index).
+    /// Example tiles (indices into the active index): its positive and negative labels.
     pub positives: Vec<usize>,
     pub negatives: Vec<usize>,
     /// The tile the user picked (list or map), outlined on the map.
@@ -127,6 +162,12 @@ impl SearchPanel {
             settings,
             model: Task::default(),
             indexes: HashMap::new(),
+            labels: HashMap::new(),
+            label_save: Task::default(),
+            pending_save: None,
+            labels_dialog: Dialog::default(),
+            labels_io: Task::default(),
+            validation: None,
             mode: Mode::Search,
             query: String::new(),
             ranking: Task::default(),
@@ -154,6 +195,13 @@ impl SearchPanel {
     }
 
     pub fn index_of(&self, layer: LayerId) -> Option<&Arc<TileIndex>> {
+        self.indexes
+            .get(&layer)
+            .and_then(Task::value)
+            .map(|s| &s.index)
+    }
+
+    fn indexed(&self, layer: LayerId) -> Option<&Arc<IndexedScene>> {
         self.indexes.get(&layer).and_then(Task::value)
     }
 
@@ -219,24 +267,43 @@ impl SearchPanel {
         task.start("index-scene", ctx, move |jc| {
             let (index, outcome) =
                 cache::open_or_build(&dir, &scene, model.as_ref(), &opts, jc, &jc.cancel)?;
-            match outcome {
-                CacheOutcome::Hit(p) => log::info!("index from cache {}", p.display()),
+            let index_path = match outcome {
+                CacheOutcome::Hit(p) => {
+                    log::info!("index from cache {}", p.display());
+                    p
+                }
                 CacheOutcome::Built {
                     path,
                     reason,
                     saved,
-                } => log::info!(
-                    "index built ({reason}); saved to {}: {saved:?}",
-                    path.display()
-                ),
-            }
-            Ok(Arc::new(index))
+                } => {
+                    log::info!(
+                        "index built ({reason}); saved to {}: {saved:?}",
+                        path.display()
+                    );
+                    path
+                }
+            };
+            let (labels, labels_error) = match labels::load_sidecar(&index_path, &index.tiles) {
+                Ok(l) => (l, None),
+                Err(e) => (LabelSet::new(), Some(crate::report::error_line(&e))),
+            };
+            Ok(Arc::new(IndexedScene {
+                index: Arc::new(index),
+                sidecar: labels::sidecar_path(&index_path),
+                labels,
+                labels_error,
+            }))
         });
     }
 
     /// Forget results that belong to a closed layer.
     pub fn layer_closed(&mut self, layer: LayerId) {
         self.indexes.remove(&layer);
+        self.labels.remove(&layer);
+        if self.validation.as_ref().is_some_and(|v| v.layer == layer) {
+            self.validation = None;
+        }
         if self.result().is_some_and(|r| r.layer == layer) {
             self.ranking.clear();
         }
@@ -248,13 +315,13 @@ impl SearchPanel {
         }
     }
 
-    /// Tile indices (selection, examples) belong to one scene's index: forget them when
-    /// another scene becomes the searched one.
+    /// Tile indices (selection, examples) belong to one scene's index: when another scene
+    /// becomes the searched one, forget the selection and take that scene's labels as the
+    /// examples.
     fn forget_tiles(&mut self, layer: Option<LayerId>) {
         self.examples_layer = layer;
         self.selected = None;
-        self.positives.clear();
-        self.negatives.clear();
+        self.sync_examples();
     }
 
     /// The scene the panel searches is now `active` (called before the frame is drawn).
@@ -329,8 +396,12 @@ impl SearchPanel {
             }
         };
         failed(self.model.poll());
-        for task in self.indexes.values_mut() {
-            failed(task.poll());
+        let mut loaded = Vec::new();
+        for (id, task) in &mut self.indexes {
+            match task.poll() {
+                TaskEvent::Finished => loaded.extend(task.value().map(|s| (*id, s.clone()))),
+                e => failed(e),
+            }
         }
         match self.ranking.poll() {
             TaskEvent::Finished => {
@@ -342,6 +413,19 @@ impl SearchPanel {
             e => failed(e),
         }
         failed(self.classification.poll());
+        for (id, scene) in loaded {
+            if let Some(e) = &scene.labels_error {
+                out.push(Command::Message {
+                    error: true,
+                    text: e.clone(),
+                });
+            }
+            self.labels.insert(id, scene.labels.clone());
+            if self.examples_layer == Some(id) {
+                self.sync_examples();
+            }
+        }
+        out.extend(self.poll_label_save(ctx));
         if let Some(p) = self.checkpoint_dialog.poll().picked() {
             self.settings.checkpoint = p.display().to_string();
             self.load_model(ctx);
@@ -386,7 +470,9 @@ impl SearchPanel {
             ui.selectable_value(&mut self.mode, Mode::Classify, "Classify");
         });
         match self.mode {
-            Mode::Search => self.search_ui(ui, layer.id, &index, commands),
+            Mode::Search => {
+                self.search_ui(ui, layer.id, &index, layer.overview.as_ref(), commands);
+            }
             Mode::Classify => self.classify_ui(ui, layer.id, &index),
         }
     }

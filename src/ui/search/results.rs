@@ -12,9 +12,11 @@ use crate::jobs::Progress;
 use crate::model::tasks::zeroshot::TemplateSet;
 use crate::raster::colormap;
 use crate::search::index::TileIndex;
+use crate::search::labels::Label;
 use crate::search::session::{ExportFormat, Ranking};
 use crate::ui::LayerId;
 use crate::ui::command::Command;
+use crate::ui::scene_layer::GeoTexture;
 
 /// Colour of a class in the class map (a qualitative palette, Tableau 10).
 pub fn class_color(i: usize) -> Color32 {
@@ -52,6 +54,7 @@ impl SearchPanel {
         ui: &mut Ui,
         layer: LayerId,
         index: &Arc<TileIndex>,
+        overview: Option<&GeoTexture>,
         commands: &mut Vec<Command>,
     ) {
         let resp = ui.add(
@@ -73,10 +76,6 @@ impl SearchPanel {
                     self.positives.len(),
                     self.negatives.len()
                 ));
-                if ui.small_button("clear").clicked() {
-                    self.positives.clear();
-                    self.negatives.clear();
-                }
             }
         });
         if let Some(sel) = self.selected
@@ -91,14 +90,9 @@ impl SearchPanel {
                     self.query.clear();
                     self.run_query(layer, ui.ctx());
                 }
-                if ui.small_button("+ example").clicked() && !self.positives.contains(&sel) {
-                    self.positives.push(sel);
-                }
-                if ui.small_button("- example").clicked() && !self.negatives.contains(&sel) {
-                    self.negatives.push(sel);
-                }
             });
         }
+        self.labels_ui(ui, layer, index, commands);
         if let Some(e) = self.ranking.error() {
             ui.colored_label(Color32::from_rgb(255, 120, 120), e);
         }
@@ -106,14 +100,16 @@ impl SearchPanel {
         let Some(res) = self.result_for(layer).cloned() else {
             return;
         };
-        self.results_ui(ui, &res, index, commands);
+        self.results_ui(ui, layer, &res, index, overview, commands);
     }
 
     fn results_ui(
         &mut self,
         ui: &mut Ui,
+        layer: LayerId,
         res: &Ranking,
         index: &Arc<TileIndex>,
+        overview: Option<&GeoTexture>,
         commands: &mut Vec<Command>,
     ) {
         ui.label(RichText::new(format!("Results for: {}", res.description)).strong());
@@ -127,7 +123,12 @@ impl SearchPanel {
             ui.add(egui::DragValue::new(&mut self.settings.top_n).range(1..=10_000))
                 .labelled_by(check.id);
         });
-        legend_ui(ui, lo, hi);
+        let unit = if res.text.starts_with("linear probe") {
+            "probability"
+        } else {
+            "cosine"
+        };
+        legend_ui(ui, lo, hi, unit);
         score_histogram_ui(ui, res, self.threshold);
         self.export_buttons_ui(ui);
         egui::ScrollArea::vertical()
@@ -141,10 +142,16 @@ impl SearchPanel {
                         for (rank, &(i, score)) in res.ranked.iter().enumerate().take(200) {
                             let t = &index.tiles[i];
                             let selected = self.selected == Some(i);
+                            let mark = match self.labels_of(layer).and_then(|s| s.get(t)) {
+                                Some(Label::Positive) => " +",
+                                Some(Label::Negative) => " −",
+                                Some(Label::Class(_)) => " •",
+                                None => "",
+                            };
                             if ui
                                 .selectable_label(
                                     selected,
-                                    format!("{:>3}. r{} c{}", rank + 1, t.row, t.col),
+                                    format!("{:>3}. r{} c{}{mark}", rank + 1, t.row, t.col),
                                 )
                                 .clicked()
                             {
@@ -157,24 +164,24 @@ impl SearchPanel {
                             ui.label(format!("{score:.4}"));
                             if ui
                                 .small_button("+")
-                                .on_hover_text("more like this")
+                                .on_hover_text("label positive: more like this")
                                 .clicked()
-                                && !self.positives.contains(&i)
                             {
-                                self.positives.push(i);
+                                self.label_tile(layer, i, Some(Label::Positive));
                             }
                             if ui
                                 .small_button("-")
-                                .on_hover_text("less like this")
+                                .on_hover_text("label negative: less like this")
                                 .clicked()
-                                && !self.negatives.contains(&i)
                             {
-                                self.negatives.push(i);
+                                self.label_tile(layer, i, Some(Label::Negative));
                             }
                             ui.end_row();
                         }
                     });
             });
+        let hits = self.visible_ranked(layer);
+        self.gallery_ui(ui, layer, &hits, index, overview, commands);
     }
 
     pub(super) fn classify_ui(&mut self, ui: &mut Ui, layer: LayerId, index: &Arc<TileIndex>) {
@@ -250,7 +257,7 @@ impl SearchPanel {
     }
 }
 
-fn legend_ui(ui: &mut Ui, lo: f32, hi: f32) {
+fn legend_ui(ui: &mut Ui, lo: f32, hi: f32, unit: &str) {
     let ramp = colormap::viridis();
     let stops: Vec<(f32, [u8; 3])> = (0..48)
         .map(|k| {
@@ -258,7 +265,7 @@ fn legend_ui(ui: &mut Ui, lo: f32, hi: f32) {
             (v, ramp.color_scaled(v, lo, hi).unwrap_or([0, 0, 0]))
         })
         .collect();
-    crate::ui::layers_panel::ramp_bar(ui, &stops, &format!("{lo:.3}"), &format!("{hi:.3} cosine"));
+    crate::ui::layers_panel::ramp_bar(ui, &stops, &format!("{lo:.3}"), &format!("{hi:.3} {unit}"));
 }
 
 fn score_histogram_ui(ui: &mut Ui, r: &Ranking, threshold: f32) {
