@@ -193,10 +193,15 @@ pub struct ModelsArgs {
 /// Where the model comes from and where it runs.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// Checkpoint (.pt as released, or open_clip .safetensors). Without it, the
-    /// Llama3-MS-CLIP weights are taken from (or downloaded into) the Hugging Face cache.
-    #[arg(long)]
+    /// Checkpoint (.pt as released, or open_clip .safetensors). Without it (and without
+    /// `--model-id`), the Llama3-MS-CLIP weights are taken from (or downloaded into) the
+    /// Hugging Face cache.
+    #[arg(long, conflicts_with = "model_id")]
     pub model: Option<PathBuf>,
+    /// A released model by name (`kestrel models` lists them): its files come from the
+    /// Hugging Face cache, downloaded with progress when missing.
+    #[arg(long)]
+    pub model_id: Option<String>,
     /// open_clip model config JSON. Default: `open_clip_config.json` next to the
     /// checkpoint, else the Llama3-MS-CLIP (ViT-B/16, 10 bands) config.
     #[arg(long)]

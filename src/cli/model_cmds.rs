@@ -76,10 +76,57 @@ pub(super) fn precision(d: DtypeArg) -> Precision {
     }
 }
 
+/// The checkpoint and config of `--model-id NAME`: the registry entry's files from the hub
+/// cache (downloaded when missing), its built-in config written once under Kestrel's cache.
+fn registry_files(
+    id: &str,
+    explicit_config: Option<&std::path::Path>,
+) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    use crate::model::load::hub::HubOptions;
+    use crate::model::load::registry;
+    let entry = registry::find(id)?;
+    eprintln!(
+        "kestrel: model {} ({}): {}",
+        entry.id, entry.repo, entry.licence
+    );
+    let base = HubOptions::llama3_ms_clip()?;
+    let progress = StderrProgress::new();
+    let files = entry
+        .resolve(&base, &progress, &CancelToken::new())
+        .with_context(|| format!("cannot get the files of model {}", entry.id))?;
+    progress.finish();
+    let config = match (explicit_config, files.config, entry.builtin_config_json()) {
+        (Some(c), _, _) => Some(c.to_path_buf()),
+        (None, Some(c), _) => Some(c),
+        (None, None, Some(json)) if !json.is_empty() => {
+            let path = crate::paths::cache_root()
+                .join("configs")
+                .join(format!("{}.json", entry.id));
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(json) {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                crate::atomic::write_bytes_atomic(&path, json.as_bytes())?;
+            }
+            Some(path)
+        }
+        (None, None, _) => None,
+    };
+    Ok((files.checkpoint, config))
+}
+
 pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
+    let (checkpoint, config) = match &args.model_id {
+        Some(id) => {
+            let (c, cfg) = registry_files(id, args.config.as_deref())?;
+            (Some(c), cfg)
+        }
+        None => (args.model.clone(), args.config.clone()),
+    };
     let spec = ModelSpec {
-        checkpoint: args.model.clone(),
-        config: args.config.clone(),
+        checkpoint,
+        config,
         device: device_pref(args.device),
         precision: precision(args.dtype),
         hub: None,
@@ -87,7 +134,7 @@ pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
         vocab: args.vocab.clone(),
         cache_root: None,
     };
-    if spec.checkpoint.is_none() {
+    if spec.checkpoint.is_none() && args.model_id.is_none() {
         eprintln!("kestrel: model: Llama3-MS-CLIP from the Hugging Face cache. {LICENSE_NOTICE}.");
         eprintln!("kestrel: {LICENSE_SUMMARY}");
     }
