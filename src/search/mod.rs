@@ -2,7 +2,9 @@
 //! embedding index on worker threads ([`index`], [`cache`]), the tile records shared by the
 //! indexer, the scorer and the exports ([`record`]), their on-disk form (GeoParquet tile
 //! indexes, [`geoparquet`]) the search workflow shared by the viewer and the commands ([`session`]: queries,
-//! query by example, classification, export rows) and image files as model input ([`images`]).
+//! query by example, classification, export rows), image files as model input ([`images`]),
+//! the fixed true-colour mapping for RGB models ([`rgb8`]), tile labels ([`labels`]) and the
+//! linear probe trained on them ([`probe`]).
 //! No egui here.
 
 pub mod cache;
@@ -12,5 +14,6 @@ pub mod index;
 pub mod labels;
 pub mod probe;
 pub mod record;
+pub mod rgb8;
 pub mod session;
 pub mod tiling;
