@@ -187,12 +187,8 @@ impl ClipModel {
         }
         let s = self.vision.image_size();
         // Straight from the slice to the device (one copy), converted there.
-        let x = Tensor::from_slice(
-            pixels,
-            (n, self.config.in_channels, s, s),
-            &self.device,
-        )?
-        .to_dtype(self.dtype)?;
+        let x = Tensor::from_slice(pixels, (n, self.config.in_channels, s, s), &self.device)?
+            .to_dtype(self.dtype)?;
         self.encode_image_tensor(&x, tap)
     }
 

@@ -128,7 +128,11 @@ impl Bottleneck {
 
 /// `AvgPool2d(k)` (stride k); identity for k = 1.
 fn pool(x: &Tensor, k: usize) -> CResult<Tensor> {
-    if k > 1 { x.avg_pool2d(k) } else { Ok(x.clone()) }
+    if k > 1 {
+        x.avg_pool2d(k)
+    } else {
+        Ok(x.clone())
+    }
 }
 
 /// `AttentionPool2d` with open_clip's separate `q_proj`, `k_proj`, `v_proj` and `c_proj`.
@@ -159,8 +163,14 @@ impl AttentionPool {
         let k = self.k.forward(&x, None, None)?;
         let v = self.v.forward(&x, None, None)?;
         let q = q.reshape((b, self.heads, hd))?.unsqueeze(2)?.contiguous()?;
-        let k = k.reshape((b, l, self.heads, hd))?.transpose(1, 2)?.contiguous()?;
-        let v = v.reshape((b, l, self.heads, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = k
+            .reshape((b, l, self.heads, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let v = v
+            .reshape((b, l, self.heads, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
         let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         tap("visual.attnpool.query0_attn_weights", &probs.squeeze(2)?)?;
@@ -207,7 +217,14 @@ impl ModifiedResNet {
             for i in 0..blocks {
                 let p = format!("visual.layer{}.{i}", s + 1);
                 let cb = |n: usize, pad| {
-                    ConvBn::load(w, &format!("{p}.conv{n}"), &format!("{p}.bn{n}"), pad, 1, fold)
+                    ConvBn::load(
+                        w,
+                        &format!("{p}.conv{n}"),
+                        &format!("{p}.bn{n}"),
+                        pad,
+                        1,
+                        fold,
+                    )
                 };
                 let downsample = if i == 0 {
                     Some(ConvBn::load(
@@ -273,7 +290,10 @@ impl ModifiedResNet {
         }
         let mut x = x.clone();
         for (i, cb) in self.stem.iter().enumerate() {
-            let (conv, bn) = (format!("visual.conv{}", i + 1), format!("visual.bn{}", i + 1));
+            let (conv, bn) = (
+                format!("visual.conv{}", i + 1),
+                format!("visual.bn{}", i + 1),
+            );
             x = cb.forward(&x, Some((&conv, &bn)), tap)?.relu()?;
         }
         x = x.avg_pool2d(2)?;
@@ -291,19 +311,27 @@ impl ModifiedResNet {
 /// The ModifiedResNet's parameters in open_clip's state-dict order, with shapes. The
 /// BatchNorm `num_batches_tracked` counters (int64) are not parameters and not listed: a
 /// checkpoint may carry them or not.
-pub fn expected_shapes(
-    cfg: &ClipConfig,
-    r: &ResNetConfig,
-    push: &mut dyn FnMut(String, &[usize]),
-) {
-    let conv_bn = |conv: &str, bn: &str, out: usize, inp: usize, k: usize, push: &mut dyn FnMut(String, &[usize])| {
+pub fn expected_shapes(cfg: &ClipConfig, r: &ResNetConfig, push: &mut dyn FnMut(String, &[usize])) {
+    let conv_bn = |conv: &str,
+                   bn: &str,
+                   out: usize,
+                   inp: usize,
+                   k: usize,
+                   push: &mut dyn FnMut(String, &[usize])| {
         push(format!("{conv}.weight"), &[out, inp, k, k]);
         for n in ["weight", "bias", "running_mean", "running_var"] {
             push(format!("{bn}.{n}"), &[out]);
         }
     };
     let w = r.width;
-    conv_bn("visual.conv1", "visual.bn1", w / 2, cfg.in_channels, 3, push);
+    conv_bn(
+        "visual.conv1",
+        "visual.bn1",
+        w / 2,
+        cfg.in_channels,
+        3,
+        push,
+    );
     conv_bn("visual.conv2", "visual.bn2", w / 2, w / 2, 3, push);
     conv_bn("visual.conv3", "visual.bn3", w, w / 2, 3, push);
     let mut inplanes = w;
@@ -311,9 +339,30 @@ pub fn expected_shapes(
         let planes = w << s;
         for i in 0..blocks {
             let p = format!("visual.layer{}.{i}", s + 1);
-            conv_bn(&format!("{p}.conv1"), &format!("{p}.bn1"), planes, inplanes, 1, push);
-            conv_bn(&format!("{p}.conv2"), &format!("{p}.bn2"), planes, planes, 3, push);
-            conv_bn(&format!("{p}.conv3"), &format!("{p}.bn3"), planes * 4, planes, 1, push);
+            conv_bn(
+                &format!("{p}.conv1"),
+                &format!("{p}.bn1"),
+                planes,
+                inplanes,
+                1,
+                push,
+            );
+            conv_bn(
+                &format!("{p}.conv2"),
+                &format!("{p}.bn2"),
+                planes,
+                planes,
+                3,
+                push,
+            );
+            conv_bn(
+                &format!("{p}.conv3"),
+                &format!("{p}.bn3"),
+                planes * 4,
+                planes,
+                1,
+                push,
+            );
             if i == 0 {
                 conv_bn(
                     &format!("{p}.downsample.0"),

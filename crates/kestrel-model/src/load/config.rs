@@ -545,7 +545,7 @@ impl RawVisionCfg {
             within("vision_cfg.layers[i]", *l, MAX_LAYERS)?;
         }
         within("vision_cfg.width", self.width, MAX_WIDTH / 32)?;
-        if self.width < 2 || self.width % 2 != 0 {
+        if self.width < 2 || !self.width.is_multiple_of(2) {
             return Err(format!(
                 "vision_cfg.width {} must be even and at least 2 (ModifiedResNet stem)",
                 self.width
@@ -553,13 +553,13 @@ impl RawVisionCfg {
         }
         let image_size = square_size(&self.image_size, "vision_cfg.image_size")?;
         within("vision_cfg.image_size", image_size, MAX_IMAGE_SIZE)?;
-        if image_size % 32 != 0 {
+        if !image_size.is_multiple_of(32) {
             return Err(format!(
                 "vision_cfg.image_size {image_size} is not a multiple of 32 (ModifiedResNet)"
             ));
         }
         let features = self.width * 32;
-        if self.head_width == 0 || features % self.head_width != 0 {
+        if self.head_width == 0 || !features.is_multiple_of(self.head_width) {
             return Err(format!(
                 "vision_cfg.head_width {} does not divide the attention pool width {features}",
                 self.head_width
@@ -585,8 +585,8 @@ fn default_preprocess(
     match in_channels {
         3 => Some(PreprocessConfig {
             bands: Vec::new(),
-            mean: OPENAI_MEAN.to_vec(),
-            std: OPENAI_STD.to_vec(),
+            mean: OPENAI_MEAN.iter().map(|&m| m as f32).collect(),
+            std: OPENAI_STD.iter().map(|&s| s as f32).collect(),
             image_size,
             interpolation: Interpolation::Bicubic,
             pixels: PixelScale::Rgb8,
@@ -605,10 +605,10 @@ fn default_preprocess(
     }
 }
 
-/// OpenAI CLIP's RGB mean (open_clip `OPENAI_DATASET_MEAN`), as f32.
-pub const OPENAI_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-/// OpenAI CLIP's RGB std (open_clip `OPENAI_DATASET_STD`), as f32.
-pub const OPENAI_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+/// OpenAI CLIP's RGB mean (open_clip `OPENAI_DATASET_MEAN`, as written there).
+pub const OPENAI_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
+/// OpenAI CLIP's RGB std (open_clip `OPENAI_DATASET_STD`).
+pub const OPENAI_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
 
 fn mlp_width(width: usize, ratio: f64, section: &str) -> Result<usize, String> {
     let w = width as f64 * ratio;
@@ -841,7 +841,7 @@ mod tests {
         // open_clip's default RGB preprocessing (OpenAI mean/std on 8-bit RGB).
         let p = c.preprocess.as_ref().unwrap();
         assert_eq!(p.pixels, PixelScale::Rgb8);
-        assert_eq!(p.std, OPENAI_STD.to_vec());
+        assert_eq!(p.std, OPENAI_STD.map(|s| s as f32).to_vec());
     }
 
     #[test]

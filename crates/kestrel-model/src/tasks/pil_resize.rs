@@ -175,7 +175,10 @@ mod tests {
         for (i, o) in [(120, 224), (300, 262), (219, 225), (7, 3)] {
             for (xmin, k) in coeffs(i, o, Interpolation::Bicubic) {
                 let s: i32 = k.iter().sum();
-                assert!((s - (1 << PRECISION_BITS)).abs() <= k.len() as i32, "{i}->{o}");
+                assert!(
+                    (s - (1 << PRECISION_BITS)).abs() <= k.len() as i32,
+                    "{i}->{o}"
+                );
                 assert!(xmin + k.len() <= i);
             }
         }

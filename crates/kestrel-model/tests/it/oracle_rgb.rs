@@ -47,8 +47,7 @@ impl Case {
         serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
     }
     fn config(self) -> ClipConfig {
-        ClipConfig::from_file(&fixture(&format!("{}/open_clip_config.json", self.fixture)))
-            .unwrap()
+        ClipConfig::from_file(&fixture(&format!("{}/open_clip_config.json", self.fixture))).unwrap()
     }
     fn shared(self) -> Option<PathBuf> {
         let p = repo().join("../shared/oracle/rgb").join(self.name);
@@ -107,7 +106,8 @@ fn oracle_pixels(inputs: &HashMap<String, Tensor>) -> Vec<f32> {
 /// An 8-bit RGB GeoTIFF as the model crate's raw image.
 fn read_rgb_tif(path: &Path) -> RawImage {
     use tiff::decoder::{Decoder, DecodingResult};
-    let mut dec = Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap();
+    let mut dec =
+        Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap();
     let (w, h) = dec.dimensions().unwrap();
     let DecodingResult::U8(v) = dec.read_image().unwrap() else {
         panic!("{}: expected 8-bit samples", path.display())
@@ -131,7 +131,10 @@ fn configs_parse_into_the_oracle_architectures() {
     let VisionTowerConfig::ModifiedResNet(r) = &rn.vision else {
         panic!("{:?}", rn.vision)
     };
-    assert_eq!((r.layers.as_slice(), r.width, r.heads), (&[1, 2, 1, 1][..], 8, 8));
+    assert_eq!(
+        (r.layers.as_slice(), r.width, r.heads),
+        (&[1, 2, 1, 1][..], 8, 8)
+    );
     assert_eq!((r.feature_dim(), r.grid()), (256, 7));
     for cfg in [&vit, &rn] {
         let p = cfg.preprocess.as_ref().unwrap();
@@ -185,7 +188,13 @@ fn loaded_parameters_match_param_stats() {
         for path in case.checkpoints() {
             let w = Checkpoint::open(&path)
                 .unwrap()
-                .load(&cfg, &Device::Cpu, DType::F32, &NoProgress, &CancelToken::new())
+                .load(
+                    &cfg,
+                    &Device::Cpu,
+                    DType::F32,
+                    &NoProgress,
+                    &CancelToken::new(),
+                )
                 .unwrap();
             let floats = stats
                 .iter()
@@ -193,14 +202,24 @@ fn loaded_parameters_match_param_stats() {
                 .count();
             assert_eq!(w.len(), floats, "{}", path.display());
             for (name, s) in stats.iter().filter(|(_, s)| s["dtype"] == "float32") {
-                let flat = w.get(name).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let flat = w
+                    .get(name)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
                 let sum: f64 = flat.iter().map(|&v| v as f64).sum();
                 let want = s["sum"].as_f64().unwrap();
                 assert!(
                     (sum - want).abs() <= 1e-9 * want.abs().max(1.0),
                     "{name}: {sum} vs {want}"
                 );
-                assert_eq!(&flat[..flat.len().min(4)], f32s(&s["first4"]).as_slice(), "{name}");
+                assert_eq!(
+                    &flat[..flat.len().min(4)],
+                    f32s(&s["first4"]).as_slice(),
+                    "{name}"
+                );
             }
         }
     }
@@ -351,7 +370,10 @@ fn check_summary(name: &str, t: &Tensor, want: &Value, tol: f32) {
         }
         if let Some(w) = want.get("channel_sums_first8") {
             for (c, ws) in f32s(w).iter().enumerate().take(k) {
-                let s: f64 = flat[c * plane..(c + 1) * plane].iter().map(|&v| v as f64).sum();
+                let s: f64 = flat[c * plane..(c + 1) * plane]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .sum();
                 let tol = tol as f64 * abs_max * (plane as f64).sqrt();
                 assert!(
                     (s - *ws as f64).abs() <= tol,
@@ -394,7 +416,9 @@ fn every_intermediate_matches_for_image0_and_query0() {
                 let img = model
                     .encode_images_tap(&pixels[..model.image_len()], 1, &mut tap)
                     .unwrap();
-                model.encode_token_ids_with(&[&ids], false, &mut tap).unwrap();
+                model
+                    .encode_token_ids_with(&[&ids], false, &mut tap)
+                    .unwrap();
                 for k in inter.as_object().unwrap().keys() {
                     let untapped = k.starts_with("encode_")
                         || k == "text.eot_index"
@@ -403,7 +427,11 @@ fn every_intermediate_matches_for_image0_and_query0() {
                         || (kernels == Kernels::Auto
                             && ["visual.conv1", "visual.conv2", "visual.conv3"].contains(&k.as_str())
                             && case.name == RN.name);
-                    assert!(untapped || seen.contains(k), "{} {k} was never tapped", case.name);
+                    assert!(
+                        untapped || seen.contains(k),
+                        "{} {k} was never tapped",
+                        case.name
+                    );
                 }
                 let img = img.to_vec2::<f32>().unwrap();
                 let want = &inter["encode_image_unnormalized"];
@@ -413,7 +441,11 @@ fn every_intermediate_matches_for_image0_and_query0() {
                     want,
                     1e-5,
                 );
-                let norm = img[0].iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
+                let norm = img[0]
+                    .iter()
+                    .map(|v| (*v as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
                 assert!((norm - want["norm"].as_f64().unwrap()).abs() < 1e-4);
             }
         }
@@ -435,7 +467,12 @@ fn image_embeddings_match_within_1e5() {
                     normalized_rows(&model.encode_images(&pixels, names.len()).unwrap()).unwrap();
                 for (n, e) in names.iter().zip(&emb) {
                     let d = max_abs_diff(e, &f32s(&r["image_embeddings"][n]));
-                    assert!(d <= 1e-5, "{} {n} ({kernels:?}, {}): {d}", case.name, path.display());
+                    assert!(
+                        d <= 1e-5,
+                        "{} {n} ({kernels:?}, {}): {d}",
+                        case.name,
+                        path.display()
+                    );
                 }
             }
         }
@@ -493,12 +530,24 @@ fn classifiers(model: &ClipModel, r: &Value, tok: &ClipTokenizer) -> Vec<(String
             let p = &r["prompts"][*c][variant];
             let ids = tok.encode(p["text"].as_str().unwrap());
             assert_eq!(ids, u32s(&p["ids"]), "{c} {variant}");
-            let e = normalize(&model.encode_token_ids(&[&ids]).unwrap().to_vec2::<f32>().unwrap()[0]);
-            assert!(max_abs_diff(&e, &f32s(&p["embedding"])) <= 1e-5, "{c} {variant}");
+            let e = normalize(
+                &model
+                    .encode_token_ids(&[&ids])
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap()[0],
+            );
+            assert!(
+                max_abs_diff(&e, &f32s(&p["embedding"])) <= 1e-5,
+                "{c} {variant}"
+            );
             per_variant.entry(variant).or_default().push(e.clone());
             pair.push(e);
         }
-        per_variant.entry("ensemble").or_default().push(class_vector(&pair));
+        per_variant
+            .entry("ensemble")
+            .or_default()
+            .push(class_vector(&pair));
     }
     ["template", "bare", "ensemble"]
         .iter()
@@ -525,7 +574,13 @@ fn zero_shot_at_both_scales_and_rankings_match() {
             let model = load(&cfg, &path, Kernels::Auto);
             let logit_scale = Checkpoint::open(&path)
                 .unwrap()
-                .load(&cfg, &Device::Cpu, DType::F32, &NoProgress, &CancelToken::new())
+                .load(
+                    &cfg,
+                    &Device::Cpu,
+                    DType::F32,
+                    &NoProgress,
+                    &CancelToken::new(),
+                )
                 .unwrap()
                 .get("logit_scale")
                 .unwrap()
@@ -542,7 +597,10 @@ fn zero_shot_at_both_scales_and_rankings_match() {
                     let d = max_abs_diff(v, &f32s(&zs["classifier"][*c]));
                     assert!(d <= 1e-5, "{variant} classifier {c}: {d}");
                 }
-                for (scale_key, scale) in [("scale100", 100.0f32), ("scale_exp_logit_scale", logit_scale)] {
+                for (scale_key, scale) in [
+                    ("scale100", 100.0f32),
+                    ("scale_exp_logit_scale", logit_scale),
+                ] {
                     for (n, e) in names.iter().zip(&images) {
                         let logits: Vec<f32> = vectors
                             .iter()
@@ -563,12 +621,18 @@ fn zero_shot_at_both_scales_and_rankings_match() {
             }
             for q in r["queries"].as_array().unwrap() {
                 let ids = u32s(&q["ids"]);
-                let qe =
-                    normalize(&model.encode_token_ids(&[&ids]).unwrap().to_vec2::<f32>().unwrap()[0]);
-                let ranked: Vec<&str> = rank(&score(images.iter().map(|v| Some(v.as_slice())), &qe))
-                    .iter()
-                    .map(|(i, _)| names[*i].as_str())
-                    .collect();
+                let qe = normalize(
+                    &model
+                        .encode_token_ids(&[&ids])
+                        .unwrap()
+                        .to_vec2::<f32>()
+                        .unwrap()[0],
+                );
+                let ranked: Vec<&str> =
+                    rank(&score(images.iter().map(|v| Some(v.as_slice())), &qe))
+                        .iter()
+                        .map(|(i, _)| names[*i].as_str())
+                        .collect();
                 let label = q["label"].as_str().unwrap();
                 let want: Vec<&str> = r["retrieval"]["rankings"][label]
                     .as_array()
@@ -598,17 +662,21 @@ fn quick_gelu_flag_decides_the_activation() {
         let mut gelu = case.config();
         gelu.activation = Activation::Gelu;
         // The same through the config file: a name saying nothing, quick_gelu absent.
-        let text = std::fs::read_to_string(fixture(&format!("{}/open_clip_config.json", case.fixture)))
-            .unwrap()
-            .replace("\"quick_gelu\": true,", "");
-        let from_file = ClipConfig::from_json_str(&text, Path::new("RemoteCLIP-quickgelu.json")).unwrap();
+        let text =
+            std::fs::read_to_string(fixture(&format!("{}/open_clip_config.json", case.fixture)))
+                .unwrap()
+                .replace("\"quick_gelu\": true,", "");
+        let from_file =
+            ClipConfig::from_json_str(&text, Path::new("RemoteCLIP-quickgelu.json")).unwrap();
         assert_eq!(from_file.activation, Activation::Gelu);
         let path = &case.checkpoints()[0];
         for kernels in [Kernels::Auto, Kernels::Generic] {
             let right = load(&case.config(), path, kernels);
             let wrong = load(&gelu, path, kernels);
-            let e_right = normalized_rows(&right.encode_images(&pixels, names.len()).unwrap()).unwrap();
-            let e_wrong = normalized_rows(&wrong.encode_images(&pixels, names.len()).unwrap()).unwrap();
+            let e_right =
+                normalized_rows(&right.encode_images(&pixels, names.len()).unwrap()).unwrap();
+            let e_wrong =
+                normalized_rows(&wrong.encode_images(&pixels, names.len()).unwrap()).unwrap();
             let mut largest = 0f32;
             for (i, n) in names.iter().enumerate() {
                 let d = max_abs_diff(&e_wrong[i], &f32s(&alt["image_embeddings"][n]));
@@ -619,12 +687,27 @@ fn quick_gelu_flag_decides_the_activation() {
                 // The ResNet has only ReLUs: its images do not care.
                 assert_eq!(largest, 0.0);
             } else {
-                assert!(largest > 1e-3, "ViT GELU vs QuickGELU differ by only {largest}");
+                assert!(
+                    largest > 1e-3,
+                    "ViT GELU vs QuickGELU differ by only {largest}"
+                );
             }
             // The text tower always cares.
             let ids = tok.encode(r["queries"][0]["label"].as_str().unwrap());
-            let a = normalize(&right.encode_token_ids(&[&ids]).unwrap().to_vec2::<f32>().unwrap()[0]);
-            let b = normalize(&wrong.encode_token_ids(&[&ids]).unwrap().to_vec2::<f32>().unwrap()[0]);
+            let a = normalize(
+                &right
+                    .encode_token_ids(&[&ids])
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap()[0],
+            );
+            let b = normalize(
+                &wrong
+                    .encode_token_ids(&[&ids])
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap()[0],
+            );
             assert!(max_abs_diff(&a, &b) > 1e-3, "{} text", case.name);
         }
     }
@@ -650,17 +733,33 @@ fn broken_rn_checkpoints_name_the_file_and_the_key() {
     let Some(p) = doctored_rn(dir.path(), "visual.layer2.1.bn2.running_var", None) else {
         return;
     };
-    let e = Checkpoint::open(&p).unwrap().validate(&cfg).unwrap_err().to_string();
+    let e = Checkpoint::open(&p)
+        .unwrap()
+        .validate(&cfg)
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("doctored-RN.safetensors") && e.contains("visual.layer2.1.bn2.running_var is missing"),
+        e.contains("doctored-RN.safetensors")
+            && e.contains("visual.layer2.1.bn2.running_var is missing"),
         "{e}"
     );
     let wrong = Tensor::zeros((16, 16, 1, 1), DType::F32, &Device::Cpu).unwrap();
-    let p = doctored_rn(dir.path(), "", Some(("visual.layer2.0.conv2.weight", wrong))).unwrap();
-    let e = Checkpoint::open(&p).unwrap().validate(&cfg).unwrap_err().to_string();
+    let p = doctored_rn(
+        dir.path(),
+        "",
+        Some(("visual.layer2.0.conv2.weight", wrong)),
+    )
+    .unwrap();
+    let e = Checkpoint::open(&p)
+        .unwrap()
+        .validate(&cfg)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("doctored-RN.safetensors")
-            && e.contains("visual.layer2.0.conv2.weight has shape [16, 16, 1, 1], expected [16, 16, 3, 3]"),
+            && e.contains(
+                "visual.layer2.0.conv2.weight has shape [16, 16, 1, 1], expected [16, 16, 3, 3]"
+            ),
         "{e}"
     );
 }
