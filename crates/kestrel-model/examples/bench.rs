@@ -1,13 +1,19 @@
 //! `kestrel bench-model` without the GUI binary (no GDAL, no egui): random full-size
-//! Llama3-MS-CLIP weights, image throughput and text latency, one JSON object on stdout
-//! (the same fields as `kestrel bench-model --json`, so `packaging/bench/torch_msclip.py
-//! --kestrel-example` can run it).
+//! weights (Llama3-MS-CLIP by default), image throughput and text latency, one JSON object
+//! on stdout (the same fields as `kestrel bench-model --json`, so
+//! `packaging/bench/torch_msclip.py --kestrel-example` can run it).
 //!
 //! `cargo run --release -p kestrel-model --example bench -- [--batch 8] [--iters 3]
-//!  [--dtype f32|bf16] [--full-shape] [--generic] [--text-only]`
+//!  [--dtype f32|bf16] [--full-shape] [--generic] [--text-only]
+//!  [--arch RN50|ViT-B-32 | --config open_clip_config.json|reference.json]`
+//!
+//! `--arch` takes open_clip's own RN50 / ViT-B-32 configs (RemoteCLIP's architectures);
+//! `--config` any open_clip config, or an oracle `reference.json` (its `arch_config`).
 
 use kestrel_model::clip::Kernels;
 use kestrel_model::device::{DevicePreference, Precision, check_precision, select_device};
+use std::path::Path;
+
 use kestrel_model::load::config::ClipConfig;
 use kestrel_model::tasks::bench::{self, BenchOptions};
 
@@ -26,7 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("f16") => Precision::F16,
         Some(other) => return Err(format!("--dtype {other}: expected f32, bf16 or f16").into()),
     };
-    let cfg = ClipConfig::llama3_ms_clip();
+    let cfg = match (value("--arch").as_deref(), value("--config")) {
+        (Some("RN50"), _) => ClipConfig::from_json_str(RN50, Path::new("RN50.json"))?,
+        (Some("ViT-B-32"), _) => ClipConfig::from_json_str(VIT_B_32, Path::new("ViT-B-32.json"))?,
+        (Some(other), _) => return Err(format!("--arch {other}: expected RN50 or ViT-B-32").into()),
+        (None, Some(path)) => config_file(Path::new(&path))?,
+        (None, None) => ClipConfig::llama3_ms_clip(),
+    };
     let (device, why) = select_device(DevicePreference::Cpu)?;
     let dtype = check_precision(&device, precision)?;
     eprintln!(
@@ -53,4 +65,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{v}");
     Ok(())
+}
+
+/// open_clip 3.3.0 `model_configs/RN50.json`.
+const RN50: &str = r#"{"embed_dim": 1024,
+  "vision_cfg": {"image_size": 224, "layers": [3, 4, 6, 3], "width": 64, "patch_size": null},
+  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}}"#;
+
+/// open_clip 3.3.0 `model_configs/ViT-B-32.json`.
+const VIT_B_32: &str = r#"{"embed_dim": 512,
+  "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
+  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}}"#;
+
+/// A config file, or an oracle reference whose `arch_config` is the config.
+fn config_file(path: &Path) -> Result<ClipConfig, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let mut cfg = match v.get("arch_config") {
+        Some(a) => ClipConfig::from_json_str(&a.to_string(), path)?,
+        None => ClipConfig::from_json_str(&text, path)?,
+    };
+    if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
+        cfg.name = name.to_owned();
+    }
+    Ok(cfg)
 }

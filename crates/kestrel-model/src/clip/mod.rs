@@ -1,18 +1,61 @@
-//! A CLIP model built from a [`ClipConfig`] and [`Weights`]: both towers, and batch encoders
-//! returning unnormalised f32 embeddings (normalisation is the caller's choice).
+//! A CLIP model built from a [`ClipConfig`] and [`Weights`]: both towers (the image tower a
+//! ViT or a ModifiedResNet, [`VisionTower`]), and batch encoders returning unnormalised f32
+//! embeddings (normalisation is the caller's choice).
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::ModelError;
-use crate::load::config::ClipConfig;
+use crate::load::config::{ClipConfig, VisionTowerConfig};
 use crate::load::weights::Weights;
 use crate::nn::layers::{Exec, Tap, fused_available};
 
+pub mod resnet;
 pub mod text;
 pub mod vision;
 
+use resnet::ModifiedResNet;
 use text::TextTransformer;
 use vision::VisionTransformer;
+
+/// The image tower a config describes.
+#[derive(Debug, Clone)]
+pub enum VisionTower {
+    Vit(VisionTransformer),
+    ResNet(ModifiedResNet),
+}
+
+impl VisionTower {
+    /// The ViT, when the tower is one.
+    pub fn vit(&self) -> Option<&VisionTransformer> {
+        match self {
+            Self::Vit(v) => Some(v),
+            Self::ResNet(_) => None,
+        }
+    }
+
+    /// Input side in pixels.
+    pub fn image_size(&self) -> usize {
+        match self {
+            Self::Vit(v) => v.config().image_size,
+            Self::ResNet(r) => r.config().image_size,
+        }
+    }
+
+    pub fn in_channels(&self) -> usize {
+        match self {
+            Self::Vit(v) => v.in_channels(),
+            Self::ResNet(r) => r.in_channels(),
+        }
+    }
+
+    /// `[batch, channels, size, size]` → unnormalised embeddings `[batch, embed_dim]`.
+    pub fn forward(&self, x: &Tensor, tap: Tap) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Vit(v) => v.forward(x, tap),
+            Self::ResNet(r) => r.forward(x, tap),
+        }
+    }
+}
 
 /// Which implementation of the layers to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,7 +70,7 @@ pub enum Kernels {
 #[derive(Debug, Clone)]
 pub struct ClipModel {
     config: ClipConfig,
-    vision: VisionTransformer,
+    vision: VisionTower,
     text: TextTransformer,
     device: Device,
     dtype: DType,
@@ -45,7 +88,6 @@ impl ClipModel {
         weights: &Weights,
         kernels: Kernels,
     ) -> Result<Self, ModelError> {
-        let vit = config.vit()?;
         let text_cfg = config.text_transformer()?;
         let fused = kernels == Kernels::Auto && fused_available(weights.device(), weights.dtype());
         // bf16 weights on the CPU: the model runs in f32 with the linear layers' products in
@@ -62,7 +104,18 @@ impl ClipModel {
         let w = f32_weights.as_ref().unwrap_or(weights);
         Ok(Self {
             config: config.clone(),
-            vision: VisionTransformer::load(w, vit, config.in_channels, config.activation, exec)?,
+            vision: match &config.vision {
+                VisionTowerConfig::ModifiedResNet(r) => {
+                    VisionTower::ResNet(ModifiedResNet::load(w, r, config.in_channels, exec)?)
+                }
+                _ => VisionTower::Vit(VisionTransformer::load(
+                    w,
+                    config.vit()?,
+                    config.in_channels,
+                    config.activation,
+                    exec,
+                )?),
+            },
             text: TextTransformer::load(w, text_cfg, config.activation, exec)?,
             device: w.device().clone(),
             dtype: w.dtype(),
@@ -99,7 +152,7 @@ impl ClipModel {
             Exec::FusedBf16 => format!("cpu bf16 {}", k.bf16.map_or("none", |b| b.name())),
         }
     }
-    pub fn vision(&self) -> &VisionTransformer {
+    pub fn vision(&self) -> &VisionTower {
         &self.vision
     }
     pub fn text(&self) -> &TextTransformer {
@@ -108,8 +161,8 @@ impl ClipModel {
 
     /// Number of f32 values one preprocessed image has (`C·S·S`).
     pub fn image_len(&self) -> usize {
-        let v = self.vision.config();
-        self.config.in_channels * v.image_size * v.image_size
+        let s = self.vision.image_size();
+        self.config.in_channels * s * s
     }
 
     /// Unnormalised image embeddings `[n, embed_dim]` (f32, on the CPU) for `n` preprocessed
@@ -132,14 +185,10 @@ impl ClipModel {
                 n * self.image_len()
             )));
         }
-        let v = self.vision.config();
+        let s = self.vision.image_size();
         // Straight from the slice to the device (one copy), converted there.
-        let x = Tensor::from_slice(
-            pixels,
-            (n, self.config.in_channels, v.image_size, v.image_size),
-            &self.device,
-        )?
-        .to_dtype(self.dtype)?;
+        let x = Tensor::from_slice(pixels, (n, self.config.in_channels, s, s), &self.device)?
+            .to_dtype(self.dtype)?;
         self.encode_image_tensor(&x, tap)
     }
 

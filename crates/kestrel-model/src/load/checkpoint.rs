@@ -183,7 +183,11 @@ impl Checkpoint {
                 path: self.path.clone(),
                 expected: needed,
                 found: self.entries.len(),
-                vision_layers: layers(cfg.vit().map(|v| v.layers)),
+                vision_layers: layers(
+                    cfg.vit()
+                        .map(|v| v.layers)
+                        .or_else(|_| cfg.resnet().map(|r| r.layers.iter().sum())),
+                ),
                 text_layers: layers(cfg.text_transformer().map(|t| t.layers)),
             }
             .into());

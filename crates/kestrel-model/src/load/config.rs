@@ -61,9 +61,11 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UnsupportedTower {
     #[error(
-        "the ModifiedResNet (RN50-style, layers {layers:?}, width {width}) vision tower is not supported yet; only ViT vision towers are"
+        "the ModifiedResNet (RN50-style, layers {layers:?}, width {width}) vision tower has no ViT shape"
     )]
     ModifiedResNet { layers: Vec<usize>, width: usize },
+    #[error("the vision tower is a ViT, not a ModifiedResNet")]
+    NotResNet,
     #[error("timm vision towers ({0}) are not supported; only open_clip ViTs are")]
     Timm(String),
     #[error(
@@ -84,10 +86,10 @@ pub enum Activation {
 /// Vision tower variants open_clip configs can describe.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VisionTowerConfig {
-    /// Pre-LN ViT with class token (the only one implemented).
+    /// Pre-LN ViT with class token.
     Vit(VitConfig),
     /// OpenAI's ModifiedResNet with attention pooling (RN50 and friends: `layers` is a list).
-    ModifiedResNet { layers: Vec<usize>, width: usize },
+    ModifiedResNet(ResNetConfig),
     /// A timm backbone (`timm_model_name`).
     Timm { model_name: String },
 }
@@ -123,6 +125,31 @@ impl VitConfig {
     }
 }
 
+/// Shape of a ModifiedResNet image tower (open_clip `ModifiedResNet`): a 3-conv stem of
+/// `width/2, width/2, width` channels, four stages of Bottleneck blocks (`layers[i]` each, with
+/// `width·2^i` planes, expansion 4), and attention pooling over the `image_size/32` grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResNetConfig {
+    pub image_size: usize,
+    /// Blocks per stage (4 stages).
+    pub layers: Vec<usize>,
+    /// Stem width (64 for RN50).
+    pub width: usize,
+    /// Attention-pool heads: `width·32 / head_width` as open_clip computes them.
+    pub heads: usize,
+}
+
+impl ResNetConfig {
+    /// Channels of the last stage = the attention pool's width (`width·32`).
+    pub fn feature_dim(&self) -> usize {
+        self.width * 32
+    }
+    /// Side of the final feature grid (`image_size / 32`).
+    pub fn grid(&self) -> usize {
+        self.image_size / 32
+    }
+}
+
 /// Shape of the causal text transformer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextConfig {
@@ -145,6 +172,19 @@ pub struct PreprocessConfig {
     pub std: Vec<f32>,
     pub image_size: usize,
     pub interpolation: Interpolation,
+    /// What the pixel values are.
+    pub pixels: PixelScale,
+}
+
+/// What a model's input pixels are, which decides the resampler and the scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelScale {
+    /// Physical values (MS-CLIP: harmonised L2A DN), resampled in f32 as torchvision does on
+    /// tensors and normalised as they are.
+    Reflectance,
+    /// 8-bit RGB (open_clip's PIL path: PIL's uint8 resampler, then `/255`, then mean/std);
+    /// `preprocess_cfg.mode "RGB"`, or 3 channels without band names.
+    Rgb8,
 }
 
 /// Resize kernel (always antialiased, as torchvision's `Resize(antialias=True)`).
@@ -164,8 +204,12 @@ pub struct ClipConfig {
     pub activation: Activation,
     pub vision: VisionTowerConfig,
     pub text: TextTowerConfig,
-    /// `None` for plain open_clip configs, which do not say how to scale multispectral input.
+    /// How images become the input; a config without `preprocess_cfg` gets open_clip's RGB
+    /// default (3 channels) or the Llama3-MS-CLIP constants (10 channels), with a note.
+    /// `None` for other channel counts, which no default fits.
     pub preprocess: Option<PreprocessConfig>,
+    /// What the parser filled in or assumed (also logged as warnings), for the caller to show.
+    pub notes: Vec<String>,
 }
 
 impl ClipConfig {
@@ -247,14 +291,28 @@ impl ClipConfig {
                 Some(raw.validate(in_channels).map_err(invalid)?)
             }
         };
-        if let (Some(p), VisionTowerConfig::Vit(v)) = (&preprocess, &vision)
-            && p.image_size != v.image_size
+        let tower_size = match &vision {
+            VisionTowerConfig::Vit(v) => Some(v.image_size),
+            VisionTowerConfig::ModifiedResNet(r) => Some(r.image_size),
+            VisionTowerConfig::Timm { .. } => None,
+        };
+        let mut notes = Vec::new();
+        let preprocess = match (preprocess, tower_size) {
+            (Some(p), _) => Some(p),
+            (None, Some(size)) => default_preprocess(in_channels, size, &mut notes),
+            (None, None) => None,
+        };
+        if let (Some(p), Some(size)) = (&preprocess, tower_size)
+            && p.image_size != size
         {
             return Err(invalid(format!(
                 "preprocess_cfg.image_size {} is not the vision tower's input size \
-                 (vision_cfg.image_size {})",
-                p.image_size, v.image_size
+                 (vision_cfg.image_size {size})",
+                p.image_size
             )));
+        }
+        for n in &notes {
+            log::warn!("model config {}: {n}", path.display());
         }
         Ok(Self {
             name: "open_clip model".to_owned(),
@@ -264,6 +322,7 @@ impl ClipConfig {
             vision,
             text,
             preprocess,
+            notes,
         })
     }
 
@@ -271,15 +330,33 @@ impl ClipConfig {
     pub fn vit(&self) -> Result<&VitConfig, UnsupportedTower> {
         match &self.vision {
             VisionTowerConfig::Vit(v) => Ok(v),
-            VisionTowerConfig::ModifiedResNet { layers, width } => {
-                Err(UnsupportedTower::ModifiedResNet {
-                    layers: layers.clone(),
-                    width: *width,
-                })
-            }
+            VisionTowerConfig::ModifiedResNet(r) => Err(UnsupportedTower::ModifiedResNet {
+                layers: r.layers.clone(),
+                width: r.width,
+            }),
             VisionTowerConfig::Timm { model_name } => {
                 Err(UnsupportedTower::Timm(model_name.clone()))
             }
+        }
+    }
+
+    /// The ModifiedResNet shape, or an error naming the tower it is instead.
+    pub fn resnet(&self) -> Result<&ResNetConfig, UnsupportedTower> {
+        match &self.vision {
+            VisionTowerConfig::ModifiedResNet(r) => Ok(r),
+            VisionTowerConfig::Vit(_) => Err(UnsupportedTower::NotResNet),
+            VisionTowerConfig::Timm { model_name } => {
+                Err(UnsupportedTower::Timm(model_name.clone()))
+            }
+        }
+    }
+
+    /// The image tower's input side in pixels (`None` for timm towers).
+    pub fn image_size(&self) -> Option<usize> {
+        match &self.vision {
+            VisionTowerConfig::Vit(v) => Some(v.image_size),
+            VisionTowerConfig::ModifiedResNet(r) => Some(r.image_size),
+            VisionTowerConfig::Timm { .. } => None,
         }
     }
 
@@ -405,10 +482,7 @@ impl RawVisionCfg {
                         .ok_or_else(|| {
                             format!("vision_cfg.layers {} is not a list of ints", self.layers)
                         })?;
-                    return Ok(VisionTowerConfig::ModifiedResNet {
-                        layers,
-                        width: self.width,
-                    });
+                    return self.into_resnet(layers);
                 }
                 v => v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
                     format!("vision_cfg.layers must be a positive integer, got {v}")
@@ -457,6 +531,84 @@ impl RawVisionCfg {
         }))
     }
 }
+
+impl RawVisionCfg {
+    /// open_clip's `_build_vision_tower` for a list of layers: `ModifiedResNet` with
+    /// `heads = width·32 // head_width`.
+    fn into_resnet(self, layers: Vec<usize>) -> Result<VisionTowerConfig, String> {
+        if layers.len() != 4 || layers.contains(&0) {
+            return Err(format!(
+                "vision_cfg.layers {layers:?} must list 4 positive block counts (ModifiedResNet)"
+            ));
+        }
+        for l in &layers {
+            within("vision_cfg.layers[i]", *l, MAX_LAYERS)?;
+        }
+        within("vision_cfg.width", self.width, MAX_WIDTH / 32)?;
+        if self.width < 2 || !self.width.is_multiple_of(2) {
+            return Err(format!(
+                "vision_cfg.width {} must be even and at least 2 (ModifiedResNet stem)",
+                self.width
+            ));
+        }
+        let image_size = square_size(&self.image_size, "vision_cfg.image_size")?;
+        within("vision_cfg.image_size", image_size, MAX_IMAGE_SIZE)?;
+        if !image_size.is_multiple_of(32) {
+            return Err(format!(
+                "vision_cfg.image_size {image_size} is not a multiple of 32 (ModifiedResNet)"
+            ));
+        }
+        let features = self.width * 32;
+        if self.head_width == 0 || !features.is_multiple_of(self.head_width) {
+            return Err(format!(
+                "vision_cfg.head_width {} does not divide the attention pool width {features}",
+                self.head_width
+            ));
+        }
+        Ok(VisionTowerConfig::ModifiedResNet(ResNetConfig {
+            image_size,
+            layers,
+            width: self.width,
+            heads: features / self.head_width,
+        }))
+    }
+}
+
+/// open_clip's default image preprocessing when a config has no `preprocess_cfg`: OpenAI
+/// mean/std on 8-bit RGB for 3 channels; for 10 channels the Llama3-MS-CLIP constants (the
+/// only 10-band family). Each fallback leaves a note.
+fn default_preprocess(
+    in_channels: usize,
+    image_size: usize,
+    notes: &mut Vec<String>,
+) -> Option<PreprocessConfig> {
+    match in_channels {
+        3 => Some(PreprocessConfig {
+            bands: Vec::new(),
+            mean: OPENAI_MEAN.iter().map(|&m| m as f32).collect(),
+            std: OPENAI_STD.iter().map(|&s| s as f32).collect(),
+            image_size,
+            interpolation: Interpolation::Bicubic,
+            pixels: PixelScale::Rgb8,
+        }),
+        10 => {
+            let mut p = ClipConfig::llama3_ms_clip().preprocess?;
+            p.image_size = image_size;
+            notes.push(
+                "no preprocess_cfg: using the Llama3-MS-CLIP band order, mean and std for the \
+                 10 input bands"
+                    .to_owned(),
+            );
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+/// OpenAI CLIP's RGB mean (open_clip `OPENAI_DATASET_MEAN`, as written there).
+pub const OPENAI_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
+/// OpenAI CLIP's RGB std (open_clip `OPENAI_DATASET_STD`).
+pub const OPENAI_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
 
 fn mlp_width(width: usize, ratio: f64, section: &str) -> Result<usize, String> {
     let w = width as f64 * ratio;
@@ -551,17 +703,19 @@ struct RawPreprocessCfg {
     bands: Vec<String>,
     mean: Vec<f64>,
     std: Vec<f64>,
-    #[serde(default = "default_preprocess_size")]
-    image_size: usize,
+    #[serde(default)]
+    image_size: Option<usize>,
+    /// open_clip's own key (`size`: an int or `[h, w]`).
+    #[serde(default)]
+    size: Option<Value>,
+    #[serde(default)]
+    mode: Option<String>,
     #[serde(default = "default_interpolation")]
     interpolation: String,
     #[serde(default = "default_resize_mode")]
     resize_mode: String,
 }
 
-fn default_preprocess_size() -> usize {
-    224
-}
 fn default_interpolation() -> String {
     "bicubic".into()
 }
@@ -602,10 +756,25 @@ impl RawPreprocessCfg {
                 self.resize_mode
             ));
         }
-        if self.image_size == 0 {
+        let image_size = match (self.image_size, &self.size) {
+            (Some(s), _) => s,
+            (None, Some(v)) => square_size(v, "preprocess_cfg.size")?,
+            (None, None) => 224,
+        };
+        if image_size == 0 {
             return Err("preprocess_cfg.image_size must be positive".into());
         }
-        within("preprocess_cfg.image_size", self.image_size, MAX_IMAGE_SIZE)?;
+        within("preprocess_cfg.image_size", image_size, MAX_IMAGE_SIZE)?;
+        let pixels = match self.mode.as_deref() {
+            Some("RGB") => PixelScale::Rgb8,
+            Some(other) => {
+                return Err(format!(
+                    "preprocess_cfg.mode {other:?} is not supported (only \"RGB\")"
+                ));
+            }
+            None if in_channels == 3 && self.bands.is_empty() => PixelScale::Rgb8,
+            None => PixelScale::Reflectance,
+        };
         if self.mean.iter().any(|m| !m.is_finite()) {
             return Err("preprocess_cfg.mean must be finite".into());
         }
@@ -613,8 +782,9 @@ impl RawPreprocessCfg {
             bands: self.bands.iter().map(|b| b.trim().to_uppercase()).collect(),
             mean: self.mean.iter().map(|&m| m as f32).collect(),
             std: self.std.iter().map(|&s| s as f32).collect(),
-            image_size: self.image_size,
+            image_size,
             interpolation,
+            pixels,
         })
     }
 }
@@ -668,7 +838,10 @@ mod tests {
         assert_eq!(c.activation, Activation::QuickGelu);
         assert_eq!(c.in_channels, 3);
         assert_eq!(c.vit().unwrap().tokens(), 50);
-        assert!(c.preprocess.is_none());
+        // open_clip's default RGB preprocessing (OpenAI mean/std on 8-bit RGB).
+        let p = c.preprocess.as_ref().unwrap();
+        assert_eq!(p.pixels, PixelScale::Rgb8);
+        assert_eq!(p.std, OPENAI_STD.map(|s| s as f32).to_vec());
     }
 
     #[test]
@@ -683,15 +856,40 @@ mod tests {
     }
 
     #[test]
-    fn resnet_and_hf_towers_are_recognised_and_rejected_clearly() {
+    fn resnet_parses_and_hf_towers_are_rejected_clearly() {
         let j = r#"{"embed_dim": 1024, "quick_gelu": true,
             "vision_cfg": {"image_size": 224, "layers": [3, 4, 6, 3], "width": 64},
             "text_cfg": {"hf_model_name": "xlm-roberta-base", "hf_tokenizer_name": "xlm-roberta-base"}}"#;
         let c = ClipConfig::from_json_str(j, Path::new("RN50.json")).unwrap();
         let e = c.vit().unwrap_err().to_string();
         assert!(e.contains("ModifiedResNet"), "{e}");
+        let r = c.resnet().unwrap();
+        assert_eq!((r.heads, r.feature_dim(), r.grid()), (32, 2048, 7));
         let e = c.text_transformer().unwrap_err().to_string();
         assert!(e.contains("xlm-roberta-base"), "{e}");
+    }
+
+    #[test]
+    fn bad_resnet_configs_name_the_field() {
+        let cfg = |vision: &str| {
+            format!(
+                r#"{{"embed_dim": 32, "vision_cfg": {vision},
+                "text_cfg": {{"width": 64, "heads": 2, "layers": 2}}}}"#
+            )
+        };
+        let err = |v: &str| {
+            ClipConfig::from_json_str(&cfg(v), Path::new("rn.json"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(r#"{"layers": [3, 4, 6], "width": 64}"#);
+        assert!(e.contains("rn.json") && e.contains("must list 4"), "{e}");
+        let e = err(r#"{"layers": [3, 4, 6, 3], "width": 64, "image_size": 200}"#);
+        assert!(e.contains("not a multiple of 32"), "{e}");
+        let e = err(r#"{"layers": [3, 4, 6, 3], "width": 64, "head_width": 48}"#);
+        assert!(e.contains("head_width 48"), "{e}");
+        let e = err(r#"{"layers": [3, 4, 6, 3], "width": 7}"#);
+        assert!(e.contains("must be even"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 
 use crate::ModelError;
-use crate::load::config::ClipConfig;
+use crate::load::config::{ClipConfig, VisionTowerConfig};
 
 /// Parameters by open_clip name, all on one device in one dtype.
 #[derive(Debug, Clone)]
@@ -92,8 +92,13 @@ fn init_scale(name: &str, shape: &[usize]) -> (f32, f32) {
     let is_ln = name.contains(".ln_") || name.starts_with("ln_") || name.contains("ln_final");
     if name == "logit_scale" {
         ((1.0f32 / 0.07).ln(), 0.0)
-    } else if is_ln && name.ends_with(".weight") {
+    } else if (is_ln || shape.len() == 1) && name.ends_with(".weight") {
+        // LayerNorm and BatchNorm scales.
         (1.0, 0.02)
+    } else if name.ends_with(".running_var") {
+        (1.0, 0.0)
+    } else if name.ends_with(".running_mean") {
+        (0.0, 0.0)
     } else if name.ends_with("weight") && shape.len() >= 2 && !name.starts_with("token_embedding") {
         let fan_in: usize = shape[1..].iter().product();
         (0.0, 1.0 / (fan_in as f32).sqrt())
@@ -123,65 +128,45 @@ impl SplitMix64 {
 
 /// Tensors in a residual block (see [`expected_shapes`]).
 const BLOCK_TENSORS: usize = 12;
-/// Tensors outside the residual blocks.
-const OTHER_TENSORS: usize = 14;
+/// Tensors outside the residual blocks: 6 of the text tower, 8 of a ViT.
+const TEXT_OTHER_TENSORS: usize = 6;
+const VIT_OTHER_TENSORS: usize = 8;
 
 /// How many tensors [`expected_shapes`] lists for `cfg`, without building the list
 /// (saturating: a config with absurd layer counts gives a number no file can meet).
 pub fn expected_tensor_count(cfg: &ClipConfig) -> Result<usize, ModelError> {
-    let v = cfg.vit()?;
     let t = cfg.text_transformer()?;
-    Ok(v.layers
-        .saturating_add(t.layers)
+    let text = t
+        .layers
         .saturating_mul(BLOCK_TENSORS)
-        .saturating_add(OTHER_TENSORS))
+        .saturating_add(TEXT_OTHER_TENSORS);
+    Ok(text.saturating_add(vision_tensor_count(cfg)?))
+}
+
+/// How many tensors the image tower needs.
+fn vision_tensor_count(cfg: &ClipConfig) -> Result<usize, ModelError> {
+    Ok(match &cfg.vision {
+        VisionTowerConfig::ModifiedResNet(r) => crate::clip::resnet::expected_tensor_count(r),
+        _ => cfg
+            .vit()?
+            .layers
+            .saturating_mul(BLOCK_TENSORS)
+            .saturating_add(VIT_OTHER_TENSORS),
+    })
 }
 
 /// Every parameter the model built from `cfg` needs, with its shape, in open_clip's
 /// state-dict order.
 pub fn expected_shapes(cfg: &ClipConfig) -> Result<Vec<(String, Vec<usize>)>, ModelError> {
-    let v = cfg.vit()?;
     let t = cfg.text_transformer()?;
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
     let mut push = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
     push("positional_embedding".into(), &[t.context_length, t.width]);
     push("text_projection".into(), &[t.width, cfg.embed_dim]);
     push("logit_scale".into(), &[]);
-    push("visual.class_embedding".into(), &[v.width]);
-    push("visual.positional_embedding".into(), &[v.tokens(), v.width]);
-    push("visual.proj".into(), &[v.width, cfg.embed_dim]);
-    push(
-        "visual.conv1.weight".into(),
-        &[v.width, cfg.in_channels, v.patch_size, v.patch_size],
-    );
-    push("visual.ln_pre.weight".into(), &[v.width]);
-    push("visual.ln_pre.bias".into(), &[v.width]);
-    let block = |prefix: &str, width: usize, mlp: usize, push: &mut dyn FnMut(String, &[usize])| {
-        push(format!("{prefix}.ln_1.weight"), &[width]);
-        push(format!("{prefix}.ln_1.bias"), &[width]);
-        push(format!("{prefix}.attn.in_proj_weight"), &[3 * width, width]);
-        push(format!("{prefix}.attn.in_proj_bias"), &[3 * width]);
-        push(format!("{prefix}.attn.out_proj.weight"), &[width, width]);
-        push(format!("{prefix}.attn.out_proj.bias"), &[width]);
-        push(format!("{prefix}.ln_2.weight"), &[width]);
-        push(format!("{prefix}.ln_2.bias"), &[width]);
-        push(format!("{prefix}.mlp.c_fc.weight"), &[mlp, width]);
-        push(format!("{prefix}.mlp.c_fc.bias"), &[mlp]);
-        push(format!("{prefix}.mlp.c_proj.weight"), &[width, mlp]);
-        push(format!("{prefix}.mlp.c_proj.bias"), &[width]);
-    };
-    for i in 0..v.layers {
-        block(
-            &format!("visual.transformer.resblocks.{i}"),
-            v.width,
-            v.mlp_width,
-            &mut push,
-        );
-    }
-    push("visual.ln_post.weight".into(), &[v.width]);
-    push("visual.ln_post.bias".into(), &[v.width]);
+    vision_shapes(cfg, &mut push)?;
     for i in 0..t.layers {
-        block(
+        block_shapes(
             &format!("transformer.resblocks.{i}"),
             t.width,
             t.mlp_width,
@@ -192,6 +177,54 @@ pub fn expected_shapes(cfg: &ClipConfig) -> Result<Vec<(String, Vec<usize>)>, Mo
     push("ln_final.weight".into(), &[t.width]);
     push("ln_final.bias".into(), &[t.width]);
     Ok(out)
+}
+
+/// One residual attention block's parameters.
+fn block_shapes(prefix: &str, width: usize, mlp: usize, push: &mut dyn FnMut(String, &[usize])) {
+    push(format!("{prefix}.ln_1.weight"), &[width]);
+    push(format!("{prefix}.ln_1.bias"), &[width]);
+    push(format!("{prefix}.attn.in_proj_weight"), &[3 * width, width]);
+    push(format!("{prefix}.attn.in_proj_bias"), &[3 * width]);
+    push(format!("{prefix}.attn.out_proj.weight"), &[width, width]);
+    push(format!("{prefix}.attn.out_proj.bias"), &[width]);
+    push(format!("{prefix}.ln_2.weight"), &[width]);
+    push(format!("{prefix}.ln_2.bias"), &[width]);
+    push(format!("{prefix}.mlp.c_fc.weight"), &[mlp, width]);
+    push(format!("{prefix}.mlp.c_fc.bias"), &[mlp]);
+    push(format!("{prefix}.mlp.c_proj.weight"), &[width, mlp]);
+    push(format!("{prefix}.mlp.c_proj.bias"), &[width]);
+}
+
+/// The image tower's parameters (ViT or ModifiedResNet), in state-dict order.
+fn vision_shapes(
+    cfg: &ClipConfig,
+    push: &mut dyn FnMut(String, &[usize]),
+) -> Result<(), ModelError> {
+    if let VisionTowerConfig::ModifiedResNet(r) = &cfg.vision {
+        crate::clip::resnet::expected_shapes(cfg, r, push);
+        return Ok(());
+    }
+    let v = cfg.vit()?;
+    push("visual.class_embedding".into(), &[v.width]);
+    push("visual.positional_embedding".into(), &[v.tokens(), v.width]);
+    push("visual.proj".into(), &[v.width, cfg.embed_dim]);
+    push(
+        "visual.conv1.weight".into(),
+        &[v.width, cfg.in_channels, v.patch_size, v.patch_size],
+    );
+    push("visual.ln_pre.weight".into(), &[v.width]);
+    push("visual.ln_pre.bias".into(), &[v.width]);
+    for i in 0..v.layers {
+        block_shapes(
+            &format!("visual.transformer.resblocks.{i}"),
+            v.width,
+            v.mlp_width,
+            push,
+        );
+    }
+    push("visual.ln_post.weight".into(), &[v.width]);
+    push("visual.ln_post.bias".into(), &[v.width]);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -105,8 +105,8 @@ pub fn run(
         image_img_per_s = Some(batch as f64 / med);
         image_img_per_s_best = Some(batch as f64 / best);
         if !device.is_cpu() {
-            let v = model.vision().config();
-            let shape = (batch, cfg.in_channels, v.image_size, v.image_size);
+            let s = model.vision().image_size();
+            let shape = (batch, cfg.in_channels, s, s);
             let x = Tensor::from_slice(&pixels, shape, device)?.to_dtype(dtype)?;
             model.encode_image_tensor(&x, &mut no_tap)?;
             let mut times = Vec::with_capacity(iters);

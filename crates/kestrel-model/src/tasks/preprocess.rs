@@ -10,12 +10,16 @@
 //! 3. centre crop (offset `round((W − 224)/2)` with Python's half-to-even rounding);
 //! 4. `(x − mean_f32) / std_f32` per band.
 //!
+//! 8-bit RGB models (`PixelScale::Rgb8`: RemoteCLIP, RS-M-CLIP) take open_clip's PIL path
+//! instead for steps 2–4 ([`crate::tasks::pil_resize`]): PIL's uint8 resampler, the same crop,
+//! then `/255` and the OpenAI mean/std.
+//!
 //! Reading image files is the application's job (GDAL lives there); this module takes
 //! [`RawImage`]s.
 
 use std::path::{Path, PathBuf};
 
-use crate::load::config::{Interpolation, PreprocessConfig};
+use crate::load::config::{Interpolation, PixelScale, PreprocessConfig};
 
 /// Errors preparing an image for the model; each names the image.
 #[derive(Debug, thiserror::Error)]
@@ -353,6 +357,11 @@ pub fn resize_crop_normalize(
             ),
         });
     }
+    let top = half_round_even(rh - s);
+    let left = half_round_even(rw - s);
+    if cfg.pixels == PixelScale::Rgb8 {
+        return Ok(rgb8_resize_crop_normalize(img, cfg, (rh, rw), (top, left)));
+    }
     let mut data = img.data.clone();
     fill_nodata(&mut data, img.width * img.height, &cfg.mean);
     let resized = if (rh, rw) == (img.height, img.width) {
@@ -366,8 +375,6 @@ pub fn resize_crop_normalize(
             cfg.interpolation,
         )
     };
-    let top = half_round_even(rh - s);
-    let left = half_round_even(rw - s);
     let mut out = Vec::with_capacity(c * s * s);
     for ch in 0..c {
         let (m, sd) = (cfg.mean[ch], cfg.std[ch]);
@@ -377,6 +384,44 @@ pub fn resize_crop_normalize(
         }
     }
     Ok(out)
+}
+
+/// An 8-bit image's bytes, HWC, as PIL holds them: values rounded and clamped to 0–255, and
+/// nodata (non-finite) pixels set to the mean colour in every band.
+pub fn rgb8_bytes(img: &RawImage, mean: &[f32]) -> Vec<u8> {
+    let plane = img.width * img.height;
+    let c = img.band_count();
+    let mut data = img.data.clone();
+    let means: Vec<f32> = mean.iter().map(|m| m * 255.0).collect();
+    fill_nodata(&mut data, plane, &means);
+    let mut hwc = vec![0u8; data.len()];
+    for ch in 0..c {
+        for (i, v) in data[ch * plane..(ch + 1) * plane].iter().enumerate() {
+            hwc[i * c + ch] = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    hwc
+}
+
+/// Steps 2–4 on the PIL path (sizes already checked).
+fn rgb8_resize_crop_normalize(
+    img: &RawImage,
+    cfg: &PreprocessConfig,
+    resized: (usize, usize),
+    top_left: (usize, usize),
+) -> Vec<f32> {
+    let c = img.band_count();
+    let hwc = rgb8_bytes(img, &cfg.mean);
+    let cropped = crate::tasks::pil_resize::resize_crop_u8(
+        &hwc,
+        c,
+        (img.height, img.width),
+        resized,
+        top_left,
+        cfg.image_size,
+        cfg.interpolation,
+    );
+    crate::tasks::pil_resize::to_tensor_normalize(&cropped, c, &cfg.mean, &cfg.std)
 }
 
 /// Full preprocessing of a raw image: band selection, resize, crop, normalisation.
@@ -448,6 +493,7 @@ mod tests {
             std: vec![2.0, 4.0],
             image_size: 8,
             interpolation: Interpolation::Bicubic,
+            pixels: PixelScale::Reflectance,
         };
         let img = RawImage {
             source: "c.tif".into(),

@@ -60,7 +60,10 @@ fn bf16_blocks_within_1_5x_of_pytorch_bf16() {
     let f32m = load(DType::F32);
     for (tower, causal) in [("visual", false), ("text", true)] {
         let (b16, b32) = if tower == "visual" {
-            (bf16.vision().transformer(), f32m.vision().transformer())
+            (
+                bf16.vision().vit().unwrap().transformer(),
+                f32m.vision().vit().unwrap().transformer(),
+            )
         } else {
             (bf16.text().transformer(), f32m.text().transformer())
         };
