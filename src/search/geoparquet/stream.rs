@@ -55,7 +55,8 @@ impl TopK {
     fn new(k: usize) -> Self {
         Self {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            // `--top` may be huge; the heap grows as needed
+            heap: BinaryHeap::with_capacity(k.min(4096) + 1),
         }
     }
     fn push(&mut self, s: Scored) {
