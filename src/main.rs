@@ -25,12 +25,21 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!(
-                "kestrel: error: {}",
-                kestrel::report::error_line(e.as_ref())
-            );
-            ExitCode::FAILURE
-        }
+        // `index` says how it failed (bad input, retry, ...) with its own exit code
+        Err(e) => match e.downcast_ref::<cli::Exit>() {
+            Some(exit) => {
+                if !exit.message.is_empty() {
+                    eprintln!("kestrel: error: {}", exit.message);
+                }
+                ExitCode::from(exit.code)
+            }
+            None => {
+                eprintln!(
+                    "kestrel: error: {}",
+                    kestrel::report::error_line(e.as_ref())
+                );
+                ExitCode::FAILURE
+            }
+        },
     }
 }

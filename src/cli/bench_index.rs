@@ -53,6 +53,7 @@ struct Timed {
     config: ClipConfig,
     name: String,
     sha: String,
+    precision: &'static str,
     model_ns: AtomicU64,
 }
 
@@ -78,6 +79,9 @@ impl TileEmbedder for Timed {
     }
     fn embed_dim(&self) -> usize {
         self.config.embed_dim
+    }
+    fn precision(&self) -> &'static str {
+        self.precision
     }
 }
 
@@ -121,6 +125,7 @@ pub fn run(args: &BenchIndexArgs) -> anyhow::Result<()> {
         config,
         name,
         sha,
+        precision: super::model_cmds::precision(args.dtype).name(),
         model_ns: AtomicU64::new(0),
     };
     eprintln!("kestrel: bench-index with {} on {why}", timed.name);

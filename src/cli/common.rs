@@ -117,15 +117,45 @@ pub fn check_outputs<'a>(
     Ok(())
 }
 
-/// Progress on stderr, at most a few updates per second, on one line.
+/// How progress is shown on stderr (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// A `\r` line on a terminal, else [`ProgressMode::Plain`].
+    Auto,
+    /// A plain line every few seconds (logs).
+    Plain,
+    /// A JSON object a line every few seconds (orchestrators).
+    Json,
+    /// Nothing.
+    None,
+}
+
+/// How often the plain and JSON modes print.
+pub const LOG_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Progress on stderr: on a terminal one `\r` line, at most a few updates per second;
+/// otherwise (logs, pipes) a plain or JSON line every [`LOG_PROGRESS_EVERY`] and at the end.
 pub struct StderrProgress {
+    mode: ProgressMode,
     /// When the line was last printed, and for which label.
     last: Mutex<Option<(Instant, String)>>,
 }
 
 impl StderrProgress {
+    /// `\r` line on a terminal, plain lines otherwise.
     pub fn new() -> Self {
+        Self::with_mode(ProgressMode::Auto)
+    }
+
+    pub fn with_mode(mode: ProgressMode) -> Self {
+        use std::io::IsTerminal as _;
+        let mode = match mode {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Auto,
+            ProgressMode::Auto => ProgressMode::Plain,
+            m => m,
+        };
         Self {
+            mode,
             last: Mutex::new(None),
         }
     }
@@ -134,6 +164,7 @@ impl StderrProgress {
     pub fn finish(&self) {
         if let Ok(mut l) = self.last.lock()
             && l.take().is_some()
+            && self.mode == ProgressMode::Auto
         {
             eprintln!();
         }
@@ -148,25 +179,27 @@ impl Default for StderrProgress {
 
 impl ProgressSink for StderrProgress {
     fn report(&self, p: &Progress) {
+        if self.mode == ProgressMode::None {
+            return;
+        }
         let Ok(mut last) = self.last.lock() else {
             return;
         };
         let now = Instant::now();
-        let new_label = last.as_ref().is_some_and(|(_, l)| *l != p.label);
-        let due = new_label
-            || last
-                .as_ref()
-                .is_none_or(|(t, _)| now - *t > Duration::from_millis(250))
-            || p.done == p.total;
+        let new_label = last.as_ref().is_none_or(|(_, l)| *l != p.label);
+        let every = match self.mode {
+            ProgressMode::Auto => Duration::from_millis(250),
+            _ => LOG_PROGRESS_EVERY,
+        };
+        let due =
+            new_label || last.as_ref().is_none_or(|(t, _)| now - *t > every) || p.done == p.total;
         if !due {
             return;
         }
         let mut err = std::io::stderr().lock();
-        if new_label {
-            let _ = writeln!(err);
-        }
+        let had_line = last.is_some();
         *last = Some((now, p.label.clone()));
-        let mut line = format!("\r{}: {}/{}", p.label, p.done, p.total);
+        let mut line = format!("{}: {}/{}", p.label, p.done, p.total);
         if p.rate() > 0.0 {
             line.push_str(&format!(" ({:.2}/s", p.rate()));
             if let Some(eta) = p.eta_secs() {
@@ -174,7 +207,27 @@ impl ProgressSink for StderrProgress {
             }
             line.push(')');
         }
-        let _ = write!(err, "{line}   ");
+        let _ = match self.mode {
+            ProgressMode::Auto => {
+                if new_label && had_line {
+                    let _ = writeln!(err);
+                }
+                write!(err, "\r{line}   ")
+            }
+            ProgressMode::Json => writeln!(
+                err,
+                "{}",
+                serde_json::json!({
+                    "event": "progress",
+                    "label": p.label,
+                    "done": p.done,
+                    "total": p.total,
+                    "elapsed_s": (p.elapsed_secs * 1000.0).round() / 1000.0,
+                    "eta_s": p.eta_secs().map(|e| e.round()),
+                })
+            ),
+            _ => writeln!(err, "kestrel: {line}"),
+        };
         let _ = err.flush();
     }
 }

@@ -8,12 +8,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bench_index;
 mod common;
+mod index_cmd;
 pub mod info;
 pub mod model_cmds;
 mod models_cmd;
 mod probe_cmd;
 mod search_cmds;
 mod tokenize;
+pub use common::ProgressMode;
+pub use index_cmd::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_RETRY, Exit};
 pub use tokenize::TokenizeArgs;
 
 /// Kestrel: Sentinel-2 viewer with local multispectral CLIP search.
@@ -40,7 +43,9 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Show the token ids open_clip's tokenizer gives texts (`--bench N` times it).
     Tokenize(TokenizeArgs),
-    /// Cut a scene into 224 px tiles and embed them (cached; `--out` writes a GeoParquet index).
+    /// Cut scenes into 224 px tiles and embed them (cached; `--out`/`--out-dir` write
+    /// GeoParquet shards).
+    #[command(after_help = index_cmd::EXIT_CODES_HELP)]
     Index(IndexCmdArgs),
     /// Rank every tile of scenes (or index files) by a text query; export CSV / GeoJSON.
     Search(SearchArgs),
@@ -113,16 +118,34 @@ pub struct IndexArgs {
 pub struct IndexCmdArgs {
     #[command(flatten)]
     pub index: IndexArgs,
-    /// Also write the index to this GeoParquet file (for cluster jobs; `search` reads it).
-    #[arg(long)]
+    /// Write the index of the (one) scene to this GeoParquet file.
+    #[arg(long, conflicts_with = "out_dir")]
     pub out: Option<PathBuf>,
-    /// With --out, also keep the index in the cache.
+    /// Write one shard per scene into this folder (made if missing), named by the scene id:
+    /// `<scene_id>.parquet`. The model loads once for all scenes.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Read scene paths from this file, one a line (blank lines and `#` comments skipped;
+    /// relative paths are relative to the file's folder), after those given as arguments.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// With --out or --out-dir: leave a shard that exists and was made with the same
+    /// checkpoint (sha256), preprocessing, tiling, skip thresholds and precision (its scene
+    /// is "skipped"; a retry of a finished job does nothing).
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// With --out or --out-dir, also keep the indexes in the cache.
     #[arg(long)]
     pub cache: bool,
-    /// Print a JSON summary line.
+    /// Print one JSON summary line per scene on stdout.
     #[arg(long)]
     pub json: bool,
-    pub scene: PathBuf,
+    /// Progress on stderr: `auto` = a `\r` line on a terminal, else a plain line every few
+    /// seconds; `json` = a JSON line every few seconds.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Scenes (GeoTIFF, .SAFE folder, MTD_MSIL2A.xml, or a folder of band files).
+    pub scenes: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -311,7 +334,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Info(args) => info::run(&args),
         Command::Models(args) => models_cmd::run(&args),
         Command::Tokenize(args) => tokenize::run(&args),
-        Command::Index(args) => search_cmds::run_index(&args),
+        Command::Index(args) => index_cmd::run(&args),
         Command::Search(args) => search_cmds::run_search(&args),
         Command::ClassifyScene(args) => search_cmds::run_classify_scene(&args),
         Command::Probe(args) => probe_cmd::run(&args),

@@ -1,8 +1,8 @@
-//! `kestrel index`, `kestrel search` and `kestrel classify-scene`: the viewer's search,
-//! headless. They share the GUI's cache, so a scene indexed here is searchable in the viewer
-//! at once (and the other way round). `index --out` writes a standalone GeoParquet index
-//! (a cluster job per scene); `search` accepts such files, many at once, and ranks all
-//! their tiles together.
+//! `kestrel search` and `kestrel classify-scene`: the viewer's search, headless (`kestrel
+//! index` is [`super::index_cmd`]). They share the GUI's cache, so a scene indexed here is
+//! searchable in the viewer at once (and the other way round). `search` also accepts
+//! GeoParquet shards from `index --out`/`--out-dir`, many at once, and ranks all their
+//! tiles together.
 
 use std::path::{Path, PathBuf};
 
@@ -10,18 +10,18 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use super::common::{StderrProgress, check_input, check_outputs};
-use super::{ClassifySceneArgs, IndexArgs, IndexCmdArgs, SearchArgs};
+use super::{ClassifySceneArgs, IndexArgs, SearchArgs};
 use crate::jobs::CancelToken;
 use crate::model::Embedder;
 use crate::raster::Scene;
 use crate::search::cache::{self, CacheOutcome};
-use crate::search::geoparquet;
+use crate::search::geoparquet::{self, stream};
 use crate::search::index::{IndexOptions, TileIndex, build_index, default_readers};
 use crate::search::record::{IndexMeta, TileRecord};
 use crate::search::session::{self, ExportFormat, Query};
 
 impl IndexArgs {
-    fn options(&self, model: &Embedder) -> anyhow::Result<IndexOptions> {
+    pub(super) fn options(&self, model: &Embedder) -> anyhow::Result<IndexOptions> {
         if let (Some(stride), Some(cfg)) = (self.stride, model.config().preprocess.as_ref())
             && stride as usize > cfg.image_size
         {
@@ -109,60 +109,6 @@ fn scene_index(
     Ok(index)
 }
 
-fn summary(index: &TileIndex, model: &Embedder) -> serde_json::Value {
-    let embedded = index.embedded_count();
-    let cloud = index
-        .tiles
-        .iter()
-        .filter(|t| t.status == crate::search::record::TileStatus::SkippedCloud)
-        .count();
-    json!({
-        "scene": index.meta.scene_path,
-        "tiles": index.tiles.len(),
-        "embedded": embedded,
-        "skipped_nodata": index.tiles.len() - embedded - cloud,
-        "skipped_cloud": cloud,
-        "model": index.meta.model_name,
-        "checkpoint_sha256": index.meta.checkpoint_sha256,
-        "device": model.device_description(),
-    })
-}
-
-pub fn run_index(args: &IndexCmdArgs) -> anyhow::Result<()> {
-    // Before the model loads and every tile is embedded.
-    check_input(&args.scene, true)?;
-    check_outputs(
-        args.out.as_deref().map(|o| ("--out", o)),
-        &[args.scene.as_path()],
-    )?;
-    let model = super::model_cmds::load_embedder(&args.index.model)?;
-    let index = scene_index(
-        &args.scene,
-        &model,
-        &args.index.options(&model)?,
-        args.out.is_none() || args.cache,
-    )?;
-    if let Some(out) = &args.out {
-        geoparquet::write_index(out, &index.meta, &index.tiles)
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        eprintln!("kestrel: wrote {}", out.display());
-    }
-    let s = summary(&index, &model);
-    if args.json {
-        println!("{s}");
-    } else {
-        println!(
-            "{}: {} tiles, {} embedded, {} skipped for nodata, {} for cloud",
-            index.meta.scene_path,
-            s["tiles"],
-            s["embedded"],
-            s["skipped_nodata"],
-            s["skipped_cloud"]
-        );
-    }
-    Ok(())
-}
-
 fn is_index_file(p: &Path) -> bool {
     p.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
@@ -211,8 +157,38 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     // Check the query before the (possibly long) indexing.
     let query = Query::text(args.query.clone()).prepare(&model)?;
-    let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
-    let ranking = query.rank(&tiles)?;
+    let (metas, tiles, ranking) = if args.inputs.iter().all(|p| is_index_file(p)) {
+        // shards only: stream them (memory independent of the archive size)
+        let vector = query
+            .text_vector()
+            .context("the query has no text to search for")?;
+        // the model check first, from the footers (cheap)
+        let metas = args
+            .inputs
+            .iter()
+            .map(|p| geoparquet::read_meta(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sources: Vec<String> = args
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        session::check_indexes(&metas, &sources, &model)?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let found = stream::search_shards(&args.inputs, &vector, args.top, threads)?;
+        log::info!(
+            "scored {} tiles of {} shards",
+            found.scored,
+            args.inputs.len()
+        );
+        let scores: Vec<f32> = found.hits.iter().map(|h| h.1).collect();
+        let tiles: Vec<TileRecord> = found.hits.into_iter().map(|h| h.0).collect();
+        (found.metas, tiles, query.ranking_of_ordered(&scores))
+    } else {
+        let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
+        let ranking = query.rank(&tiles)?;
+        (metas, tiles, ranking)
+    };
     let top: Vec<(usize, f32)> = ranking.visible(f32::NEG_INFINITY, args.top).collect();
     for (path, format) in [
         (&args.csv, ExportFormat::Csv),

@@ -20,7 +20,7 @@
 //! polygon), `centre_lon`, `centre_lat`, `nodata_fraction`, `cloud_fraction` (empty /
 //! null when unknown), `status`. Provenance columns: `query_text`, `query_examples`,
 //! `model_name`, `checkpoint_sha256`, `bands` (comma-separated), `harmonisation`,
-//! `scene_path`.
+//! `precision` (`f32`/`bf16`/`f16`; empty / null when not recorded), `scene_path`.
 
 pub mod csv;
 pub mod geojson;
@@ -57,6 +57,8 @@ pub struct ExportScene {
     /// EPSG code of the scene CRS (the CRS of `crs_*` bounds), if it has one.
     pub epsg: Option<u32>,
     pub harmonisation: String,
+    /// Compute precision of the embeddings (`f32`, `bf16`, `f16`), when recorded.
+    pub precision: Option<String>,
 }
 
 /// What produced the results: query, model and scenes. One context serves both
@@ -99,6 +101,7 @@ impl ExportContext {
                 scene_path: m.scene_path.clone(),
                 epsg: m.scene_epsg,
                 harmonisation: m.harmonisation.clone(),
+                precision: m.precision.clone(),
             });
         }
         ctx
@@ -177,13 +180,14 @@ const TILE_COLUMNS: [&str; 21] = [
 ];
 
 /// Trailing provenance columns; `classes` only for classification.
-const PROVENANCE_COLUMNS: [&str; 7] = [
+const PROVENANCE_COLUMNS: [&str; 8] = [
     "query_text",
     "query_examples",
     "model_name",
     "checkpoint_sha256",
     "bands",
     "harmonisation",
+    "precision",
     "scene_path",
 ];
 
@@ -304,6 +308,7 @@ fn provenance_cells(ctx: &ExportContext, scene: &ExportScene, classes: Option<&s
         Cell::Str(ctx.checkpoint_sha256.clone()),
         Cell::Str(ctx.bands.join(",")),
         Cell::Str(scene.harmonisation.clone()),
+        scene.precision.clone().map_or(Cell::Null, Cell::Str),
         Cell::Str(scene.scene_path.clone()),
     ]);
     cells

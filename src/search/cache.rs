@@ -1,10 +1,11 @@
 //! The on-disk embedding cache: one GeoParquet tile index per (scene, checkpoint,
-//! preprocessing, tiling) combination, so reopening a scene makes it searchable at once.
+//! preprocessing, tiling, precision) combination, so reopening a scene makes it searchable
+//! at once.
 //!
-//! The cache key is in the file name *and* re-checked against the file's metadata;
-//! a stale entry (different scene identity, checkpoint, preprocessing version or tiling)
-//! or a corrupt one (the reader verifies a content digest) is reported and rebuilt, never
-//! trusted. Writes are atomic, so an interrupted build leaves no half file behind; the
+//! The cache key is in the file name *and* re-checked against the file's metadata; a
+//! stale entry (different scene identity, checkpoint, preprocessing version, tiling or
+//! precision) or a corrupt one (the reader verifies a content digest) is reported and
+//! rebuilt, never trusted. Writes are atomic, so an interrupted build leaves no half file behind; the
 //! temporary files of writes killed midway are removed when the cache is next opened.
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ pub struct CacheKey {
     pub stride: u32,
     pub max_nodata_fraction: f32,
     pub max_cloud_fraction: f32,
+    /// `f32`, `bf16` or `f16`: embeddings of another precision are not reused.
+    pub precision: String,
 }
 
 impl CacheKey {
@@ -63,6 +66,7 @@ impl CacheKey {
             stride: opts.stride.unwrap_or(size).clamp(1, size.max(1)),
             max_nodata_fraction: opts.max_nodata_fraction,
             max_cloud_fraction: opts.max_cloud_fraction,
+            precision: model.precision().to_owned(),
         })
     }
 
@@ -103,6 +107,14 @@ impl CacheKey {
             Some("different tiling".into())
         } else if meta.max_nodata_fraction != self.max_nodata_fraction || !cloud_ok {
             Some("different skip thresholds".into())
+        } else if meta.precision.as_deref() != Some(self.precision.as_str()) {
+            Some(format!(
+                "it was computed in {} (now {})",
+                meta.precision
+                    .as_deref()
+                    .unwrap_or("an unrecorded precision"),
+                self.precision
+            ))
         } else {
             None
         }

@@ -85,6 +85,8 @@ pub trait TileEmbedder: Sync {
     /// sha256 of the checkpoint file (may hash it on first use).
     fn checkpoint_sha256(&self) -> Result<String, ModelError>;
     fn embed_dim(&self) -> usize;
+    /// The precision the model computes in: `f32`, `bf16` or `f16`.
+    fn precision(&self) -> &'static str;
 }
 
 impl TileEmbedder for Embedder {
@@ -102,6 +104,9 @@ impl TileEmbedder for Embedder {
     }
     fn embed_dim(&self) -> usize {
         Embedder::embed_dim(self)
+    }
+    fn precision(&self) -> &'static str {
+        Embedder::precision(self).name()
     }
 }
 
@@ -232,6 +237,10 @@ pub fn build_index(
         max_nodata_fraction: opts.max_nodata_fraction,
         max_cloud_fraction: has_cloud_info.then_some(opts.max_cloud_fraction),
         created_utc: utc_now_iso8601(),
+        product_id: info.product_id.clone(),
+        mgrs_tile: info.mgrs_tile.clone(),
+        sensing_time: info.sensing_time.clone(),
+        precision: Some(model.precision().to_owned()),
     };
 
     let batch_size = opts.batch_size.max(1);

@@ -10,8 +10,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Version of the tile index layout written by this build (schema + `kestrel` metadata).
-/// Readers refuse files with a higher version.
-pub const INDEX_FORMAT_VERSION: u32 = 1;
+/// Readers refuse files with a higher version. 2: `embedding` is a fixed-size list, `bbox`
+/// covering column, `product_id`, `mgrs_tile`, `datetime` columns, precision recorded.
+pub const INDEX_FORMAT_VERSION: u32 = 2;
 
 /// What happened to a tile during indexing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -130,6 +131,19 @@ pub struct IndexMeta {
     pub max_cloud_fraction: Option<f32>,
     /// ISO 8601 UTC time the index was built.
     pub created_utc: String,
+    /// The product (or STAC item) id of the scene, when known (format 2).
+    #[serde(default)]
+    pub product_id: Option<String>,
+    /// The MGRS tile (`34UCF`), when known (format 2).
+    #[serde(default)]
+    pub mgrs_tile: Option<String>,
+    /// Sensing start time as the scene metadata gives it (ISO 8601), when known (format 2).
+    #[serde(default)]
+    pub sensing_time: Option<String>,
+    /// Compute precision of the model that made the embeddings: `f32`, `bf16` or `f16`
+    /// (format 2; `None` in files written before it was recorded).
+    #[serde(default)]
+    pub precision: Option<String>,
 }
 
 impl IndexMeta {

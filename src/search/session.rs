@@ -110,6 +110,23 @@ pub struct PreparedQuery {
 }
 
 impl PreparedQuery {
+    /// The query vector of a text-only query (examples need the tiles: [`Self::rank`]).
+    pub fn text_vector(&self) -> Option<Vec<f32>> {
+        retrieval::combine_query(self.text_embedding.as_deref(), &[], &[], self.query.weights)
+    }
+
+    /// The [`Ranking`] of tiles already scored and ordered best first (a streamed search
+    /// over shards, [`crate::search::geoparquet::stream`]): tile `i` has `scores[i]`.
+    pub fn ranking_of_ordered(&self, scores: &[f32]) -> Ranking {
+        Ranking {
+            text: self.query.text.clone(),
+            examples: String::new(),
+            description: self.query.text.clone(),
+            scores: scores.iter().map(|s| Some(*s)).collect(),
+            ranked: scores.iter().copied().enumerate().collect(),
+        }
+    }
+
     /// Score and rank `tiles` (examples refer to indices into `tiles`).
     pub fn rank(&self, tiles: &[TileRecord]) -> Result<Ranking, SessionError> {
         let q = &self.query;

@@ -145,7 +145,7 @@ fn fifos_are_refused_not_waited_on() {
     fails(&kestrel(tmp.path(), &["info", &f]), 1, &[&not_regular]);
     fails(
         &kestrel(tmp.path(), &["index", "--model", &model, &f]),
-        1,
+        2, // index: bad input, do not retry
         &[&not_regular],
     );
     fails(
@@ -243,7 +243,7 @@ fn outputs_that_are_inputs_are_refused_and_the_input_survives() {
     let sc = s(&scene_copy);
     fails(
         &kestrel(&cache, &["index", "--model", &model, "--out", &sc, &sc]),
-        1,
+        2,
         &[&format!("--out {sc} is the input {sc}")],
     );
     // --csv and --geojson onto one file
@@ -280,7 +280,7 @@ fn index_out_into_a_missing_folder_fails_before_indexing() {
     );
     fails(
         &out,
-        1,
+        2,
         &[&format!(
             "cannot write --out {o}: the folder {} does not exist",
             s(out_path.parent().unwrap())

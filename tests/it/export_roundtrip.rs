@@ -31,6 +31,10 @@ fn meta(scene: &str, epsg: u32) -> IndexMeta {
         max_nodata_fraction: 0.5,
         max_cloud_fraction: None,
         created_utc: "2026-01-01T00:00:00Z".into(),
+        product_id: None,
+        mgrs_tile: None,
+        sensing_time: None,
+        precision: Some("bf16".into()),
     }
 }
 
@@ -197,6 +201,7 @@ fn check_tile_fields(get: &dyn Fn(&str) -> String, t: &TileRecord, m: &IndexMeta
     assert_eq!(get("cloud_fraction").parse::<f32>().ok(), t.cloud_fraction);
     assert_eq!(get("status"), "embedded");
     assert_eq!(get("harmonisation"), m.harmonisation);
+    assert_eq!(get("precision"), "bf16");
     assert_eq!(get("scene_path"), m.scene_path);
     assert_eq!(get("model_name"), m.model_name);
     assert_eq!(get("checkpoint_sha256"), m.checkpoint_sha256);
@@ -240,6 +245,7 @@ fn ranked_csv_round_trips_row_by_row() {
         "checkpoint_sha256",
         "bands",
         "harmonisation",
+        "precision",
         "scene_path",
         "wkt",
     ]);
@@ -418,6 +424,7 @@ fn classification_exports_one_column_per_class() {
         "checkpoint_sha256",
         "bands",
         "harmonisation",
+        "precision",
         "scene_path",
         "wkt",
     ]);

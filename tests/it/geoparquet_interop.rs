@@ -1,6 +1,8 @@
 //! Interoperability: a tile index written by Kestrel is read by pyarrow, DuckDB (and,
 //! where installed, DuckDB's spatial extension and GeoPandas) with the right geometry,
-//! CRS and `list<float>` embeddings.
+//! CRS, `bbox` covering and `fixed_size_list<float>[N]` embeddings that DuckDB casts to
+//! `FLOAT[N]` for `array_cosine_similarity`; a shard DuckDB rewrote with `COPY` is searched
+//! by `kestrel search` exactly like the original.
 //!
 //! Runs `$KESTREL_PYTHON` (default `python3`); skips with a message when
 //! `import duckdb, pyarrow` fails there. `./packaging/test.sh` (what CI runs) points it at
@@ -25,6 +27,11 @@ t = pq.read_table(path)
 out["arrow_embedding_type"] = str(t.schema.field("embedding").type)
 out["arrow_geometry_type"] = str(t.schema.field("geometry").type)
 out["arrow_rows"] = t.num_rows
+out["arrow_bbox_type"] = str(t.schema.field("bbox").type)
+out["arrow_datetime_type"] = str(t.schema.field("datetime").type)
+out["arrow_datetime"] = [None if d is None else d.isoformat() for d in t.column("datetime").to_pylist()]
+out["arrow_product_id"] = t.column("product_id").to_pylist()
+out["arrow_mgrs_tile"] = t.column("mgrs_tile").to_pylist()
 out["arrow_geo"] = json.loads(pq.read_schema(path).metadata[b"geo"])
 
 import duckdb
@@ -33,6 +40,14 @@ q = ("SELECT tile_row, tile_col, status, typeof(embedding), embedding, cloud_fra
      "FROM read_parquet(?) ORDER BY tile_row, tile_col")
 out["duckdb_rows"] = [[r[0], r[1], r[2], r[3], None if r[4] is None else [f32bits(x) for x in r[4]],
                        f32bits(r[5])] for r in con.execute(q, [path]).fetchall()]
+
+n = t.schema.field("embedding").type.list_size
+q = [((k * 0.37) % 1.0) - 0.5 for k in range(n)]
+out["duckdb_array"] = [[r[0], r[1], r[2], r[3]] for r in con.execute(
+    f"SELECT tile_row, tile_col, typeof(embedding::FLOAT[{n}]), "
+    f"array_cosine_similarity(embedding::FLOAT[{n}], $q::FLOAT[{n}]) "
+    "FROM read_parquet($p) ORDER BY tile_row, tile_col", {"q": q, "p": path}).fetchall()]
+out["query"] = q
 
 def load_spatial():
     try:
@@ -61,6 +76,13 @@ try:
     out["gpd_crs_is_lonlat"] = g.crs.equals("OGC:CRS84")
     out["gpd_rings"] = [[[f64bits(x), f64bits(y)] for x, y in p.exterior.coords] for p in g.geometry]
     out["gpd_embedding_lens"] = [None if e is None else len(e) for e in g["embedding"]]
+    # GeoPandas hides the covering column it uses for filtering; the values via pyarrow
+    out["gpd_bbox"] = [[f64bits(b[k]) for k in ("xmin", "ymin", "xmax", "ymax")]
+                       for b in t.sort_by([("tile_row", "ascending"), ("tile_col", "ascending")])
+                                 .column("bbox").to_pylist()]
+    # the covering drives GeoPandas' bbox filter: only the tiles of the first column
+    sub = gpd.read_parquet(path, bbox=(12.25, 45.0, 12.26, 46.0))
+    out["gpd_bbox_filter"] = sorted([int(r), int(c)] for r, c in zip(sub["tile_row"], sub["tile_col"]))
 except ImportError as e:
     out["gpd_skipped"] = repr(e)
 print(json.dumps(out))
@@ -71,6 +93,10 @@ fn python() -> String {
 }
 
 fn tiles() -> Vec<TileRecord> {
+    tiles_of(DIM)
+}
+
+fn tiles_of(dim: usize) -> Vec<TileRecord> {
     (0..6u32)
         .map(|i| {
             let (row, col) = (i / 3, i % 3);
@@ -108,7 +134,7 @@ fn tiles() -> Vec<TileRecord> {
                 cloud_fraction: (i != 2).then_some(i as f32 * 0.1),
                 status,
                 embedding: (status == TileStatus::Embedded).then(|| {
-                    (0..DIM)
+                    (0..dim)
                         .map(|k| ((i as f32 + 1.0) * 0.1234567 + k as f32 * 0.01).sin())
                         .collect()
                 }),
@@ -136,6 +162,10 @@ fn meta() -> IndexMeta {
         max_nodata_fraction: 1.0,
         max_cloud_fraction: None,
         created_utc: "2026-01-01T00:00:00Z".into(),
+        product_id: Some("S2B_MSIL2A_20230823T095559_N0509_R122_T33TUL_20230823T124759".into()),
+        mgrs_tile: Some("33TUL".into()),
+        sensing_time: Some("2023-08-23T09:55:59.024Z".into()),
+        precision: Some("f32".into()),
     }
 }
 
@@ -196,14 +226,54 @@ fn duckdb_pyarrow_and_geopandas_read_an_index() {
     println!("duckdb ST_AsText row 0: {}", v["duckdb_wkt"][0]);
 
     assert_eq!(v["arrow_rows"], 6);
-    assert!(
-        v["arrow_embedding_type"]
-            .as_str()
-            .unwrap()
-            .starts_with("list<element: float"),
-        "{}",
-        v["arrow_embedding_type"]
+    assert_eq!(
+        v["arrow_embedding_type"],
+        format!("fixed_size_list<element: float not null>[{DIM}]")
     );
+    assert_eq!(
+        v["arrow_bbox_type"],
+        "struct<xmin: double not null, ymin: double not null, xmax: double not null, ymax: double not null>"
+    );
+    assert_eq!(v["arrow_datetime_type"], "timestamp[us, tz=UTC]");
+    assert_eq!(
+        v["arrow_datetime"],
+        serde_json::json!(vec!["2023-08-23T09:55:59.024000+00:00"; 6])
+    );
+    assert_eq!(
+        v["arrow_product_id"],
+        serde_json::json!(vec![meta().product_id.unwrap(); 6])
+    );
+    assert_eq!(v["arrow_mgrs_tile"], serde_json::json!(vec!["33TUL"; 6]));
+    // DuckDB: FLOAT[N] after the cast, and array_cosine_similarity as computed here
+    let query: Vec<f64> = v["query"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| f64::from(x.as_f64().unwrap() as f32))
+        .collect();
+    let arr = v["duckdb_array"].as_array().unwrap();
+    assert_eq!(arr.len(), ts.len());
+    for (r, t) in arr.iter().zip(&ts) {
+        assert_eq!(
+            (r[0].as_u64(), r[1].as_u64()),
+            (Some(t.row.into()), Some(t.col.into()))
+        );
+        match &t.embedding {
+            Some(e) => {
+                assert_eq!(r[2], format!("FLOAT[{DIM}]"));
+                let dot: f64 = e.iter().zip(&query).map(|(a, b)| f64::from(*a) * b).sum();
+                let na = e.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+                let nb = query.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let got = r[3].as_f64().unwrap();
+                assert!(
+                    (got - dot / (na * nb)).abs() < 1e-5,
+                    "{got} vs {}",
+                    dot / (na * nb)
+                );
+            }
+            None => assert!(r[3].is_null(), "{r}"),
+        }
+    }
     assert_eq!(v["arrow_geometry_type"], "binary");
     assert_eq!(v["arrow_geo"]["version"], "1.1.0");
 
@@ -213,7 +283,13 @@ fn duckdb_pyarrow_and_geopandas_read_an_index() {
         assert_eq!(r[0], t.row);
         assert_eq!(r[1], t.col);
         assert_eq!(r[2], t.status.as_str());
-        assert_eq!(r[3], "FLOAT[]");
+        // DuckDB 2.0 reads the Parquet LIST as a list (the Arrow schema's fixed size is for
+        // Arrow readers); `::FLOAT[N]` above makes it an array
+        assert!(
+            r[3] == "FLOAT[]" || r[3] == format!("FLOAT[{DIM}]").as_str(),
+            "{}",
+            r[3]
+        );
         match &t.embedding {
             Some(e) => {
                 let got: Vec<f32> = r[4]
@@ -269,6 +345,16 @@ fn duckdb_pyarrow_and_geopandas_read_an_index() {
                 .map(|t| t.embedding.as_ref().map(|e| e.len() as u64))
                 .collect();
             assert_eq!(lens, expect);
+            for (b, t) in v["gpd_bbox"].as_array().unwrap().iter().zip(&ts) {
+                let got: Vec<f64> = b
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| f64::from_bits(x.as_u64().unwrap()))
+                    .collect();
+                assert_eq!(got, t.bounds_wgs84().unwrap());
+            }
+            assert_eq!(v["gpd_bbox_filter"], serde_json::json!([[0, 0], [1, 0]]));
         }
         None => eprintln!("GeoPandas part skipped: {}", v["gpd_skipped"]),
     }
@@ -341,8 +427,10 @@ fn readme_duckdb_and_geopandas_snippets_run_verbatim() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("indexes")).unwrap();
     let mut all = Vec::new();
+    // the README's SQL is for Llama3-MS-CLIP's 512-value embeddings
+    let dim = 512;
     for (k, scene) in ["T33TUL", "T33TUM"].iter().enumerate() {
-        let mut ts = tiles();
+        let mut ts = tiles_of(dim);
         for t in &mut ts {
             t.scene_id = (*scene).into();
             if let Some(e) = &mut t.embedding {
@@ -351,6 +439,7 @@ fn readme_duckdb_and_geopandas_snippets_run_verbatim() {
         }
         let m = IndexMeta {
             scene_identity: (*scene).into(),
+            embed_dim: dim as u32,
             ..meta()
         };
         write_index(
@@ -364,7 +453,7 @@ fn readme_duckdb_and_geopandas_snippets_run_verbatim() {
         }
         all.extend(ts);
     }
-    let query: Vec<f32> = (0..DIM).map(|k| (k as f32 * 0.37).cos()).collect();
+    let query: Vec<f32> = (0..dim).map(|k| (k as f32 * 0.37).cos()).collect();
     let out = Command::new(&py)
         .args(["-c", README_PY])
         .arg(dir.path())
@@ -413,4 +502,207 @@ fn readme_duckdb_and_geopandas_snippets_run_verbatim() {
     }
     assert_eq!(v["gpd_rows"], 6);
     assert_eq!(v["gpd_crs"], "OGC:CRS84");
+}
+
+const COPY_PY: &str = r#"
+import sys, duckdb, pyarrow.parquet as pq
+src, dst = sys.argv[1], sys.argv[2]
+meta = pq.read_schema(src).metadata[b"kestrel"].decode()
+con = duckdb.connect()
+lit = meta.replace("'", "''")
+# compaction as users do it: all columns, the `kestrel` metadata carried over by hand
+con.execute(f"COPY (SELECT * FROM read_parquet('{src}') ORDER BY tile_row DESC, tile_col) "
+            f"TO '{dst}' (FORMAT parquet, KV_METADATA {{kestrel: '{lit}'}})")
+md = pq.read_metadata(dst)
+print(md.created_by)
+print(sorted(k.decode() for k in md.metadata))
+"#;
+
+/// A shard Kestrel wrote, rewritten by DuckDB `COPY` (rows reordered, no content digest,
+/// DuckDB's own types), is searched by `kestrel search` with the same top-k as the
+/// original.
+#[test]
+fn duckdb_copied_shard_is_searched_like_the_original() {
+    let py = python();
+    let probe = Command::new(&py)
+        .args(["-c", "import duckdb, pyarrow"])
+        .output();
+    if !matches!(&probe, Ok(o) if o.status.success()) {
+        eprintln!("SKIP: `{py} -c 'import duckdb, pyarrow'` failed; set KESTREL_PYTHON");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = crate::common::repo();
+    let model = repo.join("tests/fixtures/msclip_tiny/msclip_random.safetensors");
+    let demo = repo.join("assets/demo/T33UUU_20170216_L1C");
+    let src = tmp.path().join("demo.parquet");
+    let dst = tmp.path().join("demo-copy.parquet");
+    let kestrel = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+            .args(args)
+            .env("KESTREL_CACHE_DIR", tmp.path().join("cache"))
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    kestrel(&[
+        "index".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--out".as_ref(),
+        src.as_os_str(),
+        demo.as_os_str(),
+    ]);
+    let out = Command::new(&py)
+        .args(["-c", COPY_PY])
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = String::from_utf8(out.stdout).unwrap();
+    println!("rewritten: {info}");
+    assert!(info.starts_with("DuckDB"), "{info}");
+    assert!(!info.contains("kestrel_content_sha256"), "{info}");
+    let search = |shard: &std::path::Path| -> Vec<serde_json::Value> {
+        kestrel(&[
+            "search".as_ref(),
+            "--json".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--query".as_ref(),
+            "a river".as_ref(),
+            "--top".as_ref(),
+            "20".as_ref(),
+            shard.as_os_str(),
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    };
+    let original = search(&src);
+    let copied = search(&dst);
+    assert_eq!(original.len(), 20);
+    assert_eq!(copied, original);
+}
+
+const TOP20_PY: &str = r#"
+import glob, json, sys, duckdb
+shards, query = sys.argv[1], json.loads(sys.argv[2])
+n = len(query)
+con = duckdb.connect()
+rows = con.execute(
+    f"SELECT scene_id, tile_row, tile_col, "
+    f"array_cosine_similarity(embedding::FLOAT[{n}], $q::FLOAT[{n}]) AS score "
+    "FROM read_parquet($p) WHERE status = 'embedded' ORDER BY score DESC LIMIT 20",
+    {"q": query, "p": shards}).fetchall()
+print(json.dumps([list(r) for r in rows]))
+"#;
+
+/// `kestrel search shards/*.parquet` (the streamed search) lists DuckDB's exact top-20 over
+/// the same shards, in order, with the same scores.
+#[test]
+fn streamed_search_top20_equals_duckdb_exact() {
+    let py = python();
+    let probe = Command::new(&py).args(["-c", "import duckdb"]).output();
+    if !matches!(&probe, Ok(o) if o.status.success()) {
+        eprintln!("SKIP: `{py} -c 'import duckdb'` failed; set KESTREL_PYTHON");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = crate::common::repo();
+    let model = repo
+        .join("tests/fixtures/msclip_tiny/msclip_random.safetensors")
+        .display()
+        .to_string();
+    let shards = tmp.path().join("shards");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+            .args(args)
+            .env("KESTREL_CACHE_DIR", tmp.path().join("cache"))
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut args = vec![
+        "index".to_string(),
+        "--model".into(),
+        model.clone(),
+        "--stride".into(),
+        "112".into(),
+        "--out-dir".into(),
+        shards.display().to_string(),
+        repo.join("assets/demo/T33UUU_20170216_L1C")
+            .display()
+            .to_string(),
+    ];
+    for c in ["282D_485L_3_3.tif", "38D_378R_2_3.tif", "637U_59R_1_3.tif"] {
+        args.push(
+            repo.join("tests/fixtures/chips")
+                .join(c)
+                .display()
+                .to_string(),
+        );
+    }
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut files: Vec<String> = std::fs::read_dir(&shards)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4);
+    let text = "a river";
+    let q: serde_json::Value =
+        serde_json::from_str(&run(&["embed-text", "--json", "--model", &model, text])).unwrap();
+    let mut search: Vec<&str> = vec![
+        "search",
+        "--json",
+        "--model",
+        model.as_str(),
+        "--query",
+        text,
+    ];
+    search.extend(files.iter().map(String::as_str));
+    let ours: Vec<serde_json::Value> = run(&search)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let glob = format!("{}/*.parquet", shards.display());
+    let out = Command::new(&py)
+        .args(["-c", TOP20_PY, &glob, &q["embedding"].to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duck: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ours.len(), 20);
+    assert_eq!(duck.len(), 20);
+    for (a, b) in ours.iter().zip(&duck) {
+        assert_eq!(
+            (&a["scene_id"], &a["row"], &a["col"]),
+            (&b[0], &b[1], &b[2]),
+            "ours {a} vs DuckDB {b}"
+        );
+        let (sa, sb) = (a["score"].as_f64().unwrap(), b[3].as_f64().unwrap());
+        assert!((sa - sb).abs() < 1e-5, "{sa} vs {sb}");
+    }
 }

@@ -5,6 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, TimestampMicrosecondType};
+use arrow_schema::{DataType, Field, TimeUnit};
 use kestrel::search::geoparquet::{
     self, CHECKSUM_KEY, GEO_KEY, META_KEY, ROW_GROUP_ROWS, StoreError, read_index, read_indexes,
     read_meta, write_index,
@@ -38,6 +41,12 @@ fn meta(scene: &str) -> IndexMeta {
         max_nodata_fraction: 0.5,
         max_cloud_fraction: Some(0.3),
         created_utc: "2026-01-02T03:04:05Z".into(),
+        product_id: Some(format!(
+            "S2B_MSIL2A_20230823T095559_N0509_R122_T{scene}_20230823T124759"
+        )),
+        mgrs_tile: Some(scene.into()),
+        sensing_time: Some("2023-08-23T09:55:59.024Z".into()),
+        precision: Some("f32".into()),
     }
 }
 
@@ -207,15 +216,58 @@ fn geo_metadata_and_schema_follow_geoparquet() {
         geoparquet::content_sha256(&get(META_KEY).unwrap(), &ts)
     );
 
+    // The covering column is declared for the geometry.
+    assert_eq!(
+        col["covering"]["bbox"],
+        serde_json::json!({"xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"],
+                           "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]})
+    );
+
     // Column names, and the 3-level list for the embedding.
     let reader = SerializedFileReader::new(fs::File::open(&path).unwrap()).unwrap();
+    assert!(
+        reader
+            .metadata()
+            .file_metadata()
+            .created_by()
+            .unwrap()
+            .starts_with("kestrel ")
+    );
     let schema = reader.metadata().file_metadata().schema_descr();
     let names: Vec<String> = (0..schema.num_columns())
         .map(|i| schema.column(i).path().string())
         .collect();
-    assert_eq!(names[0], "geometry");
-    assert_eq!(names[17], "embedding.list.element");
-    let emb = schema.column(17);
+    assert_eq!(
+        names,
+        [
+            "geometry",
+            "bbox.xmin",
+            "bbox.ymin",
+            "bbox.xmax",
+            "bbox.ymax",
+            "scene_id",
+            "product_id",
+            "mgrs_tile",
+            "datetime",
+            "tile_row",
+            "tile_col",
+            "px_x0",
+            "px_y0",
+            "px_width",
+            "px_height",
+            "crs_minx",
+            "crs_miny",
+            "crs_maxx",
+            "crs_maxy",
+            "centre_lon",
+            "centre_lat",
+            "nodata_fraction",
+            "cloud_fraction",
+            "status",
+            "embedding.list.element",
+        ]
+    );
+    let emb = schema.column(names.len() - 1);
     assert_eq!((emb.max_def_level(), emb.max_rep_level()), (2, 1));
     let root = schema.root_schema();
     let group = root
@@ -227,6 +279,145 @@ fn geo_metadata_and_schema_follow_geoparquet() {
         group.get_basic_info().converted_type(),
         parquet::basic::ConvertedType::LIST
     );
+
+    // What Arrow readers see: a fixed-size list, the bbox struct, values per row.
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        fs::File::open(&path).unwrap(),
+    )
+    .unwrap();
+    let arrow = b.schema().clone();
+    assert_eq!(
+        arrow.field_with_name("embedding").unwrap().data_type(),
+        &DataType::FixedSizeList(
+            Arc::new(Field::new("element", DataType::Float32, false)),
+            DIM as i32
+        )
+    );
+    assert_eq!(
+        arrow.field_with_name("datetime").unwrap().data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    );
+    let batches: Vec<_> = b.build().unwrap().map(Result::unwrap).collect();
+    let batch = &batches[0];
+    let bbox = batch.column_by_name("bbox").unwrap().as_struct();
+    let xmin = bbox
+        .column_by_name("xmin")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    let ymax = bbox
+        .column_by_name("ymax")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    for (i, t) in ts.iter().take(batch.num_rows()).enumerate() {
+        let [x0, _, _, y1] = t.bounds_wgs84().unwrap();
+        assert_eq!((xmin.value(i), ymax.value(i)), (x0, y1));
+    }
+    let dt = batch
+        .column_by_name("datetime")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>();
+    // date -u -d 2023-08-23T09:55:59.024Z +%s%6N
+    assert_eq!(dt.value(0), 1_692_784_559_024_000);
+    let product = batch
+        .column_by_name("product_id")
+        .unwrap()
+        .as_string::<i32>();
+    assert_eq!(product.value(0), m.product_id.as_deref().unwrap());
+    let tile = batch
+        .column_by_name("mgrs_tile")
+        .unwrap()
+        .as_string::<i32>();
+    assert_eq!(tile.value(3), "geo");
+}
+
+/// A shard written by Kestrel before format 2 (`list<float>` embedding, no `bbox`, no
+/// precision), vendored as written by that build from the tiny model and a chip: it
+/// still reads, digest checked.
+#[test]
+fn format_1_shards_still_read() {
+    let path = crate::common::repo().join("tests/fixtures/index_v1/282D_485L_3_3.parquet");
+    let (m, ts) = read_index(&path).unwrap();
+    assert_eq!(m.format_version, 1);
+    assert_eq!(m.precision, None);
+    assert_eq!(m.embed_dim, 32);
+    assert_eq!(ts.len(), 1);
+    let e = ts[0].embedding.as_ref().unwrap();
+    assert_eq!(e.len(), 32);
+    let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+    let kvs = key_values(&path);
+    let get = |k: &str| kvs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(
+        get(CHECKSUM_KEY).unwrap(),
+        geoparquet::content_sha256(&get(META_KEY).unwrap(), &ts)
+    );
+}
+
+/// Rewrite a shard's rows through Arrow as another tool would: `created_by` not Kestrel's,
+/// the metadata given (the digest dropped or carried over), only the rows in `keep`.
+fn rewrite(src: &Path, dst: &Path, drop_digest: bool, keep: std::ops::Range<usize>) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::KeyValue;
+    use parquet::file::properties::WriterProperties;
+    let kvs: Vec<KeyValue> = key_values(src)
+        .into_iter()
+        .filter(|(k, _)| k != "ARROW:schema" && !(drop_digest && k == CHECKSUM_KEY))
+        .map(|(k, v)| KeyValue::new(k, v))
+        .collect();
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        fs::File::open(src).unwrap(),
+    )
+    .unwrap();
+    let schema = b.schema().clone();
+    let props = WriterProperties::builder()
+        .set_created_by("parquet-cpp-arrow version 26.0.1".into())
+        .set_key_value_metadata(Some(kvs))
+        .build();
+    let mut w = ArrowWriter::try_new(fs::File::create(dst).unwrap(), schema, Some(props)).unwrap();
+    let mut row = 0;
+    for batch in b.build().unwrap() {
+        let batch = batch.unwrap();
+        let (first, n) = (row, batch.num_rows());
+        row += n;
+        let lo = keep.start.clamp(first, first + n);
+        let hi = keep.end.clamp(first, first + n);
+        w.write(&batch.slice(lo - first, hi - lo)).unwrap();
+    }
+    w.close().unwrap();
+}
+
+/// Shards another writer rewrote have no Kestrel digest to trust: with the digest dropped,
+/// or carried over although rows were filtered out, they read when their columns and
+/// `kestrel` metadata are right. A Kestrel-written file whose digest is gone is refused.
+#[test]
+fn rewritten_shards_read_without_a_kestrel_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.parquet");
+    let m = meta("rw");
+    let ts = tiles("rw", 30);
+    write_index(&src, &m, &ts).unwrap();
+
+    let copied = dir.path().join("copied.parquet");
+    rewrite(&src, &copied, true, 0..ts.len());
+    assert_eq!(read_index(&copied).unwrap(), (m.clone(), ts.clone()));
+
+    let filtered = dir.path().join("filtered.parquet");
+    rewrite(&src, &filtered, false, 7..19);
+    let keep: Vec<TileRecord> = ts[7..19].to_vec();
+    let (m2, ts2) = read_index(&filtered).unwrap();
+    assert_eq!((m2, ts2), (m.clone(), keep));
+
+    // Kestrel's own writer, digest removed: damage, not a rewrite.
+    let bytes = fs::read(&src).unwrap();
+    let key = CHECKSUM_KEY.as_bytes();
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap();
+    let mut b = bytes.clone();
+    b[at] = b'K';
+    let nodigest = dir.path().join("nodigest.parquet");
+    fs::write(&nodigest, &b).unwrap();
+    let e = read_index(&nodigest).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains(CHECKSUM_KEY), "{e}");
 }
 
 #[test]
@@ -496,4 +687,56 @@ fn measure_full_scene_index() {
         size as f64 / raw as f64,
         raw as f64 / 1e6
     );
+}
+
+/// The streamed search over many shards (embedding column only, a heap, several files at
+/// once) gives exactly the in-memory ranking of all their tiles: same tiles, order (ties
+/// by file, then row) and scores, for several k and thread counts.
+#[test]
+fn streamed_top_k_equals_the_in_memory_ranking() {
+    use kestrel::model::tasks::retrieval;
+    use kestrel::search::geoparquet::stream::search_shards;
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (k, n) in [1500usize, 30, 0, 700, 2].iter().enumerate() {
+        let scene = format!("S{k}");
+        let mut ts = tiles(&scene, *n);
+        // exact ties across files: tile 0 of every shard has the same embedding
+        if let Some(t) = ts.first_mut() {
+            t.embedding = Some(embedding(424242));
+        }
+        let p = dir.path().join(format!("{scene}.parquet"));
+        write_index(&p, &meta(&scene), &ts).unwrap();
+        paths.push(p);
+    }
+    let query = embedding(424242);
+    let all: Vec<TileRecord> = read_indexes(&paths)
+        .unwrap()
+        .into_iter()
+        .flat_map(|ix| ix.tiles)
+        .collect();
+    let scores = retrieval::score(all.iter().map(|t| t.embedding.as_deref()), &query);
+    let ranked = retrieval::rank(&scores);
+    for (k, threads) in [(1, 1), (20, 3), (5000, 2)] {
+        let found = search_shards(&paths, &query, k, threads).unwrap();
+        assert_eq!(found.metas.len(), paths.len());
+        assert_eq!(found.scored as usize, ranked.len());
+        let want: Vec<(TileRecord, f32)> = ranked
+            .iter()
+            .take(k)
+            .map(|(i, s)| (all[*i].clone(), *s))
+            .collect();
+        assert_eq!(found.hits.len(), want.len());
+        for (got, want) in found.hits.iter().zip(&want) {
+            assert_eq!(
+                (&got.0.scene_id, got.0.row, got.0.col, got.1),
+                (&want.0.scene_id, want.0.row, want.0.col, want.1)
+            );
+            assert_eq!(got.0, want.0);
+        }
+    }
+    // the tied tiles come first, in file order
+    let top = search_shards(&paths, &query, 4, 2).unwrap();
+    let ids: Vec<&str> = top.hits.iter().map(|h| h.0.scene_id.as_str()).collect();
+    assert_eq!(ids, ["S0", "S1", "S3", "S4"]);
 }

@@ -26,6 +26,15 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// The name files and the CLI use: `f32`, `f16`, `bf16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+        }
+    }
+
     pub fn dtype(self) -> DType {
         match self {
             Self::F32 => DType::F32,

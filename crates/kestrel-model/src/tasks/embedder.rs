@@ -60,6 +60,7 @@ pub struct Embedder {
     from_hub: bool,
     sha256: OnceLock<String>,
     cache_root: Option<PathBuf>,
+    precision: Precision,
 }
 
 /// The config to use with a checkpoint when none is given.
@@ -124,6 +125,7 @@ impl Embedder {
             from_hub,
             sha256: OnceLock::new(),
             cache_root: spec.cache_root.clone(),
+            precision: spec.precision,
         })
     }
 
@@ -136,6 +138,11 @@ impl Embedder {
     pub fn model_name(&self) -> &str {
         &self.name
     }
+    /// The precision the towers compute in (what `spec.precision` asked for).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     pub fn embed_dim(&self) -> usize {
         self.model.config().embed_dim
     }
