@@ -211,6 +211,9 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     // Check the query before the (possibly long) indexing.
     let query = Query::text(args.query.clone()).prepare(&model)?;
+    if let Some(w) = query.warning() {
+        eprintln!("kestrel: warning: query: {w}");
+    }
     let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
     let ranking = query.rank(&tiles)?;
     let top: Vec<(usize, f32)> = ranking.visible(f32::NEG_INFINITY, args.top).collect();

@@ -10,6 +10,7 @@ mod embedder;
 mod full;
 mod hub;
 mod oracle;
+mod oracle_rsmclip;
 mod tokenizer_corpus;
 mod tokenizer_errors;
 mod tokenizer_oracle;
