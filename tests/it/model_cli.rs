@@ -276,7 +276,10 @@ fn bad_inputs_fail_clearly() {
     let out = kestrel(&["embed-text", "--json", "--model", &model, "", &long]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("warning: text \"\": the text is empty"), "{err}");
+    assert!(
+        err.contains("warning: text \"\": the text is empty"),
+        "{err}"
+    );
     assert!(
         err.contains("too long: it has 1000 tokens and only the first 75 are used"),
         "{err}"
@@ -284,7 +287,12 @@ fn bad_inputs_fail_clearly() {
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 2);
     let ids = |v: &Value| -> Vec<u64> {
-        v["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+        v["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect()
     };
     assert_eq!(&ids(&lines[0])[..3], &[49406, 49407, 0]);
     let cut = ids(&lines[1]);
@@ -435,7 +443,14 @@ fn embed_text_runs_rsmclip_with_a_local_hf_tokenizer() {
         .collect();
     let model = s(&dir.join("RSMCLIP-Tiny_random.safetensors"));
     let tok = s(&dir.join("xlmr-test-tokenizer.json"));
-    let mut args = vec!["embed-text", "--json", "--model", &model, "--tokenizer", &tok];
+    let mut args = vec![
+        "embed-text",
+        "--json",
+        "--model",
+        &model,
+        "--tokenizer",
+        &tok,
+    ];
     args.extend(&labels);
     let out = kestrel(&args);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
@@ -451,7 +466,10 @@ fn embed_text_runs_rsmclip_with_a_local_hf_tokenizer() {
     }
     // The empty query and the 204-piece one are embedded as open_clip does, with warnings.
     assert!(err.contains("the text is empty"), "{err}");
-    assert!(err.contains("it has 204 tokens and only the first 75"), "{err}");
+    assert!(
+        err.contains("it has 204 tokens and only the first 75"),
+        "{err}"
+    );
     // Without --tokenizer (none beside the checkpoint) the error names what is needed.
     let out = kestrel(&["embed-text", "--model", &model, "river"]);
     assert_clean_failure(&out, &["xlm-roberta-base", "--tokenizer"]);

@@ -22,7 +22,7 @@ pub enum TextTower {
     /// open_clip's causal text transformer (CLIP, MS-CLIP, RemoteCLIP).
     Clip(TextTransformer),
     /// open_clip's `HFTextEncoder` over XLM-RoBERTa (RS-M-CLIP).
-    Hf(XlmRobertaText),
+    Hf(Box<XlmRobertaText>),
 }
 
 impl TextTower {
@@ -37,7 +37,7 @@ impl TextTower {
     /// The Hugging Face tower, when that is the tower.
     pub fn as_hf(&self) -> Option<&XlmRobertaText> {
         match self {
-            Self::Hf(t) => Some(t),
+            Self::Hf(t) => Some(t.as_ref()),
             Self::Clip(_) => None,
         }
     }
@@ -113,7 +113,7 @@ impl ClipModel {
         }
         let w = f32_weights.as_ref().unwrap_or(weights);
         let text = match config.hf_text() {
-            Some(h) => TextTower::Hf(XlmRobertaText::load(w, h, exec)?),
+            Some(h) => TextTower::Hf(Box::new(XlmRobertaText::load(w, h, exec)?)),
             None => TextTower::Clip(TextTransformer::load(
                 w,
                 config.text_transformer()?,

@@ -49,7 +49,8 @@ impl EncoderLayer {
         exec: Exec,
     ) -> Result<Self, ModelError> {
         let eps = enc.layer_norm_eps as f32;
-        let part = |name: &str, what: &str| w.get(&format!("{prefix}.attention.self.{name}.{what}"));
+        let part =
+            |name: &str, what: &str| w.get(&format!("{prefix}.attention.self.{name}.{what}"));
         let qkv_w = Tensor::cat(
             &[
                 &part("query", "weight")?,
@@ -87,7 +88,8 @@ impl EncoderLayer {
         let h = self
             .intermediate
             .forward(&a, None, Some(Activation::Gelu))?;
-        self.output_ln.forward(&self.output.forward(&h, Some(&a), None)?)
+        self.output_ln
+            .forward(&self.output.forward(&h, Some(&a), None)?)
     }
 }
 
@@ -120,7 +122,9 @@ impl XlmRobertaText {
             .collect::<Result<_, _>>()?;
         let proj = match cfg.proj {
             HfProj::Identity => Projection::Identity,
-            HfProj::Linear { bias } => Projection::Linear(Linear::load(w, "text.proj", bias, exec)?),
+            HfProj::Linear { bias } => {
+                Projection::Linear(Linear::load(w, "text.proj", bias, exec)?)
+            }
             HfProj::Mlp { bias } => Projection::Mlp(
                 Linear::load(w, "text.proj.0", bias, exec)?,
                 Linear::load(w, "text.proj.2", bias, exec)?,
@@ -129,7 +133,9 @@ impl XlmRobertaText {
         Ok(Self {
             word_embeddings: w.get(&format!("{e}.word_embeddings.weight"))?,
             position_embeddings: w.get(&format!("{e}.position_embeddings.weight"))?,
-            token_type0: w.get(&format!("{e}.token_type_embeddings.weight"))?.get(0)?,
+            token_type0: w
+                .get(&format!("{e}.token_type_embeddings.weight"))?
+                .get(0)?,
             embeddings_ln: LayerNorm::load_eps(
                 w,
                 &format!("{e}.LayerNorm"),

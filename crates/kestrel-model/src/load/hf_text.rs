@@ -134,7 +134,9 @@ impl RobertaConfig {
         }
         let big = |what: &str, v: usize, max: usize| {
             if v > max {
-                Err(format!("text_hf_config.{what} {v} is absurd (at most {max})"))
+                Err(format!(
+                    "text_hf_config.{what} {v} is absurd (at most {max})"
+                ))
             } else {
                 Ok(())
             }
@@ -143,7 +145,11 @@ impl RobertaConfig {
         big("intermediate_size", self.intermediate_size, 1 << 18)?;
         big("num_hidden_layers", self.num_hidden_layers, 1024)?;
         big("vocab_size", self.vocab_size, 1 << 24)?;
-        big("max_position_embeddings", self.max_position_embeddings, 1 << 16)?;
+        big(
+            "max_position_embeddings",
+            self.max_position_embeddings,
+            1 << 16,
+        )?;
         big("type_vocab_size", self.type_vocab_size, 1 << 10)?;
         if (self.pad_token_id as usize) >= self.vocab_size {
             return Err(format!(

@@ -104,7 +104,7 @@ pub fn tokenizer_for(
             None => ClipTokenizer::new(),
         }
         .map_err(input)?;
-        return Ok(TextTokenizer::Clip(t));
+        return Ok(TextTokenizer::Clip(Box::new(t)));
     };
     let path = match &spec.tokenizer {
         Some(p) => p.clone(),
@@ -142,7 +142,7 @@ pub fn tokenizer_for(
             )));
         }
     }
-    Ok(TextTokenizer::Hf(t))
+    Ok(TextTokenizer::Hf(Box::new(t)))
 }
 
 impl Embedder {

@@ -46,11 +46,9 @@ impl HfTokenizer {
         if context_length < 2 {
             return Err(TokenizerError::ContextLength(context_length));
         }
-        kestrel_base::paths::check_regular_file(path).map_err(|source| {
-            TokenizerError::Read {
-                path: path.to_path_buf(),
-                source,
-            }
+        kestrel_base::paths::check_regular_file(path).map_err(|source| TokenizerError::Read {
+            path: path.to_path_buf(),
+            source,
         })?;
         let build = |problem: String| TokenizerError::Build {
             path: path.to_path_buf(),
@@ -117,7 +115,10 @@ impl HfTokenizer {
             path: self.path.clone(),
             problem: e.to_string(),
         };
-        let enc = self.tokenizer.encode(cleaned.as_str(), true).map_err(fail)?;
+        let enc = self
+            .tokenizer
+            .encode(cleaned.as_str(), true)
+            .map_err(fail)?;
         let ids = enc.get_ids().to_vec();
         let special = enc.get_special_tokens_mask();
         let kept = special.iter().filter(|&&s| s == 0).count();

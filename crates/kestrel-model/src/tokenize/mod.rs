@@ -41,11 +41,12 @@ impl Tokenized {
     }
 }
 
-/// The tokenizer of a model: open_clip's BPE or a Hugging Face `tokenizer.json`.
+/// The tokenizer of a model: open_clip's BPE or a Hugging Face `tokenizer.json` (boxed:
+/// both are kilobytes).
 #[derive(Debug)]
 pub enum TextTokenizer {
-    Clip(ClipTokenizer),
-    Hf(HfTokenizer),
+    Clip(Box<ClipTokenizer>),
+    Hf(Box<HfTokenizer>),
 }
 
 impl TextTokenizer {
@@ -60,7 +61,7 @@ impl TextTokenizer {
     /// The open_clip BPE tokenizer, when that is the one.
     pub fn as_clip(&self) -> Option<&ClipTokenizer> {
         match self {
-            Self::Clip(t) => Some(t),
+            Self::Clip(t) => Some(t.as_ref()),
             Self::Hf(_) => None,
         }
     }

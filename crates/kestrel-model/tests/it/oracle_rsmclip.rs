@@ -112,7 +112,10 @@ fn config_reads_the_hf_tower_and_its_transformers_config() {
     assert_eq!(h.proj, HfProj::Mlp { bias: false });
     assert_eq!(h.context_length, 77);
     assert_eq!(h.tokenizer_name.as_deref(), Some("xlm-roberta-base"));
-    let e = h.encoder.as_ref().expect("text_hf_config.json beside the config");
+    let e = h
+        .encoder
+        .as_ref()
+        .expect("text_hf_config.json beside the config");
     assert_eq!(
         (e.hidden_size, e.num_hidden_layers, e.num_attention_heads),
         (64, 2, 2)
@@ -125,7 +128,10 @@ fn config_reads_the_hf_tower_and_its_transformers_config() {
         "hf_tokenizer_name": "xlm-roberta-base", "hf_pooler_type": "mean_pooler"}}"#;
     let full = ClipConfig::from_json_str(j, std::path::Path::new("rsm.json")).unwrap();
     let e = full.hf_text().unwrap().encoder.as_ref().unwrap();
-    assert_eq!((e.vocab_size, e.hidden_size, e.layer_norm_eps), (250_002, 768, 1e-5));
+    assert_eq!(
+        (e.vocab_size, e.hidden_size, e.layer_norm_eps),
+        (250_002, 768, 1e-5)
+    );
     let n: usize = kestrel_model::load::weights::expected_shapes(&full)
         .unwrap()
         .iter()
@@ -234,7 +240,10 @@ fn check_summary(name: &str, t: &Tensor, want: &Value, tol: f32) {
         "{name}: sum {sum} vs {want_sum}"
     );
     let got_max = flat.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    assert!((got_max - abs_max).abs() <= tol as f64 * abs_max, "{name}: abs_max");
+    assert!(
+        (got_max - abs_max).abs() <= tol as f64 * abs_max,
+        "{name}: abs_max"
+    );
     let d = max_abs_diff(&flat[..8], &f32s(&want["first8"]));
     assert!(d <= tol * abs_max as f32, "{name}: first8 off by {d}");
 }
@@ -246,7 +255,10 @@ fn every_text_intermediate_matches_for_query0() {
     let ids = u32s(&inter["text.input_ids"]);
     assert_eq!(ids, queries(&r)[0].1);
     let mask = u32s(&inter["text.attention_mask"]);
-    assert_eq!(mask, ids.iter().map(|&i| (i != 1) as u32).collect::<Vec<_>>());
+    assert_eq!(
+        mask,
+        ids.iter().map(|&i| (i != 1) as u32).collect::<Vec<_>>()
+    );
     let text_keys: Vec<&String> = inter
         .as_object()
         .unwrap()
@@ -333,7 +345,8 @@ fn image_embeddings_zero_shot_and_rankings_match() {
             let (model, scale) = load(&path, kernels);
             let want_scale = r["checkpoint"]["logit_scale_exp"].as_f64().unwrap() as f32;
             assert!((scale - want_scale).abs() < 1e-5, "{scale}");
-            let imgs = normalized_rows(&model.encode_images(&pixels, names.len()).unwrap()).unwrap();
+            let imgs =
+                normalized_rows(&model.encode_images(&pixels, names.len()).unwrap()).unwrap();
             for (n, e) in names.iter().zip(&imgs) {
                 let d = max_abs_diff(e, &f32s(&r["image_embeddings"][n]));
                 assert!(d <= 1e-5, "{n} ({kernels:?}): off by {d}");
@@ -443,10 +456,16 @@ fn rsmclip_query_latency() {
         full_context: true,
         kernels: Kernels::Auto,
     };
-    let rsm = ClipConfig::from_file(&repo().join("packaging/bench/rsmclip_vit_b32_config.json"))
-        .unwrap();
+    let rsm =
+        ClipConfig::from_file(&repo().join("packaging/bench/rsmclip_vit_b32_config.json")).unwrap();
     let a = run(&rsm, &Device::Cpu, DType::F32, &opts).unwrap();
-    let b = run(&ClipConfig::llama3_ms_clip(), &Device::Cpu, DType::F32, &opts).unwrap();
+    let b = run(
+        &ClipConfig::llama3_ms_clip(),
+        &Device::Cpu,
+        DType::F32,
+        &opts,
+    )
+    .unwrap();
     println!(
         "RS-M-CLIP XLM-R-base query ({} tokens): {:.1} ms median, {:.1} ms best; 77 real tokens {:.1} ms",
         a.text_query_tokens,
@@ -462,4 +481,61 @@ fn rsmclip_query_latency() {
         a.threads,
         a.matmul_kernel
     );
+}
+
+#[test]
+fn hf_tower_config_errors_name_the_field() {
+    let cfg = |text_cfg: &str, extra: &str| {
+        format!(
+            r#"{{"model_cfg": {{"embed_dim": 32, "vision_cfg": {{"image_size": 224, "layers": 2,
+            "width": 64, "head_width": 32, "patch_size": 32}}, "text_cfg": {text_cfg}}}{extra}}}"#
+        )
+    };
+    let err = |j: String| {
+        ClipConfig::from_json_str(&j, std::path::Path::new("hf.json"))
+            .unwrap_err()
+            .to_string()
+    };
+    let hf = std::fs::read_to_string(dir().join("text_hf_config.json")).unwrap();
+    let e = err(cfg(
+        r#"{"hf_model_name": "m", "hf_pooler_type": "max_pooler"}"#,
+        "",
+    ));
+    assert!(e.contains("hf.json") && e.contains("max_pooler"), "{e}");
+    let e = err(cfg(r#"{"hf_model_name": "m", "hf_proj_type": "conv"}"#, ""));
+    assert!(e.contains("hf_proj_type \"conv\""), "{e}");
+    // No projection is only possible when the text width is embed_dim (64 vs 32 here).
+    let e = err(cfg(
+        r#"{"hf_model_name": "m", "hf_proj_type": null}"#,
+        &format!(", \"text_hf_config\": {hf}"),
+    ));
+    assert!(
+        e.contains("hf_proj_type is null") && e.contains("64"),
+        "{e}"
+    );
+    let bad = hf.replace("\"gelu\"", "\"relu\"");
+    let e = err(cfg(
+        r#"{"hf_model_name": "m"}"#,
+        &format!(", \"text_hf_config\": {bad}"),
+    ));
+    assert!(e.contains("hidden_act \"relu\""), "{e}");
+    // Linear projection with bias: the expected keys follow.
+    let j = cfg(
+        r#"{"hf_model_name": "m", "hf_proj_type": "linear", "proj_bias": true}"#,
+        &format!(", \"text_hf_config\": {hf}"),
+    );
+    let c = ClipConfig::from_json_str(&j, std::path::Path::new("hf.json")).unwrap();
+    let keys = kestrel_model::load::weights::expected_shapes(&c).unwrap();
+    let tail: Vec<_> = keys[keys.len() - 2..].to_vec();
+    assert_eq!(
+        tail,
+        vec![
+            ("text.proj.weight".to_owned(), vec![32, 64]),
+            ("text.proj.bias".to_owned(), vec![32])
+        ]
+    );
+    // A checkpoint without them is refused naming the key.
+    let ck = Checkpoint::open(&dir().join("RSMCLIP-Tiny_random.safetensors")).unwrap();
+    let e = ck.validate(&c).unwrap_err().to_string();
+    assert!(e.contains("text.proj.weight"), "{e}");
 }
