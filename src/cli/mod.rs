@@ -238,6 +238,10 @@ pub struct ModelArgs {
     /// BPE vocabulary (open_clip's `bpe_simple_vocab_16e6.txt.gz`). Default: the built-in copy.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
+    /// Hugging Face `tokenizer.json` for a model with a Hugging Face text tower (RS-M-CLIP:
+    /// `xlm-roberta-base`'s). Default: `tokenizer.json` next to the checkpoint.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

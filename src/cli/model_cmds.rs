@@ -23,7 +23,6 @@ use crate::model::tasks::bench::{self, BenchOptions};
 use crate::model::tasks::embedder::{Embedder, ModelSpec};
 use crate::model::tasks::preprocess::RawImage;
 use crate::model::tasks::zeroshot::TemplateSet;
-use crate::model::tokenize::bpe::ClipTokenizer;
 use crate::search::images::{self, Harmonised, read_image};
 
 /// Images embedded per forward pass by the CLI.
@@ -132,6 +131,7 @@ pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
         hub: None,
         kernels: Kernels::Auto,
         vocab: args.vocab.clone(),
+        tokenizer: args.tokenizer.clone(),
         cache_root: None,
     };
     if spec.checkpoint.is_none() && args.model_id.is_none() {
@@ -226,19 +226,16 @@ pub fn embed_images(args: EmbedImagesArgs) -> anyhow::Result<()> {
 }
 
 pub fn embed_text(args: EmbedTextArgs) -> anyhow::Result<()> {
-    // Reject empty or over-long queries before spending seconds on loading weights.
-    let tokenizer = match &args.model.vocab {
-        Some(p) => ClipTokenizer::from_vocab_gz(p)?,
-        None => ClipTokenizer::new()?,
-    };
-    for t in &args.texts {
-        tokenizer
-            .encode_query(t)
-            .with_context(|| format!("text {:?}", truncate_for_message(t)))?;
-    }
     let e = load_embedder(&args.model)?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     for t in e.embed_texts(&texts)? {
+        // Empty and over-long texts embed as open_clip embeds them; say so.
+        if let Some(w) = &t.warning {
+            eprintln!(
+                "kestrel: warning: text {:?}: {w}",
+                truncate_for_message(&t.text)
+            );
+        }
         if args.json {
             println!(
                 "{{\"text\":{},\"ids\":{},\"embedding\":{}}}",
@@ -247,11 +244,7 @@ pub fn embed_text(args: EmbedTextArgs) -> anyhow::Result<()> {
                 json_floats(&t.embedding)
             );
         } else {
-            let n = t
-                .ids
-                .iter()
-                .position(|&i| i == 49407)
-                .map_or(t.ids.len(), |p| p + 1);
+            let n = e.tokenizer().framed_len(&t.ids);
             println!("{:?}\t{n} tokens\t{}", t.text, preview(&t.embedding));
         }
     }

@@ -157,6 +157,9 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     // Check the query before the (possibly long) indexing.
     let query = Query::text(args.query.clone()).prepare(&model)?;
+    if let Some(w) = query.warning() {
+        eprintln!("kestrel: warning: query: {w}");
+    }
     let (metas, tiles, ranking) = if args.inputs.iter().all(|p| is_index_file(p)) {
         // shards only: stream them (memory independent of the archive size)
         let vector = query

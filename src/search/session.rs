@@ -80,17 +80,22 @@ impl Query {
     /// Embed the text (if any) with `model`.
     pub fn prepare(self, model: &Embedder) -> Result<PreparedQuery, SessionError> {
         let text = self.text.trim().to_owned();
+        let mut warning = None;
         let text_embedding = if text.is_empty() {
             None
         } else {
-            Some(
-                model
-                    .embed_query(&text)
-                    .map_err(|source| SessionError::Query {
-                        text: text.clone(),
-                        source,
-                    })?,
-            )
+            let mut t = model
+                .embed_texts(&[&text])
+                .map_err(|source| SessionError::Query {
+                    text: text.clone(),
+                    source,
+                })?;
+            let t = t.pop().ok_or_else(|| SessionError::Query {
+                text: text.clone(),
+                source: ModelError::Internal("no embedding for the query".into()),
+            })?;
+            warning = t.warning;
+            Some(t.embedding)
         };
         if text_embedding.is_none() && self.positives.is_empty() {
             return Err(SessionError::NothingToSearch);
@@ -98,6 +103,7 @@ impl Query {
         Ok(PreparedQuery {
             query: Query { text, ..self },
             text_embedding,
+            warning,
         })
     }
 }
@@ -107,6 +113,8 @@ impl Query {
 pub struct PreparedQuery {
     query: Query,
     text_embedding: Option<Vec<f32>>,
+    /// Set when the text was truncated to the model's context (as open_clip does).
+    warning: Option<String>,
 }
 
 impl PreparedQuery {
@@ -125,6 +133,11 @@ impl PreparedQuery {
             scores: scores.iter().map(|s| Some(*s)).collect(),
             ranked: scores.iter().copied().enumerate().collect(),
         }
+    }
+
+    /// What the user should be told about the query text (it was truncated), if anything.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 
     /// Score and rank `tiles` (examples refer to indices into `tiles`).

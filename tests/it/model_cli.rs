@@ -271,11 +271,41 @@ fn bad_checkpoints_fail_clearly() {
 #[test]
 fn bad_inputs_fail_clearly() {
     let model = s(&tiny());
-    let out = kestrel(&["embed-text", "--model", &model, ""]);
-    assert_clean_failure(&out, &["query is empty"]);
+    // Empty and over-long texts embed as open_clip embeds them, with a warning on stderr.
     let long = "satellite ".repeat(1000);
-    let out = kestrel(&["embed-text", "--model", &model, &long]);
-    assert_clean_failure(&out, &["too long", "1000 tokens", "75"]);
+    let out = kestrel(&["embed-text", "--json", "--model", &model, "", &long]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: text \"\": the text is empty"),
+        "{err}"
+    );
+    assert!(
+        err.contains("too long: it has 1000 tokens and only the first 75 are used"),
+        "{err}"
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    let ids = |v: &Value| -> Vec<u64> {
+        v["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(&ids(&lines[0])[..3], &[49406, 49407, 0]);
+    let cut = ids(&lines[1]);
+    assert_eq!((cut.len(), cut[76]), (77, 49407));
+    let out = kestrel(&[
+        "embed-text",
+        "--model",
+        &model,
+        "--tokenizer",
+        &s(&fixture("rsmclip_tiny/xlmr-test-tokenizer.json")),
+        "river",
+    ]);
+    assert_clean_failure(&out, &["xlmr-test-tokenizer.json", "open_clip's BPE"]);
     let out = kestrel(&[
         "embed-text",
         "--model",
@@ -469,4 +499,48 @@ fn version_names_commit_features_kernels_and_gdal() {
         "{text}"
     );
     assert!(text.contains("cpu kernels: f32 "), "{text}");
+}
+
+#[test]
+fn embed_text_runs_rsmclip_with_a_local_hf_tokenizer() {
+    let dir = fixture("rsmclip_tiny");
+    let text = std::fs::read_to_string(dir.join("reference.json")).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    let queries = r["queries"].as_array().unwrap();
+    let labels: Vec<&str> = queries
+        .iter()
+        .map(|q| q["label"].as_str().unwrap())
+        .collect();
+    let model = s(&dir.join("RSMCLIP-Tiny_random.safetensors"));
+    let tok = s(&dir.join("xlmr-test-tokenizer.json"));
+    let mut args = vec![
+        "embed-text",
+        "--json",
+        "--model",
+        &model,
+        "--tokenizer",
+        &tok,
+    ];
+    args.extend(&labels);
+    let out = kestrel(&args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), queries.len());
+    for (line, q) in lines.iter().zip(queries) {
+        assert_eq!(line["ids"], q["ids"], "{}", q["label"]);
+        assert!(
+            max_abs_diff(&f32s(&line["embedding"]), &f32s(&q["embedding"])) <= 1e-5,
+            "{}",
+            q["label"]
+        );
+    }
+    // The empty query and the 204-piece one are embedded as open_clip does, with warnings.
+    assert!(err.contains("the text is empty"), "{err}");
+    assert!(
+        err.contains("it has 204 tokens and only the first 75"),
+        "{err}"
+    );
+    // Without --tokenizer (none beside the checkpoint) the error names what is needed.
+    let out = kestrel(&["embed-text", "--model", &model, "river"]);
+    assert_clean_failure(&out, &["xlm-roberta-base", "--tokenizer"]);
 }

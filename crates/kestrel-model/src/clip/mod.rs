@@ -12,10 +12,63 @@ use crate::nn::layers::{Exec, Tap, fused_available};
 pub mod resnet;
 pub mod text;
 pub mod vision;
+pub mod xlmr;
 
 use resnet::ModifiedResNet;
 use text::TextTransformer;
 use vision::VisionTransformer;
+use xlmr::XlmRobertaText;
+
+/// The text tower a config describes.
+#[derive(Debug, Clone)]
+pub enum TextTower {
+    /// open_clip's causal text transformer (CLIP, MS-CLIP, RemoteCLIP).
+    Clip(TextTransformer),
+    /// open_clip's `HFTextEncoder` over XLM-RoBERTa (RS-M-CLIP).
+    Hf(Box<XlmRobertaText>),
+}
+
+impl TextTower {
+    /// The CLIP text transformer, when that is the tower.
+    pub fn as_clip(&self) -> Option<&TextTransformer> {
+        match self {
+            Self::Clip(t) => Some(t),
+            Self::Hf(_) => None,
+        }
+    }
+
+    /// The Hugging Face tower, when that is the tower.
+    pub fn as_hf(&self) -> Option<&XlmRobertaText> {
+        match self {
+            Self::Hf(t) => Some(t.as_ref()),
+            Self::Clip(_) => None,
+        }
+    }
+
+    /// Ids per row (the tokenizer's context length).
+    pub fn context_length(&self) -> usize {
+        match self {
+            Self::Clip(t) => t.config().context_length,
+            Self::Hf(t) => t.config().context_length,
+        }
+    }
+
+    pub fn check_ids(&self, rows: &[&[u32]]) -> Result<(), ModelError> {
+        match self {
+            Self::Clip(t) => t.check_ids(rows),
+            Self::Hf(t) => t.check_ids(rows),
+        }
+    }
+
+    /// Unnormalised embeddings; `truncate` only matters for the causal tower (the HF tower
+    /// always skips padding, see [`xlmr`]).
+    fn forward(&self, rows: &[&[u32]], truncate: bool, tap: Tap) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Clip(t) => t.forward(rows, truncate, tap),
+            Self::Hf(t) => t.forward(rows, tap),
+        }
+    }
+}
 
 /// The image tower a config describes.
 #[derive(Debug, Clone)]
@@ -71,7 +124,7 @@ pub enum Kernels {
 pub struct ClipModel {
     config: ClipConfig,
     vision: VisionTower,
-    text: TextTransformer,
+    text: TextTower,
     device: Device,
     dtype: DType,
     exec: Exec,
@@ -88,7 +141,6 @@ impl ClipModel {
         weights: &Weights,
         kernels: Kernels,
     ) -> Result<Self, ModelError> {
-        let text_cfg = config.text_transformer()?;
         let fused = kernels == Kernels::Auto && fused_available(weights.device(), weights.dtype());
         // bf16 weights on the CPU: the model runs in f32 with the linear layers' products in
         // bf16 (the weights are rounded to bf16 once more when packed, which is exact).
@@ -102,6 +154,15 @@ impl ClipModel {
             crate::nn::alloc_tune::tune_for_fused_cpu();
         }
         let w = f32_weights.as_ref().unwrap_or(weights);
+        let text = match config.hf_text() {
+            Some(h) => TextTower::Hf(Box::new(XlmRobertaText::load(w, h, exec)?)),
+            None => TextTower::Clip(TextTransformer::load(
+                w,
+                config.text_transformer()?,
+                config.activation,
+                exec,
+            )?),
+        };
         Ok(Self {
             config: config.clone(),
             vision: match &config.vision {
@@ -116,7 +177,7 @@ impl ClipModel {
                     exec,
                 )?),
             },
-            text: TextTransformer::load(w, text_cfg, config.activation, exec)?,
+            text,
             device: w.device().clone(),
             dtype: w.dtype(),
             exec,
@@ -155,7 +216,7 @@ impl ClipModel {
     pub fn vision(&self) -> &VisionTower {
         &self.vision
     }
-    pub fn text(&self) -> &TextTransformer {
+    pub fn text(&self) -> &TextTower {
         &self.text
     }
 
@@ -201,12 +262,14 @@ impl ClipModel {
     }
 
     /// Unnormalised text embeddings `[rows, embed_dim]` for token id rows (each of the
-    /// context length), encoding only up to the last end-of-text position.
+    /// context length), encoding only the positions that can change the result (up to the
+    /// last end-of-text for the causal tower, the non-pad tokens for the HF tower).
     pub fn encode_token_ids(&self, rows: &[&[u32]]) -> Result<Tensor, ModelError> {
         self.encode_token_ids_with(rows, true, &mut no_tap)
     }
 
-    /// As [`Self::encode_token_ids`]; `truncate = false` runs the whole context.
+    /// As [`Self::encode_token_ids`]; `truncate = false` runs the whole context (causal
+    /// tower only).
     pub fn encode_token_ids_with(
         &self,
         rows: &[&[u32]],

@@ -174,8 +174,13 @@ impl Checkpoint {
             if let VisionTowerConfig::Vit(v) = &mut outside.vision {
                 v.layers = 0;
             }
-            if let TextTowerConfig::Transformer(t) = &mut outside.text {
-                t.layers = 0;
+            match &mut outside.text {
+                TextTowerConfig::Transformer(t) => t.layers = 0,
+                TextTowerConfig::HuggingFace(h) => {
+                    if let Some(e) = &mut h.encoder {
+                        e.num_hidden_layers = 0;
+                    }
+                }
             }
             self.check_against(&expected_shapes(&outside)?)?;
             let layers = |r: Result<usize, _>| r.unwrap_or(0);
@@ -188,7 +193,10 @@ impl Checkpoint {
                         .map(|v| v.layers)
                         .or_else(|_| cfg.resnet().map(|r| r.layers.iter().sum())),
                 ),
-                text_layers: layers(cfg.text_transformer().map(|t| t.layers)),
+                text_layers: match cfg.hf_text() {
+                    Some(h) => h.encoder.as_ref().map_or(0, |e| e.num_hidden_layers),
+                    None => layers(cfg.text_transformer().map(|t| t.layers)),
+                },
             }
             .into());
         }

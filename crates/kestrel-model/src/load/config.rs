@@ -17,6 +17,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::load::hf_text::{HfTextConfig, RawHfText, RobertaConfig};
+
+/// The transformers `config.json` of a Hugging Face text tower, looked for beside the
+/// open_clip config (see [`crate::load::hf_text`]).
+pub const TEXT_HF_CONFIG_FILE: &str = "text_hf_config.json";
+
 /// The Llama3-MS-CLIP configuration (= `../shared/oracle/full/open_clip_config.json`).
 pub const LLAMA3_MS_CLIP_CONFIG_JSON: &str = r#"{
   "model_cfg": {
@@ -100,7 +106,7 @@ pub enum TextTowerConfig {
     /// open_clip's causal text transformer (the only one implemented).
     Transformer(TextConfig),
     /// A Hugging Face encoder (`hf_model_name`, e.g. XLM-RoBERTa in RS-M-CLIP).
-    HuggingFace { model_name: String },
+    HuggingFace(HfTextConfig),
 }
 
 /// Shape of a ViT image tower.
@@ -235,6 +241,24 @@ impl ClipConfig {
         kestrel_base::paths::check_regular_file(path).map_err(io)?;
         let text = std::fs::read_to_string(path).map_err(io)?;
         let mut cfg = Self::from_json_str(&text, path)?;
+        let beside = path.with_file_name(TEXT_HF_CONFIG_FILE);
+        if cfg.hf_text().is_some() && beside.is_file() {
+            let hf_io = |source| ConfigError::Io {
+                path: beside.clone(),
+                source,
+            };
+            kestrel_base::paths::check_regular_file(&beside).map_err(hf_io)?;
+            let text = std::fs::read_to_string(&beside).map_err(hf_io)?;
+            let value: Value = serde_json::from_str(&text).map_err(|source| ConfigError::Json {
+                path: beside.clone(),
+                source,
+            })?;
+            cfg.set_text_hf_config(&value)
+                .map_err(|problem| ConfigError::Invalid {
+                    path: beside.clone(),
+                    problem,
+                })?;
+        }
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str())
             && stem != "open_clip_config"
         {
@@ -283,7 +307,15 @@ impl ClipConfig {
         within("embed_dim", raw.embed_dim, MAX_WIDTH).map_err(invalid)?;
         within("in_channels", in_channels, MAX_CHANNELS).map_err(invalid)?;
         let vision = raw.vision_cfg.into_tower().map_err(invalid)?;
-        let text = raw.text_cfg.into_tower().map_err(invalid)?;
+        let mut text = raw.text_cfg.into_tower().map_err(invalid)?;
+        if let TextTowerConfig::HuggingFace(h) = &mut text {
+            if let Some(v) = root.get("text_hf_config").filter(|v| !v.is_null()) {
+                h.encoder = Some(RobertaConfig::from_json(v).map_err(invalid)?);
+            }
+            if let Some(enc) = &h.encoder {
+                check_hf_proj(h, enc, raw.embed_dim).map_err(invalid)?;
+            }
+        }
         let preprocess = match preprocess_value {
             None | Some(Value::Null) => None,
             Some(v) => {
@@ -364,10 +396,29 @@ impl ClipConfig {
     pub fn text_transformer(&self) -> Result<&TextConfig, UnsupportedTower> {
         match &self.text {
             TextTowerConfig::Transformer(t) => Ok(t),
-            TextTowerConfig::HuggingFace { model_name } => {
-                Err(UnsupportedTower::HuggingFace(model_name.clone()))
+            TextTowerConfig::HuggingFace(h) => {
+                Err(UnsupportedTower::HuggingFace(h.model_name.clone()))
             }
         }
+    }
+
+    /// The Hugging Face text tower's settings, when the config has one.
+    pub fn hf_text(&self) -> Option<&HfTextConfig> {
+        match &self.text {
+            TextTowerConfig::HuggingFace(h) => Some(h),
+            TextTowerConfig::Transformer(_) => None,
+        }
+    }
+
+    /// Give the Hugging Face text tower its encoder shape from a transformers `config.json`
+    /// value (no-op for a CLIP text transformer).
+    pub fn set_text_hf_config(&mut self, value: &Value) -> Result<(), String> {
+        if let TextTowerConfig::HuggingFace(h) = &mut self.text {
+            let enc = RobertaConfig::from_json(value)?;
+            check_hf_proj(h, &enc, self.embed_dim)?;
+            h.encoder = Some(enc);
+        }
+        Ok(())
     }
 }
 
@@ -451,6 +502,21 @@ fn default_patch_size() -> Value {
 fn default_image_size() -> Value {
     Value::from(224)
 }
+fn default_hf_proj_type() -> Option<String> {
+    Some("mlp".to_owned())
+}
+
+/// open_clip builds no projection only when `d_model == embed_dim`.
+fn check_hf_proj(h: &HfTextConfig, enc: &RobertaConfig, embed_dim: usize) -> Result<(), String> {
+    if h.proj == crate::load::hf_text::HfProj::Identity && enc.hidden_size != embed_dim {
+        return Err(format!(
+            "text_cfg.hf_proj_type is null but the text width {} is not embed_dim {embed_dim}",
+            enc.hidden_size
+        ));
+    }
+    Ok(())
+}
+
 fn default_context_length() -> usize {
     77
 }
@@ -635,6 +701,13 @@ struct RawTextCfg {
     #[serde(default)]
     hf_model_name: Option<String>,
     #[serde(default)]
+    hf_tokenizer_name: Option<String>,
+    #[serde(default)]
+    hf_pooler_type: Option<String>,
+    /// Absent = open_clip's default `"mlp"`; `null` = no projection.
+    #[serde(default = "default_hf_proj_type")]
+    hf_proj_type: Option<String>,
+    #[serde(default)]
     ls_init_value: Option<f64>,
     #[serde(default)]
     embed_cls: bool,
@@ -651,7 +724,16 @@ struct RawTextCfg {
 impl RawTextCfg {
     fn into_tower(self) -> Result<TextTowerConfig, String> {
         if let Some(model_name) = self.hf_model_name {
-            return Ok(TextTowerConfig::HuggingFace { model_name });
+            return Ok(TextTowerConfig::HuggingFace(HfTextConfig::from_raw(
+                RawHfText {
+                    model_name,
+                    tokenizer_name: self.hf_tokenizer_name,
+                    pooler_type: self.hf_pooler_type,
+                    proj_type: self.hf_proj_type,
+                    proj_bias: self.proj_bias,
+                    context_length: Some(self.context_length),
+                },
+            )?));
         }
         let unsupported =
             |what: &str| Err(format!("text_cfg.{what} is not supported by this port"));

@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::ModelError;
 use crate::load::config::{ClipConfig, VisionTowerConfig};
+use crate::load::hf_text::{HfProj, HfTextConfig};
 
 /// Parameters by open_clip name, all on one device in one dtype.
 #[derive(Debug, Clone)]
@@ -89,7 +90,10 @@ impl Weights {
 
 /// (offset, std) for the random initialisation of a parameter, after the oracle's rules.
 fn init_scale(name: &str, shape: &[usize]) -> (f32, f32) {
-    let is_ln = name.contains(".ln_") || name.starts_with("ln_") || name.contains("ln_final");
+    let is_ln = name.contains(".ln_")
+        || name.starts_with("ln_")
+        || name.contains("ln_final")
+        || name.contains("LayerNorm");
     if name == "logit_scale" {
         ((1.0f32 / 0.07).ln(), 0.0)
     } else if (is_ln || shape.len() == 1) && name.ends_with(".weight") {
@@ -135,6 +139,21 @@ const VIT_OTHER_TENSORS: usize = 8;
 /// How many tensors [`expected_shapes`] lists for `cfg`, without building the list
 /// (saturating: a config with absurd layer counts gives a number no file can meet).
 pub fn expected_tensor_count(cfg: &ClipConfig) -> Result<usize, ModelError> {
+    if let Some(h) = cfg.hf_text() {
+        let enc = h.encoder().map_err(ModelError::Unsupported)?;
+        let proj = match h.proj {
+            HfProj::Identity => 0,
+            HfProj::Linear { bias } => 1 + bias as usize,
+            HfProj::Mlp { bias } => 2 + 2 * bias as usize,
+        };
+        // Text: the HF encoder, its embeddings, the projection, and `logit_scale` (the one
+        // tensor of the CLIP text tower's others that an HF model keeps).
+        let text = enc
+            .num_hidden_layers
+            .saturating_mul(HF_LAYER_TENSORS)
+            .saturating_add(TEXT_OTHER_TENSORS - 5 + HF_EMBEDDING_TENSORS + proj);
+        return Ok(text.saturating_add(vision_tensor_count(cfg)?));
+    }
     let t = cfg.text_transformer()?;
     let text = t
         .layers
@@ -155,16 +174,96 @@ fn vision_tensor_count(cfg: &ClipConfig) -> Result<usize, ModelError> {
     })
 }
 
+/// Tensors in one Hugging Face encoder layer.
+const HF_LAYER_TENSORS: usize = 16;
+/// Tensors of the Hugging Face embeddings (word, token type, LayerNorm ×2, position).
+const HF_EMBEDDING_TENSORS: usize = 5;
+
+/// The Hugging Face text tower's tensors (`text.transformer.*`, `text.proj*`) in the order
+/// of open_clip's `CustomTextCLIP` state dict.
+pub fn hf_text_shapes(
+    h: &HfTextConfig,
+    embed_dim: usize,
+) -> Result<Vec<(String, Vec<usize>)>, ModelError> {
+    let enc = h.encoder().map_err(ModelError::Unsupported)?;
+    let d = enc.hidden_size;
+    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut push = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
+    let e = "text.transformer.embeddings";
+    push(format!("{e}.word_embeddings.weight"), &[enc.vocab_size, d]);
+    push(
+        format!("{e}.token_type_embeddings.weight"),
+        &[enc.type_vocab_size, d],
+    );
+    push(format!("{e}.LayerNorm.weight"), &[d]);
+    push(format!("{e}.LayerNorm.bias"), &[d]);
+    push(
+        format!("{e}.position_embeddings.weight"),
+        &[enc.max_position_embeddings, d],
+    );
+    for i in 0..enc.num_hidden_layers {
+        let l = format!("text.transformer.encoder.layer.{i}");
+        for part in ["query", "key", "value"] {
+            push(format!("{l}.attention.self.{part}.weight"), &[d, d]);
+            push(format!("{l}.attention.self.{part}.bias"), &[d]);
+        }
+        push(format!("{l}.attention.output.dense.weight"), &[d, d]);
+        push(format!("{l}.attention.output.dense.bias"), &[d]);
+        push(format!("{l}.attention.output.LayerNorm.weight"), &[d]);
+        push(format!("{l}.attention.output.LayerNorm.bias"), &[d]);
+        let m = enc.intermediate_size;
+        push(format!("{l}.intermediate.dense.weight"), &[m, d]);
+        push(format!("{l}.intermediate.dense.bias"), &[m]);
+        push(format!("{l}.output.dense.weight"), &[d, m]);
+        push(format!("{l}.output.dense.bias"), &[d]);
+        push(format!("{l}.output.LayerNorm.weight"), &[d]);
+        push(format!("{l}.output.LayerNorm.bias"), &[d]);
+    }
+    match h.proj {
+        HfProj::Identity => {}
+        HfProj::Linear { bias } => {
+            push("text.proj.weight".into(), &[embed_dim, d]);
+            if bias {
+                push("text.proj.bias".into(), &[embed_dim]);
+            }
+        }
+        HfProj::Mlp { bias } => {
+            let hidden = HfTextConfig::mlp_hidden(d, embed_dim);
+            push("text.proj.0.weight".into(), &[hidden, d]);
+            if bias {
+                push("text.proj.0.bias".into(), &[hidden]);
+            }
+            push("text.proj.2.weight".into(), &[embed_dim, hidden]);
+            if bias {
+                push("text.proj.2.bias".into(), &[embed_dim]);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every parameter the model built from `cfg` needs, with its shape, in open_clip's
 /// state-dict order.
 pub fn expected_shapes(cfg: &ClipConfig) -> Result<Vec<(String, Vec<usize>)>, ModelError> {
-    let t = cfg.text_transformer()?;
+    let hf = cfg.hf_text();
+    let t = match hf {
+        Some(_) => None,
+        None => Some(cfg.text_transformer()?),
+    };
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
     let mut push = |name: String, shape: &[usize]| out.push((name, shape.to_vec()));
-    push("positional_embedding".into(), &[t.context_length, t.width]);
-    push("text_projection".into(), &[t.width, cfg.embed_dim]);
+    if let Some(t) = t {
+        push("positional_embedding".into(), &[t.context_length, t.width]);
+        push("text_projection".into(), &[t.width, cfg.embed_dim]);
+    }
     push("logit_scale".into(), &[]);
     vision_shapes(cfg, &mut push)?;
+    let Some(t) = t else {
+        if let Some(h) = hf {
+            out.extend(hf_text_shapes(h, cfg.embed_dim)?);
+        }
+        return Ok(out);
+    };
     for i in 0..t.layers {
         block_shapes(
             &format!("transformer.resblocks.{i}"),

@@ -84,14 +84,21 @@ impl Exec {
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
+    eps: f32,
     fused: bool,
 }
 
 impl LayerNorm {
     pub fn load(w: &Weights, prefix: &str, exec: Exec) -> Result<Self, ModelError> {
+        Self::load_eps(w, prefix, LN_EPS, exec)
+    }
+
+    /// With another epsilon (Hugging Face encoders give theirs in the config).
+    pub fn load_eps(w: &Weights, prefix: &str, eps: f32, exec: Exec) -> Result<Self, ModelError> {
         Ok(Self {
             weight: w.get(&format!("{prefix}.weight"))?,
             bias: w.get(&format!("{prefix}.bias"))?,
+            eps,
             fused: exec.fused(),
         })
     }
@@ -100,7 +107,7 @@ impl LayerNorm {
         if self.fused {
             x.contiguous()?.apply_op1_no_bwd(self)
         } else {
-            candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, LN_EPS)
+            candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps)
         }
     }
 }
@@ -114,7 +121,7 @@ impl CustomOp1 for LayerNorm {
         let x = slice_of(s, l)?;
         let dim = l.dims().last().copied().unwrap_or(1);
         let out = with_cpu_f32(&self.weight, |g| {
-            with_cpu_f32(&self.bias, |b| kernels::layer_norm(x, dim, g, b, LN_EPS))
+            with_cpu_f32(&self.bias, |b| kernels::layer_norm(x, dim, g, b, self.eps))
         })??;
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -323,6 +330,17 @@ impl Attention {
             heads,
             fused: exec.fused(),
         })
+    }
+
+    /// From an in-projection (`[3w, w]`, rows q, k, v) and an out-projection, e.g. a
+    /// Hugging Face encoder's separate query/key/value layers stacked.
+    pub fn from_linears(in_proj: Linear, out_proj: Linear, heads: usize, exec: Exec) -> Self {
+        Self {
+            in_proj,
+            out_proj,
+            heads,
+            fused: exec.fused(),
+        }
     }
 
     /// `residual + out_proj(attention(in_proj(x)))` for `x` `[batch, seq, w]`.

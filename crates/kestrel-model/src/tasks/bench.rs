@@ -52,6 +52,43 @@ pub struct BenchReport {
 /// The benchmark query "a satellite image of a river" as open_clip ids (8 with start/end).
 pub const BENCH_QUERY_IDS: [u32; 8] = [49406, 320, 10316, 2867, 539, 320, 2473, 49407];
 
+/// The benchmark query as one id row for the model's text tower, its token count, and the
+/// row for the "whole context" timing (the same row for the causal tower, which is then run
+/// untruncated; a row of context-length real tokens for the Hugging Face tower, which never
+/// computes padding).
+fn bench_query_rows(cfg: &ClipConfig) -> Result<(Vec<u32>, usize, Vec<u32>), ModelError> {
+    if let Some(h) = cfg.hf_text() {
+        let enc = h.encoder().map_err(ModelError::Unsupported)?;
+        let ctx = h.context_length;
+        let pad = enc.pad_token_id;
+        let vocab = enc.vocab_size.max(8) as u32;
+        // <s>=0 and </s>=2 as in XLM-R; the words are any ids that are not special.
+        let word = |id: u32| 4 + id % (vocab - 4);
+        let n = BENCH_QUERY_IDS.len().min(ctx);
+        let mut ids = vec![pad; ctx];
+        for (i, id) in BENCH_QUERY_IDS[..n].iter().enumerate() {
+            ids[i] = match i {
+                0 => 0,
+                i if i + 1 == n => 2,
+                _ => word(*id),
+            };
+        }
+        let mut full: Vec<u32> = (0..ctx as u32).map(|i| word(i * 7919)).collect();
+        full[0] = 0;
+        full[ctx - 1] = 2;
+        return Ok((ids, n, full));
+    }
+    let text = cfg.text_transformer()?;
+    let mut ids = vec![0u32; text.context_length];
+    let n = BENCH_QUERY_IDS.len().min(ids.len());
+    // With a small (test) vocabulary, keep ids valid and the end token the largest.
+    let top = text.vocab_size.saturating_sub(1).max(1) as u32;
+    for (i, id) in BENCH_QUERY_IDS[..n].iter().enumerate() {
+        ids[i] = if i + 1 == n { top } else { id % top };
+    }
+    Ok((ids.clone(), n, ids))
+}
+
 /// User + system CPU time of this process (Linux `/proc/self/stat`, clock ticks of 10 ms).
 fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -121,28 +158,21 @@ pub fn run(
         }
     }
 
-    let text = cfg.text_transformer()?;
-    let mut ids = vec![0u32; text.context_length];
-    let n = BENCH_QUERY_IDS.len().min(ids.len());
-    // With a small (test) vocabulary, keep ids valid and the end token the largest.
-    let top = text.vocab_size.saturating_sub(1).max(1) as u32;
-    for (i, id) in BENCH_QUERY_IDS[..n].iter().enumerate() {
-        ids[i] = if i + 1 == n { top } else { id % top };
-    }
+    let (ids, n, full_ids) = bench_query_rows(cfg)?;
     let runs = iters * 10;
-    let time_text = |truncate: bool| -> Result<(f64, f64), ModelError> {
-        model.encode_token_ids_with(&[&ids], truncate, &mut no_tap)?;
+    let time_text = |ids: &[u32], truncate: bool| -> Result<(f64, f64), ModelError> {
+        model.encode_token_ids_with(&[ids], truncate, &mut no_tap)?;
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Instant::now();
-            model.encode_token_ids_with(&[&ids], truncate, &mut no_tap)?;
+            model.encode_token_ids_with(&[ids], truncate, &mut no_tap)?;
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         Ok(median_min(times))
     };
-    let (text_query_ms, text_query_ms_best) = time_text(true)?;
+    let (text_query_ms, text_query_ms_best) = time_text(&ids, true)?;
     let text_full_context_ms = if opts.full_context {
-        Some(time_text(false)?.0)
+        Some(time_text(&full_ids, false)?.0)
     } else {
         None
     };

@@ -16,7 +16,9 @@ use crate::load::config::{ClipConfig, LLAMA3_MS_CLIP_NAME};
 use crate::load::hub::{HubOptions, LLAMA3_MS_CLIP_FILE, resolve_or_download};
 use crate::tasks::preprocess::{self, RawImage};
 use crate::tasks::zeroshot::{Classifier, TemplateSet, class_vector, prompts_for};
+use crate::tokenize::TextTokenizer;
 use crate::tokenize::bpe::ClipTokenizer;
+use crate::tokenize::hf::HfTokenizer;
 use kestrel_base::jobs::{CancelToken, NoProgress, ProgressSink};
 
 /// Texts are encoded in batches of this many (each batch is cut at its longest prompt).
@@ -38,6 +40,10 @@ pub struct ModelSpec {
     pub kernels: Kernels,
     /// BPE vocabulary file; `None` = the copy compiled into Kestrel.
     pub vocab: Option<PathBuf>,
+    /// Hugging Face `tokenizer.json` for a model with a Hugging Face text tower
+    /// (`hf_tokenizer_name`, e.g. `xlm-roberta-base`'s file for RS-M-CLIP); `None` =
+    /// `tokenizer.json` beside the checkpoint.
+    pub tokenizer: Option<PathBuf>,
     /// Where the checkpoint's sha256 is remembered; `None` = Kestrel's cache root.
     pub cache_root: Option<PathBuf>,
 }
@@ -46,14 +52,16 @@ pub struct ModelSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextEmbedding {
     pub text: String,
-    /// The context-length id row (start, BPE ids, end, zero padding).
+    /// The context-length id row (start, token ids, end, padding).
     pub ids: Vec<u32>,
     pub embedding: Vec<f32>,
+    /// Set when the text was empty or truncated (see [`crate::tokenize::Tokenized::warning`]).
+    pub warning: Option<String>,
 }
 
 pub struct Embedder {
     model: ClipModel,
-    tokenizer: ClipTokenizer,
+    tokenizer: TextTokenizer,
     checkpoint: PathBuf,
     name: String,
     device_note: String,
@@ -75,6 +83,69 @@ pub fn config_for(checkpoint: &Path, explicit: Option<&Path>) -> Result<ClipConf
     Ok(ClipConfig::llama3_ms_clip())
 }
 
+/// The tokenizer `config` asks for: open_clip's BPE (`spec.vocab` or the built-in
+/// vocabulary) for the CLIP text transformer, a Hugging Face `tokenizer.json`
+/// (`spec.tokenizer`, else `tokenizer.json` beside the checkpoint) for a Hugging Face tower.
+pub fn tokenizer_for(
+    config: &ClipConfig,
+    spec: &ModelSpec,
+    checkpoint: &Path,
+) -> Result<TextTokenizer, ModelError> {
+    let input = |e: crate::tokenize::bpe::TokenizerError| ModelError::Input(e.to_string());
+    let Some(hf) = config.hf_text() else {
+        if let Some(p) = &spec.tokenizer {
+            return Err(ModelError::Input(format!(
+                "the tokenizer {} is for models with a Hugging Face text tower; this model \
+                 uses open_clip's BPE tokenizer (give its vocabulary with --vocab)",
+                p.display()
+            )));
+        }
+        let t = match &spec.vocab {
+            Some(p) => ClipTokenizer::from_vocab_gz(p),
+            None => ClipTokenizer::new(),
+        }
+        .map_err(input)?;
+        return Ok(TextTokenizer::Clip(Box::new(t)));
+    };
+    let path = match &spec.tokenizer {
+        Some(p) => p.clone(),
+        None => {
+            let beside = checkpoint.with_file_name("tokenizer.json");
+            if !beside.is_file() {
+                return Err(ModelError::Input(format!(
+                    "the model's text tower uses the Hugging Face tokenizer {}: give its \
+                     tokenizer.json with --tokenizer (none is beside {})",
+                    hf.tokenizer_name.as_deref().unwrap_or(&hf.model_name),
+                    checkpoint.display()
+                )));
+            }
+            beside
+        }
+    };
+    let t = HfTokenizer::from_file(&path, hf.context_length).map_err(input)?;
+    if let Some(enc) = &hf.encoder {
+        if t.pad_id() != enc.pad_token_id {
+            return Err(ModelError::Input(format!(
+                "the tokenizer {} pads with id {}, the text model with {}: it is not this \
+                 model's tokenizer",
+                path.display(),
+                t.pad_id(),
+                enc.pad_token_id
+            )));
+        }
+        if t.vocab_size() > enc.vocab_size {
+            return Err(ModelError::Input(format!(
+                "the tokenizer {} has {} ids, the text model only {}: it is not this \
+                 model's tokenizer",
+                path.display(),
+                t.vocab_size(),
+                enc.vocab_size
+            )));
+        }
+    }
+    Ok(TextTokenizer::Hf(Box::new(t)))
+}
+
 impl Embedder {
     /// Resolve the checkpoint (downloading it if needed), pick the device, validate and load.
     pub fn load(
@@ -82,11 +153,6 @@ impl Embedder {
         progress: &dyn ProgressSink,
         cancel: &CancelToken,
     ) -> Result<Self, ModelError> {
-        let tokenizer = match &spec.vocab {
-            Some(p) => ClipTokenizer::from_vocab_gz(p),
-            None => ClipTokenizer::new(),
-        }
-        .map_err(|e| ModelError::Input(e.to_string()))?;
         let (checkpoint, from_hub) = match &spec.checkpoint {
             Some(p) => (p.clone(), false),
             None => {
@@ -98,6 +164,7 @@ impl Embedder {
             }
         };
         let config = config_for(&checkpoint, spec.config.as_deref())?;
+        let tokenizer = tokenizer_for(&config, spec, &checkpoint)?;
         let (device, mut device_note) = select_device(spec.device)?;
         if device.is_cpu() {
             device_note.push_str(&format!("; CPU kernels: {}", crate::nn::isa::detected()));
@@ -161,7 +228,7 @@ impl Embedder {
     pub fn device_description(&self) -> &str {
         &self.device_note
     }
-    pub fn tokenizer(&self) -> &ClipTokenizer {
+    pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
     }
 
@@ -203,25 +270,28 @@ impl Embedder {
         normalized_rows(&self.model.encode_images(batch, n)?)
     }
 
-    /// Token ids and normalised embeddings of user queries. Empty or over-long queries are
-    /// errors (never silently truncated).
+    /// Token ids and normalised embeddings of user queries, tokenized as open_clip does:
+    /// an over-long text is truncated and an empty one embedded as it is, each with a
+    /// [`TextEmbedding::warning`].
     pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<TextEmbedding>, ModelError> {
-        let ids = texts
+        let tokens = texts
             .iter()
             .map(|t| {
                 self.tokenizer
-                    .encode_query(t)
+                    .tokenize(t)
                     .map_err(|e| ModelError::Input(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<Vec<u32>> = tokens.iter().map(|t| t.ids.clone()).collect();
         let emb = self.embed_id_rows(&ids)?;
         Ok(texts
             .iter()
-            .zip(ids)
+            .zip(tokens)
             .zip(emb)
-            .map(|((t, ids), embedding)| TextEmbedding {
+            .map(|((t, tok), embedding)| TextEmbedding {
                 text: (*t).to_owned(),
-                ids,
+                warning: tok.warning(),
+                ids: tok.ids,
                 embedding,
             })
             .collect())
@@ -265,8 +335,13 @@ impl Embedder {
             }
             let ids: Vec<Vec<u32>> = prompts_for(c, templates.templates())
                 .iter()
-                .map(|p| self.tokenizer.encode(p))
-                .collect();
+                .map(|p| {
+                    self.tokenizer
+                        .tokenize(p)
+                        .map(|t| t.ids)
+                        .map_err(|e| ModelError::Input(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?;
             vectors.push(class_vector(&self.embed_id_rows(&ids)?));
         }
         Ok(Classifier {

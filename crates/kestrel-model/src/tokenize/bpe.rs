@@ -17,6 +17,7 @@ use tokenizers::{
     SplitDelimiterBehavior, Token,
 };
 
+use crate::tokenize::Tokenized;
 use crate::tokenize::clean::{TextCleanError, TextCleaner};
 
 /// open_clip's vocabulary, compiled in.
@@ -60,12 +61,16 @@ pub enum TokenizerError {
     Build { path: PathBuf, problem: String },
     #[error(transparent)]
     TextCleaner(#[from] TextCleanError),
+    #[error("cannot read the tokenizer {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the tokenizer {path} failed: {problem}")]
+    Encode { path: PathBuf, problem: String },
     #[error("context length {0} is too short: it needs room for the start and end tokens")]
     ContextLength(usize),
-    #[error("query is empty")]
-    EmptyQuery,
-    #[error("query is too long: it has {tokens} tokens, the limit is {limit}")]
-    QueryTooLong { tokens: usize, limit: usize },
 }
 
 /// open_clip's `SimpleTokenizer` (context length 77 unless changed).
@@ -204,8 +209,8 @@ impl ClipTokenizer {
     }
 
     /// open_clip's `SimpleTokenizer.__call__` for one text: exactly `context_length` ids,
-    /// truncated with the end token forced last, padded with 0. For prompts built from
-    /// templates; user queries go through [`Self::encode_query`].
+    /// truncated with the end token forced last, padded with 0 ([`Self::tokenize`] also says
+    /// whether it was truncated or empty).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.frame(self.bpe_ids(&self.cleaner.clean(text)))
     }
@@ -215,26 +220,24 @@ impl ClipTokenizer {
         texts.iter().map(|text| self.encode(text)).collect()
     }
 
-    /// A user's query: like [`Self::encode`], but an empty query (after cleaning) or one that
-    /// does not fit the context is an error, never silently truncated.
-    pub fn encode_query(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+    /// open_clip's `SimpleTokenizer.__call__` with what happened: an empty text gives
+    /// `[SOT, EOT, 0…]`, a long one is cut to `context_length - 2` tokens plus EOT.
+    pub fn tokenize(&self, text: &str) -> Tokenized {
         let cleaned = self.cleaner.clean(text);
         let ids = self.bpe_ids(&cleaned);
-        if ids.is_empty() {
-            return Err(TokenizerError::EmptyQuery);
+        let pieces = ids.len();
+        let kept = pieces.min(self.context_length - 2);
+        Tokenized {
+            ids: self.frame(ids),
+            pieces,
+            kept,
+            truncated: kept < pieces,
+            empty: pieces == 0,
         }
-        let limit = self.context_length - 2;
-        if ids.len() > limit {
-            return Err(TokenizerError::QueryTooLong {
-                tokens: ids.len(),
-                limit,
-            });
-        }
-        Ok(self.frame(ids))
     }
 
     /// Number of BPE tokens of `text` after cleaning, before the start and end tokens are
-    /// added: a query fits when this is between 1 and `context_length - 2`.
+    /// added: a text fits untruncated when this is at most `context_length - 2`.
     pub fn token_count(&self, text: &str) -> usize {
         self.bpe_ids(&self.cleaner.clean(text)).len()
     }

@@ -65,7 +65,10 @@ fn bf16_blocks_within_1_5x_of_pytorch_bf16() {
                 f32m.vision().vit().unwrap().transformer(),
             )
         } else {
-            (bf16.text().transformer(), f32m.text().transformer())
+            (
+                bf16.text().as_clip().unwrap().transformer(),
+                f32m.text().as_clip().unwrap().transformer(),
+            )
         };
         for (i, (blk16, blk32)) in b16.blocks().iter().zip(b32.blocks()).enumerate() {
             let key = format!("{tower}.{i}");

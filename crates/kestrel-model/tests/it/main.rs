@@ -11,6 +11,7 @@ mod full;
 mod hub;
 mod oracle;
 mod oracle_rgb;
+mod oracle_rsmclip;
 mod tokenizer_corpus;
 mod tokenizer_errors;
 mod tokenizer_oracle;

@@ -3,7 +3,7 @@
 //! texts, seeded random strings) run through open_clip 3.3.0's `SimpleTokenizer` with ftfy
 //! 6.3.1 by `tests/fixtures/tokenizer_corpus.py`.
 
-use kestrel_model::tokenize::bpe::{ClipTokenizer, TokenizerError};
+use kestrel_model::tokenize::bpe::{ClipTokenizer, EOT_ID};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -78,29 +78,25 @@ fn ids_match_open_clip() {
 }
 
 #[test]
-fn queries_are_checked_not_truncated() {
+fn long_texts_are_truncated_and_empty_ones_flagged_as_open_clip() {
     let corpus = corpus();
     let tokenizer = ClipTokenizer::new().expect("built-in tokenizer");
     let limit = corpus.context_length - 2;
     let mut too_long = 0;
     for e in &corpus.entries {
         assert_eq!(tokenizer.token_count(&e.text), e.n_bpe, "{:?}", e.text);
-        match tokenizer.encode_query(&e.text) {
-            Ok(ids) => {
-                assert!(
-                    e.n_bpe >= 1 && e.n_bpe <= limit,
-                    "{:?} accepted with {} tokens",
-                    e.text,
-                    e.n_bpe
-                );
-                assert_eq!(&ids[..e.ids.len()], &e.ids[..], "{:?}", e.text);
-            }
-            Err(TokenizerError::EmptyQuery) => assert_eq!(e.n_bpe, 0, "{:?}", e.text),
-            Err(TokenizerError::QueryTooLong { tokens, limit: l }) => {
-                assert_eq!((tokens, l), (e.n_bpe, limit), "{:?}", e.text);
-                too_long += 1;
-            }
-            Err(other) => panic!("{:?}: unexpected error {other}", e.text),
+        let t = tokenizer.tokenize(&e.text);
+        // open_clip's ids, truncated texts included (their last id is the end token).
+        let mut expected = e.ids.clone();
+        expected.resize(corpus.context_length, 0);
+        assert_eq!(t.ids, expected, "{:?}", e.text);
+        assert_eq!(t.pieces, e.n_bpe, "{:?}", e.text);
+        assert_eq!(t.truncated, e.n_bpe > limit, "{:?}", e.text);
+        assert_eq!(t.empty, e.n_bpe == 0, "{:?}", e.text);
+        assert_eq!(t.warning().is_some(), t.truncated || t.empty);
+        if t.truncated {
+            assert_eq!((t.kept, t.ids[limit + 1]), (limit, EOT_ID), "{:?}", e.text);
+            too_long += 1;
         }
     }
     // The corpus holds texts of 76, 100, 300 and 3634 tokens, among others.

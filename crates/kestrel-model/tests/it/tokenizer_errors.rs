@@ -68,43 +68,37 @@ fn corrupt_vocab_names_the_file_and_problem() {
 }
 
 #[test]
-fn empty_queries_are_rejected() {
+fn empty_texts_embed_as_open_clip_with_a_warning() {
     let tokenizer = ClipTokenizer::new().expect("built-in tokenizer");
     for query in ["", " ", "\t\n \u{3000}\u{a0}", "&nbsp;", "\u{1}\u{7f}"] {
-        let error = tokenizer
-            .encode_query(query)
-            .expect_err("empty query is an error");
-        assert!(
-            matches!(error, TokenizerError::EmptyQuery),
-            "{query:?}: {error:?}"
-        );
-        assert_eq!(error.to_string(), "query is empty");
+        let t = tokenizer.tokenize(query);
+        // open_clip gives [SOT, EOT, 0, ...] for an empty text.
+        assert_eq!(&t.ids[..3], &[SOT_ID, EOT_ID, 0], "{query:?}");
+        assert!(t.empty && !t.truncated, "{query:?}");
+        assert!(t.warning().unwrap().contains("empty"), "{query:?}");
     }
-    // Templates may be empty: open_clip then gives [SOT, EOT, 0, ...].
     assert_eq!(&tokenizer.encode("")[..3], &[SOT_ID, EOT_ID, 0]);
 }
 
 #[test]
-fn long_queries_say_how_long() {
+fn long_texts_are_truncated_saying_how_long() {
     let tokenizer = ClipTokenizer::new().expect("built-in tokenizer");
-    // 75 single-token words fit exactly; 76 do not.
-    let fits = vec!["word"; 75].join(" ");
-    let ids = tokenizer.encode_query(&fits).expect("75 tokens fit");
-    assert_eq!((ids[75], ids[76]), (2653, EOT_ID));
-    let error = tokenizer
-        .encode_query(&vec!["word"; 76].join(" "))
-        .expect_err("76 tokens");
+    // 75 single-token words fit exactly; 76 are cut to 75 and the end token.
+    let fits = tokenizer.tokenize(&vec!["word"; 75].join(" "));
+    assert_eq!((fits.ids[75], fits.ids[76]), (2653, EOT_ID));
+    assert!(!fits.truncated && fits.warning().is_none());
+    let cut = tokenizer.tokenize(&vec!["word"; 76].join(" "));
+    assert_eq!((cut.ids[75], cut.ids[76]), (2653, EOT_ID));
+    assert_eq!((cut.pieces, cut.kept, cut.truncated), (76, 75, true));
     assert_eq!(
-        error.to_string(),
-        "query is too long: it has 76 tokens, the limit is 75"
+        cut.warning().unwrap(),
+        "the text is too long: it has 76 tokens and only the first 75 are used, as open_clip truncates"
     );
-    // The template path truncates instead, forcing the end token.
-    let truncated = tokenizer.encode(&vec!["word"; 76].join(" "));
-    assert_eq!((truncated[75], truncated[76]), (2653, EOT_ID));
+    assert_eq!(cut.ids, tokenizer.encode(&vec!["word"; 76].join(" ")));
 }
 
 #[test]
-fn ten_thousand_character_query_fails_fast() {
+fn ten_thousand_character_query_is_truncated_fast() {
     let tokenizer = ClipTokenizer::new().expect("built-in tokenizer");
     let query: String = "glacier lake, moraine & scree 2019; "
         .chars()
@@ -112,17 +106,12 @@ fn ten_thousand_character_query_fails_fast() {
         .take(10_000)
         .collect();
     let start = Instant::now();
-    let error = tokenizer.encode_query(&query).expect_err("too long");
+    let t = tokenizer.tokenize(&query);
     let elapsed = start.elapsed();
-    match error {
-        TokenizerError::QueryTooLong { tokens, limit } => {
-            assert!(tokens > 2000, "{tokens} tokens");
-            assert_eq!(limit, 75);
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    assert!(t.truncated && t.pieces > 2000, "{} tokens", t.pieces);
+    assert_eq!((t.kept, t.ids.len(), t.ids[76]), (75, 77, EOT_ID));
     // Not a timing assertion: the time is printed for the report.
-    eprintln!("10 000-character query rejected in {elapsed:?}");
+    eprintln!("10 000-character query tokenized in {elapsed:?}");
     // A single 10 000-letter word and pathological characters do not panic either.
     for text in [
         "x".repeat(10_000),
@@ -130,7 +119,8 @@ fn ten_thousand_character_query_fails_fast() {
         "&".repeat(10_000),
         "\u{301}".repeat(10_000),
     ] {
-        assert!(tokenizer.encode_query(&text).is_err());
+        let t = tokenizer.tokenize(&text);
+        assert!(t.truncated, "{:?}", &text[..8]);
         assert_eq!(tokenizer.encode(&text).len(), 77);
     }
 }
@@ -149,13 +139,9 @@ fn context_length_is_configurable() {
         tokenizer.encode("a"),
         vec![SOT_ID, 320, EOT_ID, 0, 0, 0, 0, 0]
     );
-    let error = tokenizer
-        .encode_query("a b c d e f g")
-        .expect_err("7 tokens > 6");
-    assert_eq!(
-        error.to_string(),
-        "query is too long: it has 7 tokens, the limit is 6"
-    );
+    let t = tokenizer.tokenize("a b c d e f g");
+    assert_eq!((t.pieces, t.kept, t.truncated), (7, 6, true));
+    assert_eq!(t.ids, vec![SOT_ID, 320, 321, 322, 323, 324, 325, EOT_ID]);
     let error = ClipTokenizer::new()
         .expect("tokenizer")
         .with_context_length(1)
