@@ -387,13 +387,18 @@ fn bad_inputs_fail_clearly() {
         ])
     };
     assert_clean_failure(&on_cpu("f16"), &["only on a GPU"]);
-    // bf16 runs on the CPU where it has AMX-BF16, else the error says what it needs
+    // bf16 runs on the CPU where it has AMX-BF16 or AVX512-BF16, else the error says what it
+    // needs
     let out = on_cpu("bf16");
-    if kestrel::model::nn::matmul_bf16::available() {
+    if let Some(bf16) = kestrel::model::nn::isa::detected().bf16 {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "bf16 on an AMX CPU failed: {err}");
         assert!(
-            err.contains("amx-bf16"),
+            out.status.success(),
+            "bf16 on a {} CPU failed: {err}",
+            bf16.name()
+        );
+        assert!(
+            err.contains(&format!("bf16 {}", bf16.name())),
             "the device line names the kernels: {err}"
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("38D_378R_2_3.tif\t32 dims"));

@@ -101,7 +101,7 @@ pub fn select_device(pref: DevicePreference) -> Result<(Device, String), ModelEr
 }
 
 /// Check a precision is usable on a device: f16 only on GPUs, bf16 on GPUs and on CPUs with
-/// a bf16 kernel (AMX-BF16; see [`crate::nn::isa`]), where the model runs in f32 with the linear
+/// a bf16 kernel (AMX-BF16 or AVX512-BF16; see [`crate::nn::isa`]), where the model runs in f32 with the linear
 /// layers' products in bf16.
 pub fn check_precision(device: &Device, precision: Precision) -> Result<DType, ModelError> {
     if device.is_cpu() {
@@ -111,7 +111,7 @@ pub fn check_precision(device: &Device, precision: Precision) -> Result<DType, M
             Precision::Bf16 if crate::nn::matmul_bf16::available() => {}
             Precision::Bf16 => {
                 return Err(ModelError::Device(format!(
-                    "bf16 on the CPU needs AMX-BF16 (this CPU's kernels: {k}); use --dtype f32"
+                    "bf16 on the CPU needs AMX-BF16 or AVX512-BF16 (this CPU's kernels: {k}); use --dtype f32"
                 )));
             }
             Precision::F16 => {

@@ -14,7 +14,7 @@
 //! Threads: everything runs on the global rayon pool (the one candle's own matmul uses).
 //! Element-wise loops are compiled twice, plain and with AVX2+FMA, and picked at run time;
 //! the matrix products dispatch on [`detected`] (AVX-512F, AVX2+FMA or portable for f32,
-//! AMX-BF16 for bf16).
+//! AMX-BF16 or AVX512-BF16 for bf16).
 
 use rayon::prelude::*;
 

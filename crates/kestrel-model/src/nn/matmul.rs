@@ -395,6 +395,49 @@ unsafe fn block_avx2(
     });
 }
 
+/// Load 8 f32 from `p` (unaligned) with a plain `vmovups`: `_mm256_loadu_ps` is
+/// `ptr::read_unaligned`, whose overlap check in builds with debug assertions (the dev
+/// profile) routed every accumulator of [`kernel_6x16`] through the stack (121 stack
+/// accesses in the function against none with `asm!`; release builds were already clean).
+///
+/// # Safety
+/// AVX; `p` valid for 8 reads.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx")]
+unsafe fn ld8(p: *const f32) -> std::arch::x86_64::__m256 {
+    let v;
+    // SAFETY: the caller's contract; the asm only reads 32 bytes at `p`.
+    unsafe {
+        std::arch::asm!(
+            "vmovups {v}, [{p}]",
+            v = out(ymm_reg) v,
+            p = in(reg) p,
+            options(pure, readonly, nostack, preserves_flags)
+        )
+    };
+    v
+}
+
+/// Store 8 f32 at `p` (unaligned), as [`ld8`].
+///
+/// # Safety
+/// AVX; `p` valid for 8 writes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx")]
+unsafe fn st8(p: *mut f32, v: std::arch::x86_64::__m256) {
+    // SAFETY: the caller's contract; the asm only writes 32 bytes at `p`.
+    unsafe {
+        std::arch::asm!(
+            "vmovups [{p}], {v}",
+            v = in(ymm_reg) v,
+            p = in(reg) p,
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
 /// `C[6×16] += Ap[kc×6]ᵀ-strip · Bp[kc×16]`, C row stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -405,13 +448,13 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
     unsafe {
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         for (r, row) in acc.iter_mut().enumerate() {
-            row[0] = _mm256_loadu_ps(c.add(r * ldc));
-            row[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
+            row[0] = ld8(c.add(r * ldc));
+            row[1] = ld8(c.add(r * ldc + 8));
         }
         let (mut ap, mut bp) = (a, b);
         for _ in 0..kc {
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
+            let b0 = ld8(bp);
+            let b1 = ld8(bp.add(8));
             for (r, row) in acc.iter_mut().enumerate() {
                 let av = _mm256_broadcast_ss(&*ap.add(r));
                 row[0] = _mm256_fmadd_ps(av, b0, row[0]);
@@ -421,8 +464,8 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
             bp = bp.add(NR);
         }
         for (r, row) in acc.iter().enumerate() {
-            _mm256_storeu_ps(c.add(r * ldc), row[0]);
-            _mm256_storeu_ps(c.add(r * ldc + 8), row[1]);
+            st8(c.add(r * ldc), row[0]);
+            st8(c.add(r * ldc + 8), row[1]);
         }
     }
 }

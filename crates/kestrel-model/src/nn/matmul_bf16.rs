@@ -14,6 +14,9 @@
 //!   (Rust's AMX intrinsics are unstable). Columns are blocked so that the weight panels a
 //!   task reads (≤ 512 KiB) stay in L2 while it walks down the rows.
 //!
+//! - AVX512-BF16 (no AMX: AMD Zen 4, AMX-less Intel): `vdpbf16ps` on zmm registers reading
+//!   the same panels, 14 rows × 2 panels per micro-kernel ([`crate::nn::bf16_dp`]).
+//!
 //! Which kernel runs is [`crate::nn::isa::detected`]'s `bf16`; without one, bf16 is refused
 //! before a model is built ([`crate::device::check_precision`]).
 
@@ -22,7 +25,7 @@ use rayon::prelude::*;
 use crate::nn::isa::{self, Bf16Isa};
 
 /// Columns per panel (one AMX tile's / one zmm register's worth of f32 outputs).
-const NR: usize = 16;
+pub(crate) const NR: usize = 16;
 /// `k` per tile step: 32 bf16 values (64 bytes, one tile row).
 const KT: usize = 32;
 
@@ -113,8 +116,29 @@ impl PackedBf16 {
     pub fn k(&self) -> usize {
         self.k
     }
-    fn panel(&self, p: usize) -> &[u16] {
+    /// Panel `p`: `kp/2` rows of 16 bf16 pairs (64-byte aligned).
+    pub(crate) fn panel(&self, p: usize) -> &[u16] {
         &as_u16(&self.data)[p * self.kp * NR..(p + 1) * self.kp * NR]
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+/// 32 f32 rounded to bf16 ([`to_bf16`], 16 lanes at a time).
+///
+/// # Safety
+/// AVX-512F; `s.len() >= 32` and `d.len() >= 32`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn round_32(s: &[f32], d: &mut [u16]) {
+    use crate::nn::simd512::{ld, to_bf16};
+    use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
+    debug_assert!(s.len() >= 32 && d.len() >= 32);
+    // SAFETY: the caller's contract (32 values each side).
+    unsafe {
+        let lo = to_bf16(ld(s.as_ptr()));
+        let hi = to_bf16(ld(s.as_ptr().add(16)));
+        let dp = d.as_mut_ptr() as *mut __m256i;
+        _mm256_storeu_si256(dp, lo);
+        _mm256_storeu_si256(dp.add(1), hi);
     }
 }
 
@@ -125,11 +149,9 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
-/// Whether this process has a bf16 kernel that is built: AMX-BF16. (A CPU with
-/// AVX512-BF16 but no AMX, such as AMD Zen 4, is detected as such, but its kernel is not
-/// written yet, so bf16 is refused there with a message instead of reaching the panic below.)
+/// Whether this process has a bf16 kernel (AMX-BF16 or AVX512-BF16).
 pub fn available() -> bool {
-    matches!(isa::detected().bf16, Some(Bf16Isa::AmxBf16))
+    isa::detected().bf16.is_some()
 }
 
 /// `c[m, n] += bf16(a[m, k]) · bf16(W)ᵀ` (f32 accumulation) with the detected kernel.
@@ -155,7 +177,12 @@ pub fn matmul_acc_with(isa: Bf16Isa, a: &[f32], m: usize, w: &PackedBf16, c: &mu
     }
     match isa {
         Bf16Isa::AmxBf16 => amx::matmul_acc(a, m, w, c),
-        Bf16Isa::Avx512Bf16 => panic!("matmul_bf16: the AVX512-BF16 kernel is not built yet"),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `bf16_supported` checked the CPU has AVX512-BF16 (and AVX-512F); the
+        // sizes were checked above.
+        Bf16Isa::Avx512Bf16 => unsafe { crate::nn::bf16_dp::matmul_acc(a, m, w, c) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Bf16Isa::Avx512Bf16 => unreachable!("AVX512-BF16 is x86-64 only"),
     }
 }
 
@@ -213,25 +240,6 @@ mod amx {
                 }
             });
         out
-    }
-
-    /// 32 f32 rounded to bf16 ([`to_bf16`], 16 lanes at a time).
-    ///
-    /// # Safety
-    /// AVX-512F; `s.len() >= 32` and `d.len() >= 32`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn round_32(s: &[f32], d: &mut [u16]) {
-        use crate::nn::simd512::{ld, to_bf16};
-        use std::arch::x86_64::{__m256i, _mm256_storeu_si256};
-        debug_assert!(s.len() >= 32 && d.len() >= 32);
-        // SAFETY: the caller's contract (32 values each side).
-        unsafe {
-            let lo = to_bf16(ld(s.as_ptr()));
-            let hi = to_bf16(ld(s.as_ptr().add(16)));
-            let dp = d.as_mut_ptr() as *mut __m256i;
-            _mm256_storeu_si256(dp, lo);
-            _mm256_storeu_si256(dp.add(1), hi);
-        }
     }
 
     pub(super) fn matmul_acc(a: &[f32], m: usize, w: &PackedBf16, c: &mut [f32]) {
@@ -455,7 +463,7 @@ mod tests {
         for chunk in xs.chunks_exact(32) {
             let mut got = [0u16; 32];
             // SAFETY: AVX-512F checked above; 32 values each side.
-            unsafe { amx::round_32(chunk, &mut got) };
+            unsafe { round_32(chunk, &mut got) };
             for (x, g) in chunk.iter().zip(got) {
                 assert_eq!(g, to_bf16(*x), "{x:e} ({:#x})", x.to_bits());
             }
@@ -471,10 +479,6 @@ mod tests {
         for isa in [Bf16Isa::AmxBf16, Bf16Isa::Avx512Bf16] {
             if !isa::bf16_supported(isa) {
                 eprintln!("skip: this CPU has no {}", isa.name());
-                continue;
-            }
-            if isa == Bf16Isa::Avx512Bf16 {
-                eprintln!("skip: {} kernel not built", isa.name());
                 continue;
             }
             for (m, k, n) in [
@@ -514,6 +518,70 @@ mod tests {
                 }
                 eprintln!(
                     "{} {m}x{k}x{n}: worst error {worst:.3} of the bound",
+                    isa.name()
+                );
+            }
+        }
+    }
+
+    /// Every bf16 kernel this CPU has equals an f64 product of the *bf16-rounded* inputs
+    /// within f32 accumulation error, on shapes that are not multiples of any block: rows
+    /// across the AVX512-BF16 kernel's 14-row strips and 126-row tasks and AMX's 32-row
+    /// blocks, a lone last panel (n = 33, 1), an odd `k` (the last pair half padding), `k`
+    /// across the 256-value `k` blocks. Bound: `k + 2` f32 roundings of partial sums no
+    /// larger than `|c₀| + Σ|aᵢ·wᵢ|` (products of two bf16 are exact in f32).
+    #[test]
+    fn bf16_matmul_equals_f64_of_rounded_inputs() {
+        let mut seed = 0x2545_F491u32;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed as f32 / u32::MAX as f32) * 2.0 - 1.0
+        };
+        for isa in [Bf16Isa::AmxBf16, Bf16Isa::Avx512Bf16] {
+            if !isa::bf16_supported(isa) {
+                eprintln!("skip: this CPU has no {}", isa.name());
+                continue;
+            }
+            for (m, k, n) in [
+                (1, 1, 1),
+                (3, 7, 33),
+                (14, 32, 32),
+                (15, 257, 17),
+                (29, 771, 50),
+                (127, 65, 96),
+                (253, 301, 47),
+            ] {
+                let a: Vec<f32> = (0..m * k).map(|_| rnd() * 3.0).collect();
+                let w: Vec<f32> = (0..n * k).map(|_| rnd()).collect();
+                let c0: Vec<f32> = (0..m * n).map(|_| rnd()).collect();
+                let mut c = c0.clone();
+                matmul_acc_with(isa, &a, m, &PackedBf16::pack(&w, n, k), &mut c);
+                let r = |x: f32| from_bf16(to_bf16(x)) as f64;
+                let mut worst = 0f64;
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut s = c0[i * n + j] as f64;
+                        let mut abs = s.abs();
+                        for t in 0..k {
+                            let p = r(a[i * k + t]) * r(w[j * k + t]);
+                            s += p;
+                            abs += p.abs();
+                        }
+                        let bound = abs * (k + 2) as f64 * 2f64.powi(-24);
+                        let err = (c[i * n + j] as f64 - s).abs();
+                        assert!(
+                            err <= bound,
+                            "{}: {m}x{k}x{n} [{i},{j}]: {} vs {s}, err {err} > {bound}",
+                            isa.name(),
+                            c[i * n + j]
+                        );
+                        worst = worst.max(err / bound);
+                    }
+                }
+                eprintln!(
+                    "{} {m}x{k}x{n}: worst error {worst:.3} of the f32 bound",
                     isa.name()
                 );
             }

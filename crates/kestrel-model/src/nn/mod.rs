@@ -1,9 +1,11 @@
 //! Network building blocks and CPU kernels: the transformer [`layers`] (generic candle ops on
 //! any device, fused on the CPU), the fused element-wise [`kernels`], the packed matrix
-//! products ([`matmul`] f32, [`matmul_bf16`] AMX), the CPU feature detection ([`isa`]) that
+//! products ([`matmul`] f32, [`matmul_bf16`] AMX-BF16 and AVX512-BF16), the CPU feature detection ([`isa`]) that
 //! picks among them once per process, and the allocator tuning they rely on.
 
 pub(crate) mod alloc_tune;
+#[cfg(target_arch = "x86_64")]
+mod bf16_dp;
 pub mod isa;
 pub mod kernels;
 pub mod layers;
