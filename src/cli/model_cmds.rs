@@ -75,12 +75,12 @@ pub(super) fn precision(d: DtypeArg) -> Precision {
     }
 }
 
-/// The checkpoint and config of `--model-id NAME`: the registry entry's files from the hub
+/// The checkpoint, config and tokenizer of `--model-id NAME`: the registry entry's files from the hub
 /// cache (downloaded when missing), its built-in config written once under Kestrel's cache.
 fn registry_files(
     id: &str,
     explicit_config: Option<&std::path::Path>,
-) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+) -> anyhow::Result<(PathBuf, Option<PathBuf>, Option<PathBuf>)> {
     use crate::model::load::hub::HubOptions;
     use crate::model::load::registry;
     let entry = registry::find(id)?;
@@ -112,16 +112,20 @@ fn registry_files(
         }
         (None, None, _) => None,
     };
-    Ok((files.checkpoint, config))
+    Ok((files.checkpoint, config, files.tokenizer))
 }
 
 pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
-    let (checkpoint, config) = match &args.model_id {
+    let (checkpoint, config, tokenizer) = match &args.model_id {
         Some(id) => {
-            let (c, cfg) = registry_files(id, args.config.as_deref())?;
-            (Some(c), cfg)
+            let (c, cfg, tok) = registry_files(id, args.config.as_deref())?;
+            (Some(c), cfg, args.tokenizer.clone().or(tok))
         }
-        None => (args.model.clone(), args.config.clone()),
+        None => (
+            args.model.clone(),
+            args.config.clone(),
+            args.tokenizer.clone(),
+        ),
     };
     let spec = ModelSpec {
         checkpoint,
@@ -131,7 +135,7 @@ pub(super) fn load_embedder(args: &ModelArgs) -> anyhow::Result<Embedder> {
         hub: None,
         kernels: Kernels::Auto,
         vocab: args.vocab.clone(),
-        tokenizer: args.tokenizer.clone(),
+        tokenizer,
         cache_root: None,
     };
     if spec.checkpoint.is_none() && args.model_id.is_none() {

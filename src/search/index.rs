@@ -16,9 +16,10 @@ use crossbeam_channel::bounded;
 use serde::{Deserialize, Serialize};
 
 use super::record::{INDEX_FORMAT_VERSION, IndexMeta, TileRecord, TileStatus};
+use super::rgb8;
 use super::tiling::{TileGrid, TileWindow};
 use crate::jobs::{CancelToken, Cancelled, Progress, ProgressSink};
-use crate::model::load::config::PreprocessConfig;
+use crate::model::load::config::{PixelScale, PreprocessConfig};
 use crate::model::tasks::preprocess::{PreprocessError, RawImage, resize_crop_normalize};
 use crate::model::{Embedder, ModelError};
 use crate::raster::georef::GeorefError;
@@ -187,6 +188,22 @@ pub fn build_index(
     let cfg = model.preprocess_config().ok_or_else(|| {
         unsupported("the model config has no preprocess_cfg (bands, mean, std)".into())
     })?;
+    // An RGB model (RemoteCLIP, RS-M-CLIP) gets the scene's true colour through the one
+    // fixed 8-bit mapping (`rgb8`); its config names no bands.
+    let rgb_cfg;
+    let cfg = if cfg.pixels == PixelScale::Rgb8 && cfg.bands.is_empty() && cfg.mean.len() == 3 {
+        rgb_cfg = PreprocessConfig {
+            bands: rgb8::RGB_BANDS
+                .iter()
+                .map(|b| b.name().to_owned())
+                .collect(),
+            ..cfg.clone()
+        };
+        &rgb_cfg
+    } else {
+        cfg
+    };
+    let rgb8_input = cfg.pixels == PixelScale::Rgb8;
     if cfg.bands.is_empty() {
         return Err(unsupported("the model config names no input bands".into()));
     }
@@ -230,7 +247,15 @@ pub fn build_index(
             })?,
         preprocess_version: PREPROCESS_VERSION,
         bands: cfg.bands.clone(),
-        harmonisation: info.radiometry.reason.clone(),
+        harmonisation: if rgb8_input {
+            format!(
+                "{}; RGB model input: {}",
+                info.radiometry.reason,
+                rgb8::MAPPING_ID
+            )
+        } else {
+            info.radiometry.reason.clone()
+        },
         tile_size: size,
         stride,
         embed_dim: model.embed_dim() as u32,
@@ -484,6 +509,9 @@ impl TileReader<'_> {
                     scene: info.path.display().to_string(),
                     source,
                 })?;
+                if cfg.pixels == PixelScale::Rgb8 {
+                    rgb8::map_tile(&mut px);
+                }
                 let pixels = if status == TileStatus::Embedded {
                     // the model's own preprocessing, as `embed-images` uses: identity
                     // resize at the input size, nodata filled, normalised

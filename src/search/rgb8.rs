@@ -32,8 +32,12 @@ pub fn dn_to_u8(dn: f32) -> f32 {
     if !dn.is_finite() {
         return f32::NAN;
     }
-    let v = (dn / 10_000.0 * GAIN).clamp(0.0, 1.0);
-    (v * 255.0).round()
+    // In f64, in the documented order (reflectance, gain, clamp, scale, round half away
+    // from zero), so the half-way DNs (where 255 · 2.5 · DN / 10000 ends in .5, e.g. DN 400 or
+    // 1200) round the same way in every implementation that follows the formula.
+    let reflectance = f64::from(dn) / 10_000.0;
+    let v = (f64::from(GAIN) * reflectance).clamp(0.0, 1.0);
+    (255.0 * v).round() as f32
 }
 
 /// Map a band-major tile of the three [`RGB_BANDS`] in place.
@@ -57,6 +61,9 @@ mod tests {
         assert_eq!(dn_to_u8(1000.0), 64.0);
         // 0.0502 reflectance: 0.1255 * 255 = 32.0025 -> 32
         assert_eq!(dn_to_u8(502.0), 32.0);
+        // half-way values round away from zero: DN 400 -> 25.5 -> 26, DN 1200 -> 76.5 -> 77
+        assert_eq!(dn_to_u8(400.0), 26.0);
+        assert_eq!(dn_to_u8(1200.0), 77.0);
         assert!(dn_to_u8(f32::NAN).is_nan());
         assert!(dn_to_u8(f32::INFINITY).is_nan());
         let mut t = vec![1000.0, f32::NAN, 4000.0];

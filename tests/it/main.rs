@@ -18,4 +18,5 @@ mod model_cli;
 mod raster_chips;
 mod raster_errors;
 mod raster_scenes;
+mod rgb_index;
 mod search_e2e;
