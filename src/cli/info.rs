@@ -86,6 +86,7 @@ pub fn info_json(info: &SceneInfo) -> Value {
             SourceKind::File => "file",
             SourceKind::Safe => "safe",
             SourceKind::BandFolder => "band_folder",
+            SourceKind::StacItem => "stac_item",
         },
         "driver": info.driver,
         "identity": info.identity,
@@ -123,6 +124,7 @@ pub fn info_text(info: &SceneInfo) -> String {
         SourceKind::File => "raster file",
         SourceKind::Safe => "SAFE product",
         SourceKind::BandFolder => "folder of band files",
+        SourceKind::StacItem => "STAC item",
     };
     let g = &info.grid;
     let _ = writeln!(s, "File:       {}", info.path.display());

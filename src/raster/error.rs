@@ -40,6 +40,12 @@ pub enum RasterError {
     #[error("{}: reprojection failed: {message}", path.display())]
     Warp { path: PathBuf, message: String },
 
+    #[error("{}: {source}", path.display())]
+    Stac {
+        path: PathBuf,
+        source: crate::stac::StacError,
+    },
+
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
