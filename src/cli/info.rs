@@ -4,7 +4,7 @@
 //! the processing level, and the radiometric decision with its reason.
 //!
 //! # JSON (`--json`): one object, stable keys
-//! - `kestrel_info_version` (1), `path`, `name`, `source_kind` (`file` | `safe` |
+//! - `kestrel_info_version` (1), `path`, `name`, `source_kind` (`file` | `safe` | `stac_item` |
 //!   `band_folder`), `driver` (GDAL short name), `identity` (cache key);
 //! - `width`, `height`, `resolution_m`, `geo_transform` (6 numbers): the reference grid
 //!   (finest band);

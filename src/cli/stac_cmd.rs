@@ -57,6 +57,7 @@ fn run_search(a: &StacSearchArgs) -> anyhow::Result<()> {
         datetime: a.datetime.clone(),
         max_cloud: a.max_cloud,
         limit: a.limit,
+        page_size: None,
     };
     let out = search(&params, &CancelToken::new())?;
     for n in &out.notes {

@@ -34,6 +34,8 @@ pub struct SearchParams {
     pub max_cloud: Option<f64>,
     /// Most items returned (the earliest, after sorting by date).
     pub limit: Option<usize>,
+    /// Items asked per page (default 100).
+    pub page_size: Option<u64>,
 }
 
 /// A time interval, either end open.
@@ -389,7 +391,7 @@ pub fn search(p: &SearchParams, cancel: &CancelToken) -> Result<SearchOutcome, S
     if let Some(iv) = &iv {
         body = body.datetime(iv.to_api());
     }
-    body = body.limit(PAGE_SIZE);
+    body = body.limit(p.page_size.unwrap_or(PAGE_SIZE).max(1));
     if caps.sort {
         body = body.sortby(vec![stac::api::Sortby::asc("properties.datetime")]);
     } else {

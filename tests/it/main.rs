@@ -17,3 +17,4 @@ mod raster_chips;
 mod raster_errors;
 mod raster_scenes;
 mod search_e2e;
+mod stac_serve;
