@@ -40,7 +40,8 @@ pub enum RasterError {
     #[error("{}: reprojection failed: {message}", path.display())]
     Warp { path: PathBuf, message: String },
 
-    #[error("{}: {source}", path.display())]
+    /// A STAC item or asset: the source names the URL or file.
+    #[error("{source}")]
     Stac {
         path: PathBuf,
         source: crate::stac::StacError,

@@ -51,7 +51,10 @@ pub fn init_gdal() {
         // block cache of fetched ranges, parallel range requests with neighbours merged,
         // and retries of transient HTTP failures.
         set_default("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
-        set_default("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2");
+        set_default(
+            "CPL_VSIL_CURL_ALLOWED_EXTENSIONS",
+            ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2",
+        );
         set_default("VSI_CACHE", "TRUE");
         set_default("VSI_CACHE_SIZE", "67108864");
         set_default("GDAL_HTTP_MULTIRANGE", "YES");

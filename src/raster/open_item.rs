@@ -75,7 +75,10 @@ impl Scene {
             });
         }
         if sign.is_none()
-            && let Some(b) = it.bands.iter().find(|b| stac_item::looks_unsigned_azure(&b.href))
+            && let Some(b) = it
+                .bands
+                .iter()
+                .find(|b| stac_item::looks_unsigned_azure(&b.href))
         {
             log::info!(
                 "{}: {} looks like an unsigned Azure blob URL; set {SIGN_ENV} if it fails",
@@ -149,7 +152,10 @@ impl Scene {
                         .to_string(),
                 )
             } else {
-                let off = match it.baseline.as_deref().and_then(super::safe::baseline_has_offset)
+                let off = match it
+                    .baseline
+                    .as_deref()
+                    .and_then(super::safe::baseline_has_offset)
                 {
                     Some(true) => -1000.0,
                     _ => 0.0,
@@ -173,7 +179,11 @@ impl Scene {
                 ProcessingLevel::L2A,
                 format!(
                     "the STAC item's {}",
-                    if it.product_type.is_some() { "s2:product_type" } else { "collection" }
+                    if it.product_type.is_some() {
+                        "s2:product_type"
+                    } else {
+                        "collection"
+                    }
                 ),
             ),
             Some(false) => (ProcessingLevel::L1C, "the STAC item's collection".into()),
@@ -195,7 +205,12 @@ impl Scene {
             crs,
             found,
             confirmed: true,
-            md: Some((level, level_reason, it.baseline.clone(), it.datetime.clone())),
+            md: Some((
+                level,
+                level_reason,
+                it.baseline.clone(),
+                it.datetime.clone(),
+            )),
             evidence,
             identity: ident,
             notes,

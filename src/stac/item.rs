@@ -136,7 +136,11 @@ fn role_from_key(key: &str) -> Option<BandRole> {
 /// common name.
 fn role_from_band_names(asset: &stac::Asset) -> Option<(BandRole, String)> {
     let mut names: Vec<String> = asset.bands.iter().filter_map(|b| b.name.clone()).collect();
-    if let Some(eo) = asset.additional_fields.get("eo:bands").and_then(Value::as_array) {
+    if let Some(eo) = asset
+        .additional_fields
+        .get("eo:bands")
+        .and_then(Value::as_array)
+    {
         for b in eo {
             for k in ["name", "common_name"] {
                 if let Some(n) = b.get(k).and_then(Value::as_str) {
@@ -273,7 +277,9 @@ impl ItemScene {
             });
         }
         let p = &item.properties.additional_fields;
-        let boa_offset_applied = p.get("earthsearch:boa_offset_applied").and_then(Value::as_bool);
+        let boa_offset_applied = p
+            .get("earthsearch:boa_offset_applied")
+            .and_then(Value::as_bool);
         let product_type = p
             .get("s2:product_type")
             .and_then(Value::as_str)
@@ -313,5 +319,77 @@ impl ItemScene {
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(assets: Value, props: Value) -> stac::Item {
+        serde_json::from_value(json!({
+            "type": "Feature", "stac_version": "1.0.0", "id": "x", "collection": "sentinel-2-l2a",
+            "geometry": null, "properties": props, "links": [], "assets": assets
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn planetary_computer_keys_and_eo_bands_names() {
+        let it = item(
+            json!({
+                "B02": {"href": "https://pc.blob.core.windows.net/a/B02_10m.tif"},
+                "B8A": {"href": "https://pc.blob.core.windows.net/a/B8A_20m.tif"},
+                "SCL": {"href": "https://pc.blob.core.windows.net/a/SCL_20m.tif"},
+                "visual": {"href": "https://pc.blob.core.windows.net/a/TCI.tif"},
+                "band-x": {"href": "rel/x.tif", "eo:bands": [{"name": "B11", "common_name": "swir16"}]},
+                "preview": {"href": "https://pc/a/p.png"}
+            }),
+            json!({"datetime": "2023-08-23T10:00:00Z", "s2:mgrs_tile": "34UCF",
+                   "s2:processing_baseline": "05.09", "s2:product_type": "S2MSI2A"}),
+        );
+        let s = ItemScene::from_item(&it, "https://pc/api/items/x", None).unwrap();
+        let roles: Vec<String> = s.bands.iter().map(|b| b.role.to_string()).collect();
+        assert_eq!(roles, ["B02", "B8A", "SCL", "B11"]);
+        assert_eq!(s.bands[3].href, "https://pc/api/items/rel/x.tif");
+        assert_eq!(
+            s.bands[0].gdal_path,
+            "/vsicurl/https://pc.blob.core.windows.net/a/B02_10m.tif"
+        );
+        assert!(looks_unsigned_azure(&s.bands[0].href));
+        assert_eq!(s.mgrs_tile.as_deref(), Some("34UCF"));
+        assert_eq!(s.baseline.as_deref(), Some("05.09"));
+        assert_eq!(s.boa_offset_applied, None);
+        assert_eq!(s.is_l2a(), Some(true));
+    }
+
+    #[test]
+    fn earth_search_keys_skip_jp2_twins_and_read_the_boa_flag() {
+        let it = item(
+            json!({
+                "red": {"href": "./B04.tif", "raster:bands": [{"scale": 0.0001, "offset": -0.1}]},
+                "red-jp2": {"href": "s3://bucket/B04.jp2", "eo:bands": [{"name": "red"}]},
+                "nir08": {"href": "s3://bucket/B8A.tif"},
+                "scl": {"href": "/data/SCL.tif"}
+            }),
+            json!({"datetime": "2023-08-23T10:00:00Z", "earthsearch:boa_offset_applied": true,
+                   "mgrs:utm_zone": 9, "mgrs:latitude_band": "U", "mgrs:grid_square": "WA"}),
+        );
+        let s = ItemScene::from_item(&it, "/items/x.json", None).unwrap();
+        let roles: Vec<String> = s.bands.iter().map(|b| b.role.to_string()).collect();
+        assert_eq!(roles, ["B04", "SCL"]);
+        assert_eq!(s.bands[0].gdal_path, "/items/B04.tif");
+        assert_eq!(s.bands[1].gdal_path, "/data/SCL.tif");
+        assert_eq!(s.scale, Some(0.0001));
+        assert_eq!(s.boa_offset_applied, Some(true));
+        assert_eq!(s.mgrs_tile.as_deref(), Some("09UWA"));
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("nir08") && n.contains("s3://")),
+            "{:?}",
+            s.notes
+        );
     }
 }

@@ -49,7 +49,9 @@ impl Interval {
     /// The interval as the STAC API wants it (RFC 3339, `..` for an open end).
     pub fn to_api(&self) -> String {
         let f = |t: &Option<DateTime<Utc>>| {
-            t.map_or("..".to_string(), |t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            t.map_or("..".to_string(), |t| {
+                t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            })
         };
         if self.start.is_some() && self.start == self.end {
             return f(&self.start);
@@ -88,8 +90,16 @@ pub fn parse_interval(text: &str) -> Result<Interval, StacError> {
     let open = |s: &str| s.is_empty() || s == "..";
     let iv = match text.split_once('/') {
         Some((a, b)) => Interval {
-            start: if open(a) { None } else { Some(parse_instant(a, false)?) },
-            end: if open(b) { None } else { Some(parse_instant(b, true)?) },
+            start: if open(a) {
+                None
+            } else {
+                Some(parse_instant(a, false)?)
+            },
+            end: if open(b) {
+                None
+            } else {
+                Some(parse_instant(b, true)?)
+            },
         },
         None => Interval {
             start: Some(parse_instant(text, false)?),
@@ -112,7 +122,9 @@ pub fn parse_bbox(text: &str) -> Result<[f64; 4], StacError> {
         .split(',')
         .map(|s| s.trim().parse::<f64>())
         .collect::<Result<_, _>>()
-        .map_err(|_| StacError::InvalidSearch(format!("bbox {text:?}: not four numbers W,S,E,N")))?;
+        .map_err(|_| {
+            StacError::InvalidSearch(format!("bbox {text:?}: not four numbers W,S,E,N"))
+        })?;
     let [w, s, e, n] = v[..] else {
         return Err(StacError::InvalidSearch(format!(
             "bbox {text:?}: {} numbers, expected four (W,S,E,N)",
@@ -200,7 +212,11 @@ fn discover(http: &Http, api: &str) -> Result<(String, Capabilities), StacError>
     let mut classes: Vec<String> = root
         .get("conformsTo")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if classes.is_empty() {
         let url = format!("{}/conformance", api.trim_end_matches('/'));
@@ -281,11 +297,19 @@ fn item_bbox(item: &stac::Item) -> Option<[f64; 4]> {
         };
     }
     let g = serde_json::to_value(item.geometry.as_ref()?).ok()?;
-    let mut acc = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut acc = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     fn walk(v: &Value, acc: &mut [f64; 4]) {
         if let Some(a) = v.as_array() {
             if let [Value::Number(x), Value::Number(y), ..] = &a[..] {
-                let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+                let (x, y) = (
+                    x.as_f64().unwrap_or(f64::NAN),
+                    y.as_f64().unwrap_or(f64::NAN),
+                );
                 acc[0] = acc[0].min(x);
                 acc[1] = acc[1].min(y);
                 acc[2] = acc[2].max(x);
@@ -308,7 +332,11 @@ fn bbox_overlaps(a: &[f64; 4], b: &[f64; 4]) -> bool {
 pub fn hit(item: &stac::Item, api: &str) -> Hit {
     let href = self_href(item).or_else(|| {
         item.collection.as_ref().map(|c| {
-            format!("{}/collections/{c}/items/{}", api.trim_end_matches('/'), item.id)
+            format!(
+                "{}/collections/{c}/items/{}",
+                api.trim_end_matches('/'),
+                item.id
+            )
         })
     });
     Hit {
@@ -323,14 +351,21 @@ pub fn hit(item: &stac::Item, api: &str) -> Hit {
         mgrs_tile: mgrs_tile(item),
         processing_baseline: processing_baseline(item),
         bbox: item_bbox(item),
-        footprint: item.geometry.as_ref().and_then(|g| serde_json::to_value(g).ok()),
+        footprint: item
+            .geometry
+            .as_ref()
+            .and_then(|g| serde_json::to_value(g).ok()),
         href,
         thumbnail: item.assets.get("thumbnail").map(|a| a.href.clone()),
     }
 }
 
 /// Why the client drops an item the server returned, if it does.
-fn client_reject(item: &stac::Item, p: &SearchParams, iv: Option<&Interval>) -> Option<&'static str> {
+fn client_reject(
+    item: &stac::Item,
+    p: &SearchParams,
+    iv: Option<&Interval>,
+) -> Option<&'static str> {
     if !p.collections.is_empty()
         && !item
             .collection
@@ -428,7 +463,8 @@ pub fn search(p: &SearchParams, cancel: &CancelToken) -> Result<SearchOutcome, S
     }
     notes.append(&mut out.notes);
     out.notes = notes;
-    out.hits.sort_by(|a, b| a.datetime.cmp(&b.datetime).then(a.id.cmp(&b.id)));
+    out.hits
+        .sort_by(|a, b| a.datetime.cmp(&b.datetime).then(a.id.cmp(&b.id)));
     if let Some(n) = p.limit {
         out.hits.truncate(n);
     }
@@ -454,9 +490,13 @@ fn run_pages(
     ));
     while let Some((url, post)) = next.take() {
         cancel.check()?;
-        let key = format!("{url} {}", post.as_ref().map(Value::to_string).unwrap_or_default());
+        let key = format!(
+            "{url} {}",
+            post.as_ref().map(Value::to_string).unwrap_or_default()
+        );
         if !visited.insert(key) {
-            out.notes.push("the API's next link repeats a page: stopped there".into());
+            out.notes
+                .push("the API's next link repeats a page: stopped there".into());
             break;
         }
         let page: stac::api::ItemCollection = match &post {
@@ -518,7 +558,9 @@ fn run_pages(
         }
     }
     if unparsable > 0 {
-        out.notes.push(format!("{unparsable} result(s) are not STAC items: skipped"));
+        out.notes.push(format!(
+            "{unparsable} result(s) are not STAC items: skipped"
+        ));
     }
     for (why, count) in rejected {
         let what = match why {

@@ -311,7 +311,15 @@ fn make_chip_cogs(chip: &str, dir: &Path) -> bool {
         let o = out.to_string_lossy().into_owned();
         let bs = b.to_string();
         let mut args = vec![
-            "-q", "-of", "COG", "-b", &bs, "-co", "COMPRESS=DEFLATE", "-co", "BLOCKSIZE=128",
+            "-q",
+            "-of",
+            "COG",
+            "-b",
+            &bs,
+            "-co",
+            "COMPRESS=DEFLATE",
+            "-co",
+            "BLOCKSIZE=128",
         ];
         if is20 {
             args.extend(["-tr", "20", "20", "-r", "average"]);
@@ -323,8 +331,19 @@ fn make_chip_cogs(chip: &str, dir: &Path) -> bool {
     let b04 = dir.join("B04.tif");
     let scl_vrt = dir.join("scl_src.tif");
     gdal(&[
-        "-q", "-ot", "Byte", "-tr", "20", "20", "-scale", "0", "100000", "4", "4",
-        &b04.to_string_lossy(), &scl_vrt.to_string_lossy(),
+        "-q",
+        "-ot",
+        "Byte",
+        "-tr",
+        "20",
+        "20",
+        "-scale",
+        "0",
+        "100000",
+        "4",
+        "4",
+        &b04.to_string_lossy(),
+        &scl_vrt.to_string_lossy(),
     ]);
     {
         let ds = gdal::Dataset::open_ex(
@@ -347,7 +366,12 @@ fn make_chip_cogs(chip: &str, dir: &Path) -> bool {
         band.write((0, 0), (w, h), &mut buf).unwrap();
     }
     gdal(&[
-        "-q", "-of", "COG", "-co", "COMPRESS=DEFLATE", &scl_vrt.to_string_lossy(),
+        "-q",
+        "-of",
+        "COG",
+        "-co",
+        "COMPRESS=DEFLATE",
+        &scl_vrt.to_string_lossy(),
         &dir.join("SCL.tif").to_string_lossy(),
     ]);
     std::fs::remove_file(&scl_vrt).unwrap();
@@ -480,7 +504,11 @@ fn rustac_serve_search_filters_pages_and_sorts() {
     };
     let out = search(&params, &CancelToken::new()).expect("search");
     let ids: Vec<&str> = out.hits.iter().map(|h| h.id.as_str()).collect();
-    assert_eq!(ids, ["a-0801-clear", "b-0802-clear", "e-0804-late"], "{out:?}");
+    assert_eq!(
+        ids,
+        ["a-0801-clear", "b-0802-clear", "e-0804-late"],
+        "{out:?}"
+    );
     // bbox and datetime done by the server (4 items, 2 per page), cloud on the client
     assert_eq!(out.returned, 4, "{out:?}");
     assert!(out.pages >= 2, "{out:?}");
@@ -524,8 +552,17 @@ fn rustac_serve_search_filters_pages_and_sorts() {
     let bin = env!("CARGO_BIN_EXE_kestrel");
     let o = Command::new(bin)
         .args([
-            "stac", "search", "--api", &api.url, "--bbox", "-4.1,52.4,-4.0,52.45", "--datetime",
-            "2023-08-01/2023-08-04", "--max-cloud", "20", "--json",
+            "stac",
+            "search",
+            "--api",
+            &api.url,
+            "--bbox",
+            "-4.1,52.4,-4.0,52.45",
+            "--datetime",
+            "2023-08-01/2023-08-04",
+            "--max-cloud",
+            "20",
+            "--json",
         ])
         .output()
         .unwrap();
@@ -554,7 +591,10 @@ fn unreachable_api_fails_fast_naming_the_url() {
     .unwrap_err()
     .to_string();
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
-    assert!(err.contains(&url) && err.contains("could not connect"), "{err}");
+    assert!(
+        err.contains(&url) && err.contains("could not connect"),
+        "{err}"
+    );
     let bad = kestrel::stac::parse_interval("2023-08-05/2023-08-01").unwrap_err();
     assert!(bad.to_string().contains("end is before the start"), "{bad}");
     let iv = kestrel::stac::parse_interval("2023-08-01/2023-08-04").unwrap();
@@ -585,9 +625,17 @@ fn item_over_http_equals_local_cogs() {
     assert!(ri.roles().contains(&BandRole::Scl));
     assert_eq!(ri.grid, li.grid);
     for (r, l) in ri.bands.iter().zip(&li.bands) {
-        assert!(r.source.starts_with("/vsicurl/http://127.0.0.1"), "{}", r.source);
+        assert!(
+            r.source.starts_with("/vsicurl/http://127.0.0.1"),
+            "{}",
+            r.source
+        );
         assert_eq!(r.grid, l.grid);
-        assert!(r.identified_by.contains("STAC asset key"), "{}", r.identified_by);
+        assert!(
+            r.identified_by.contains("STAC asset key"),
+            "{}",
+            r.identified_by
+        );
     }
     assert!(
         ri.notes.iter().any(|n| n.contains("s3://")),
@@ -602,18 +650,16 @@ fn item_over_http_equals_local_cogs() {
         "{}",
         ri.radiometry.reason
     );
-    assert_eq!(ri.open_sample_pixels, None, "metadata settles it: no pixel read");
+    assert_eq!(
+        ri.open_sample_pixels, None,
+        "metadata settles it: no pixel read"
+    );
     // the local folder decides the same from its pixels
     assert_eq!(li.radiometry.offset, ri.radiometry.offset);
     assert_eq!(li.radiometry.scale_to_10000, ri.radiometry.scale_to_10000);
 
-    // opening read headers only
-    let total: u64 = std::fs::read_dir(www.join("chip"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum();
-    eprintln!("open: {open_bytes} of {total} bytes");
-    assert!(open_bytes < total / 2, "{open_bytes} of {total}");
+    // (bytes: see bytes_read_by_open_and_by_the_first_sample; these COGs are too small)
+    eprintln!("chip item open: {open_bytes} bytes");
 
     // every pixel equal, 20 m bands resampled the same way
     let all: Vec<usize> = (0..ri.bands.len()).collect();
@@ -625,10 +671,22 @@ fn item_over_http_equals_local_cogs() {
     }
     // the tiny model scores: same embeddings, SCL cloud quadrant
     let model = tiny();
-    let ia = build_index(&remote, &model, &IndexOptions::default(), &NoProgress, &CancelToken::new())
-        .unwrap();
-    let ib = build_index(&local, &model, &IndexOptions::default(), &NoProgress, &CancelToken::new())
-        .unwrap();
+    let ia = build_index(
+        &remote,
+        &model,
+        &IndexOptions::default(),
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let ib = build_index(
+        &local,
+        &model,
+        &IndexOptions::default(),
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!(ia.tiles.len(), 1);
     assert_eq!(ia.tiles.len(), ib.tiles.len());
     assert_eq!(ia.tiles[0].cloud_fraction, Some(0.25));
@@ -638,6 +696,31 @@ fn item_over_http_equals_local_cogs() {
         ib.tiles[0].embedding.as_ref().unwrap(),
     );
     assert_eq!(ea, eb);
+
+    // found by a search on rustac serve and opened from the URL the search gives
+    let item: Value =
+        serde_json::from_slice(&std::fs::read(www.join("S2B_32VNJ_20171030_0_L2A.json")).unwrap())
+            .unwrap();
+    let api_dir = tmp.path().join("api");
+    std::fs::create_dir_all(&api_dir).unwrap();
+    if let Some(api) = rustac_serve(&api_dir, &[item]) {
+        let b = ri.bounds_wgs84;
+        let out = search(
+            &SearchParams {
+                api: api.url.clone(),
+                bbox: Some([b.min_x, b.min_y, b.max_x, b.max_y]),
+                datetime: Some("2017-10-30".into()),
+                ..Default::default()
+            },
+            &CancelToken::new(),
+        )
+        .unwrap();
+        assert_eq!(out.hits.len(), 1, "{out:?}");
+        let href = out.hits[0].href.clone().unwrap();
+        let via_api = open(Path::new(&href));
+        assert_eq!(via_api.info().roles(), ri.roles());
+        assert_eq!(via_api.info().product_id, ri.product_id);
+    }
 
     // kestrel info on the URL through the binary
     let o = Command::new(env!("CARGO_BIN_EXE_kestrel"))
@@ -661,12 +744,22 @@ fn bytes_read_by_open_and_by_the_first_sample() {
     let www = tmp.path().join("www");
     let dir = www.join("aber");
     std::fs::create_dir_all(&dir).unwrap();
-    let order = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"];
+    let order = [
+        "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12",
+    ];
     for (i, name) in order.iter().enumerate() {
         gdal(&[
-            "-q", "-of", "COG", "-b", &(i + 1).to_string(), "-co", "COMPRESS=DEFLATE",
-            "-co", "BLOCKSIZE=256", "-co", "OVERVIEWS=FORCE_USE_EXISTING",
-            &src.to_string_lossy(), &dir.join(format!("{name}.tif")).to_string_lossy(),
+            "-q",
+            "-of",
+            "COG",
+            "-b",
+            &(i + 1).to_string(),
+            "-co",
+            "COMPRESS=DEFLATE",
+            "-co",
+            "BLOCKSIZE=256",
+            &src.to_string_lossy(),
+            &dir.join(format!("{name}.tif")).to_string_lossy(),
         ]);
     }
     let server = RangeServer::start(www.clone(), u64::MAX);
@@ -700,7 +793,10 @@ fn bytes_read_by_open_and_by_the_first_sample() {
         100.0 * sample_bytes as f64 / total as f64
     );
     assert!(open_bytes * 10 < total, "open read {open_bytes} of {total}");
-    assert!(sample_bytes * 2 < total, "the sample read {sample_bytes} of {total}");
+    assert!(
+        sample_bytes * 2 < total,
+        "the sample read {sample_bytes} of {total}"
+    );
 }
 
 #[test]
@@ -731,7 +827,10 @@ fn missing_asset_and_dropped_connection_fail_clearly() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("nope.json") && err.contains("HTTP 404"), "{err}");
+    assert!(
+        err.contains("nope.json") && err.contains("HTTP 404"),
+        "{err}"
+    );
 
     // the server drops every answer longer than 4000 bytes after 4000 bytes
     let mut item: Value =
@@ -745,17 +844,25 @@ fn missing_asset_and_dropped_connection_fail_clearly() {
     }
     std::fs::write(www.join("drop.json"), item.to_string()).unwrap();
     let t0 = Instant::now();
-    let result = Scene::open(Path::new(&format!("{}/drop.json", server.base)), &CancelToken::new())
-        .and_then(|s| {
-            let all: Vec<usize> = (0..s.bands().len()).collect();
-            s.read(
-                &ReadRequest::full_resolution(all, Window::new(0, 0, 224, 224)),
-                &CancelToken::new(),
-            )
-            .map(|_| ())
-        });
-    let err = result.expect_err("a dropped connection is an error").to_string();
+    let result = Scene::open(
+        Path::new(&format!("{}/drop.json", server.base)),
+        &CancelToken::new(),
+    )
+    .and_then(|s| {
+        let all: Vec<usize> = (0..s.bands().len()).collect();
+        s.read(
+            &ReadRequest::full_resolution(all, Window::new(0, 0, 224, 224)),
+            &CancelToken::new(),
+        )
+        .map(|_| ())
+    });
+    let err = result
+        .expect_err("a dropped connection is an error")
+        .to_string();
     eprintln!("dropped: {err} ({:?})", t0.elapsed());
-    assert!(err.contains("/drop/chip/"), "the error names the URL: {err}");
+    assert!(
+        err.contains("/drop/chip/"),
+        "the error names the URL: {err}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(60));
 }
