@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./packaging/setup-debian.sh
 . packaging/env.sh
-# DuckDB / pyarrow / GeoPandas for the interop tests (they skip when this fails)
+# DuckDB / pyarrow / GeoPandas / rustac for the interop and STAC tests (they skip when this fails)
 if [ -z "${KESTREL_PYTHON:-}" ]; then
   KESTREL_PYTHON=$(./packaging/setup-python.sh) || true
   export KESTREL_PYTHON

@@ -16,6 +16,7 @@
 //!   weight download).
 //! - [`search`]: cutting a scene into model tiles, building and caching the embedding
 //!   index (GeoParquet), scoring queries.
+//! - [`stac`]: STAC API search and STAC items as scene inputs (bands read in place).
 //! - [`export`]: CSV / GeoJSON writers for ranked results.
 //! - [`jobs`], [`atomic`] (crate `kestrel-base`): worker threads with progress and
 //!   cancellation; atomic file writes.
@@ -40,4 +41,5 @@ pub mod cli;
 pub mod export;
 pub mod raster;
 pub mod search;
+pub mod stac;
 pub mod ui;

@@ -4,7 +4,7 @@
 //! the processing level, and the radiometric decision with its reason.
 //!
 //! # JSON (`--json`): one object, stable keys
-//! - `kestrel_info_version` (1), `path`, `name`, `source_kind` (`file` | `safe` |
+//! - `kestrel_info_version` (1), `path`, `name`, `source_kind` (`file` | `safe` | `stac_item` |
 //!   `band_folder`), `driver` (GDAL short name), `identity` (cache key);
 //! - `width`, `height`, `resolution_m`, `geo_transform` (6 numbers): the reference grid
 //!   (finest band);
@@ -86,6 +86,7 @@ pub fn info_json(info: &SceneInfo) -> Value {
             SourceKind::File => "file",
             SourceKind::Safe => "safe",
             SourceKind::BandFolder => "band_folder",
+            SourceKind::StacItem => "stac_item",
         },
         "driver": info.driver,
         "identity": info.identity,
@@ -123,6 +124,7 @@ pub fn info_text(info: &SceneInfo) -> String {
         SourceKind::File => "raster file",
         SourceKind::Safe => "SAFE product",
         SourceKind::BandFolder => "folder of band files",
+        SourceKind::StacItem => "STAC item",
     };
     let g = &info.grid;
     let _ = writeln!(s, "File:       {}", info.path.display());

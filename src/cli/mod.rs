@@ -14,6 +14,7 @@ pub mod model_cmds;
 mod models_cmd;
 mod probe_cmd;
 mod search_cmds;
+pub mod stac_cmd;
 mod tokenize;
 pub use common::ProgressMode;
 pub use index_cmd::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_RETRY, Exit};
@@ -23,7 +24,8 @@ pub use tokenize::TokenizeArgs;
 #[derive(Debug, Parser)]
 #[command(name = "kestrel", version, about, long_about = None)]
 pub struct Cli {
-    /// Scene to open in the viewer (GeoTIFF, .SAFE folder, MTD_MSIL2A.xml, or a folder of band files).
+    /// Scene to open in the viewer (GeoTIFF, .SAFE folder, MTD_MSIL2A.xml, a folder of band
+    /// files, or a STAC item: its URL or a local item JSON).
     pub files: Vec<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -53,6 +55,8 @@ pub enum Command {
     ClassifyScene(ClassifySceneArgs),
     /// Train a linear probe (logistic regression) on labelled tiles and score every tile.
     Probe(probe_cmd::ProbeArgs),
+    /// Search a STAC API for Sentinel-2 items (`kestrel stac search --api URL --bbox ...`).
+    Stac(stac_cmd::StacArgs),
     /// Time the model towers with random weights (image throughput, text latency).
     BenchModel(model_cmds::BenchModelArgs),
     /// Time indexing a scene: tiles/s, model vs outside-the-model time, peak memory.
@@ -347,5 +351,6 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Classify(a) => model_cmds::classify(a),
         Command::BenchModel(a) => model_cmds::bench_model(a),
         Command::BenchIndex(a) => bench_index::run(&a),
+        Command::Stac(a) => stac_cmd::run(&a),
     }
 }

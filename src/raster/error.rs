@@ -40,6 +40,13 @@ pub enum RasterError {
     #[error("{}: reprojection failed: {message}", path.display())]
     Warp { path: PathBuf, message: String },
 
+    /// A STAC item or asset: the source names the URL or file.
+    #[error("{source}")]
+    Stac {
+        path: PathBuf,
+        source: crate::stac::StacError,
+    },
+
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 

@@ -28,6 +28,7 @@ pub mod colormap;
 pub mod error;
 pub mod georef;
 mod open;
+mod open_item;
 pub use open::unreadable_reason;
 pub mod pixel;
 pub mod radiometry;

@@ -47,28 +47,44 @@ pub fn init_gdal() {
             .map_or(2, |n| n.get())
             .clamp(1, 4);
         set_default("GDAL_CACHEMAX", "256");
+        // STAC assets read in place through /vsicurl/: no directory listing on open, a
+        // block cache of fetched ranges, parallel range requests with neighbours merged,
+        // and retries of transient HTTP failures.
+        set_default("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
+        set_default(
+            "CPL_VSIL_CURL_ALLOWED_EXTENSIONS",
+            ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2",
+        );
+        set_default("VSI_CACHE", "TRUE");
+        set_default("VSI_CACHE_SIZE", "67108864");
+        set_default("GDAL_HTTP_MULTIRANGE", "YES");
+        set_default("GDAL_HTTP_MERGE_CONSECUTIVE_RANGES", "YES");
+        set_default("GDAL_HTTP_MAX_RETRY", "3");
+        set_default("GDAL_HTTP_RETRY_DELAY", "0.5");
+        set_default("GDAL_HTTP_CONNECTTIMEOUT", "5");
+        set_default("GDAL_HTTP_TIMEOUT", "60");
         set_default("GDAL_NUM_THREADS", &threads.to_string());
     });
 }
 
 /// A band found while opening, before the radiometry is decided.
-struct Found {
-    role: BandRole,
-    identified_by: String,
-    description: String,
-    source: String,
-    source_band: usize,
-    grid: Grid,
-    data_type: GdalTypeInfo,
-    nodata: Option<f64>,
-    gdal_scale: Option<f64>,
-    gdal_offset: Option<f64>,
-    overviews: (usize, bool),
-    jp2: bool,
+pub(super) struct Found {
+    pub(super) role: BandRole,
+    pub(super) identified_by: String,
+    pub(super) description: String,
+    pub(super) source: String,
+    pub(super) source_band: usize,
+    pub(super) grid: Grid,
+    pub(super) data_type: GdalTypeInfo,
+    pub(super) nodata: Option<f64>,
+    pub(super) gdal_scale: Option<f64>,
+    pub(super) gdal_offset: Option<f64>,
+    pub(super) overviews: (usize, bool),
+    pub(super) jp2: bool,
 }
 
 #[derive(Clone, Copy)]
-struct GdalTypeInfo {
+pub(super) struct GdalTypeInfo {
     name: &'static str,
     integer: bool,
     byte: bool,
@@ -95,7 +111,7 @@ fn type_info(t: gdal::raster::GdalDataType) -> GdalTypeInfo {
     }
 }
 
-fn open_dataset(path: &Path, source: &str) -> Result<Dataset, RasterError> {
+pub(super) fn open_dataset(path: &Path, source: &str) -> Result<Dataset, RasterError> {
     Dataset::open(source).map_err(|e| RasterError::Open {
         path: path.to_path_buf(),
         message: unreadable_reason(path).unwrap_or_else(|| gdal_message(&e)),
@@ -132,7 +148,7 @@ pub fn unreadable_reason(path: &Path) -> Option<String> {
 }
 
 /// North-up grid of a dataset, or why it has none.
-fn dataset_grid(ds: &Dataset, path: &Path) -> Result<Grid, RasterError> {
+pub(super) fn dataset_grid(ds: &Dataset, path: &Path) -> Result<Grid, RasterError> {
     let (w, h) = ds.raster_size();
     let gt = ds.geo_transform().map_err(|_| RasterError::NoCrs {
         path: path.to_path_buf(),
@@ -160,7 +176,7 @@ fn dataset_grid(ds: &Dataset, path: &Path) -> Result<Grid, RasterError> {
     })
 }
 
-fn crs_info(ds: &Dataset, path: &Path, what: &str) -> Result<CrsInfo, RasterError> {
+pub(super) fn crs_info(ds: &Dataset, path: &Path, what: &str) -> Result<CrsInfo, RasterError> {
     let wkt = ds.projection();
     if wkt.trim().is_empty() {
         return Err(RasterError::NoCrs {
@@ -183,7 +199,7 @@ fn crs_info(ds: &Dataset, path: &Path, what: &str) -> Result<CrsInfo, RasterErro
     })
 }
 
-fn same_crs(a: &CrsInfo, b: &CrsInfo) -> bool {
+pub(super) fn same_crs(a: &CrsInfo, b: &CrsInfo) -> bool {
     match (a.epsg, b.epsg) {
         (Some(x), Some(y)) => x == y,
         _ => a.wkt == b.wkt,
@@ -192,7 +208,7 @@ fn same_crs(a: &CrsInfo, b: &CrsInfo) -> bool {
 
 /// Facts about band `i` (1-based) of `ds` (opened from `source`, on `grid`), with no
 /// role yet.
-fn band_facts(
+pub(super) fn band_facts(
     ds: &Dataset,
     i: usize,
     path: &Path,
@@ -229,7 +245,7 @@ fn stem(path: &Path) -> String {
 }
 
 /// Stable identity: `<name>-<16 hex>` from sizes, mtimes and the first 64 KiB of files.
-fn identity(name: &str, files: &[PathBuf], extra: &[u8]) -> String {
+pub(super) fn identity(name: &str, files: &[PathBuf], extra: &[u8]) -> String {
     use std::io::Read as _;
     let mut h = Sha256::new();
     h.update(name.as_bytes());
@@ -274,6 +290,9 @@ impl Scene {
     pub fn open(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
         init_gdal();
         cancel.check()?;
+        if crate::stac::is_item_source(path) {
+            return Self::open_stac_item(path, cancel);
+        }
         let Ok(meta) = std::fs::metadata(path) else {
             return Err(RasterError::NotFound {
                 path: path.to_path_buf(),
@@ -769,7 +788,7 @@ impl Scene {
     }
 
     /// Common end of the openers: footprint, level, sample, radiometry.
-    fn finish(a: FinishArgs<'_>) -> Result<Scene, RasterError> {
+    pub(super) fn finish(a: FinishArgs<'_>) -> Result<Scene, RasterError> {
         let FinishArgs {
             path,
             name,
@@ -944,26 +963,26 @@ impl Scene {
 }
 
 /// Long side of the whole-scene sample taken while opening (radiometry tests).
-const OPEN_SAMPLE_SIDE: usize = 160;
+pub(super) const OPEN_SAMPLE_SIDE: usize = 160;
 
-struct FinishArgs<'a> {
-    path: &'a Path,
-    name: String,
-    kind: SourceKind,
-    driver: String,
-    grid: Grid,
-    crs: CrsInfo,
-    found: Vec<Found>,
-    confirmed: bool,
-    md: Option<(ProcessingLevel, String, Option<String>, Option<String>)>,
-    evidence: RadiometryInputs,
-    identity: String,
-    notes: Vec<String>,
-    cancel: &'a CancelToken,
+pub(super) struct FinishArgs<'a> {
+    pub(super) path: &'a Path,
+    pub(super) name: String,
+    pub(super) kind: SourceKind,
+    pub(super) driver: String,
+    pub(super) grid: Grid,
+    pub(super) crs: CrsInfo,
+    pub(super) found: Vec<Found>,
+    pub(super) confirmed: bool,
+    pub(super) md: Option<(ProcessingLevel, String, Option<String>, Option<String>)>,
+    pub(super) evidence: RadiometryInputs,
+    pub(super) identity: String,
+    pub(super) notes: Vec<String>,
+    pub(super) cancel: &'a CancelToken,
 }
 
 /// Sort key: spectral bands in L1C order, then SCL, CLD, SNW, other.
-fn role_order(r: BandRole) -> usize {
+pub(super) fn role_order(r: BandRole) -> usize {
     match r {
         BandRole::Spectral(b) => b.l1c_index(),
         BandRole::Scl => 20,

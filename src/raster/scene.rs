@@ -27,6 +27,8 @@ pub enum SourceKind {
     Safe,
     /// A folder with one file per band.
     BandFolder,
+    /// A STAC item (URL or local JSON) whose band assets are read in place.
+    StacItem,
 }
 
 /// Coordinate reference system of the scene.

@@ -20,3 +20,4 @@ mod raster_errors;
 mod raster_scenes;
 mod rgb_index;
 mod search_e2e;
+mod stac_serve;

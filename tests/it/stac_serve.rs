@@ -1,0 +1,868 @@
+//! STAC on loopback: `rustac serve` (PyPI `rustac`, found next to `$KESTREL_PYTHON`, as
+//! `$KESTREL_RUSTAC` or on `PATH`; the search tests skip with a message without it) serving
+//! items made here, and a small HTTP/1.1 server in this file that honours Range requests,
+//! counts the bytes it sends, answers 404 for missing files and can drop the connection
+//! mid-body. The scenes are per-band COGs in the Earth Search layout cut with GDAL from a
+//! `../shared/data` chip (20 m bands at 20 m), so these tests skip without `../shared`.
+//!
+//! What they assert: search filters (bbox, datetime with an inclusive date-only end, cloud
+//! cover filtered on the client since rustac serve declares no query extension), paging,
+//! date order, the CLI with a leading-minus bbox; an item opened over HTTP equals the same
+//! COGs opened as a local band folder (bands, grids, pixels, radiometry, tiny-model
+//! embeddings), its BOA decision from `earthsearch:boa_offset_applied` despite a
+//! `raster:bands` offset, SCL cloud fractions; bytes read by opening (headers) and by the
+//! first sample; an unreachable API, a 404 asset and a dropped connection give clear errors.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use kestrel::jobs::{CancelToken, NoProgress};
+use kestrel::model::device::{DevicePreference, Precision};
+use kestrel::model::{Embedder, ModelSpec};
+use kestrel::raster::read::{ReadRequest, Window};
+use kestrel::raster::{BandRole, Scene, SourceKind};
+use kestrel::search::index::{IndexOptions, build_index};
+use kestrel::stac::{SearchParams, search};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ------------------------------------------------------------------ range server
+
+/// A tiny HTTP/1.1 file server on 127.0.0.1: GET and HEAD, single `Range: bytes=a-b`,
+/// 404 for missing files, `Connection: close`. Paths under `/drop/` send the headers of
+/// the whole answer and then close after `drop_after` body bytes when the answer is longer.
+struct RangeServer {
+    base: String,
+    sent: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+impl RangeServer {
+    fn start(root: PathBuf, drop_after: u64) -> RangeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let sent = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(AtomicU64::new(0));
+        let (s, r) = (sent.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, s, r) = (root.clone(), s.clone(), r.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &root, &s, &r, drop_after);
+                });
+            }
+        });
+        RangeServer {
+            base,
+            sent,
+            requests,
+        }
+    }
+
+    fn reset(&self) {
+        self.sent.store(0, Ordering::SeqCst);
+        self.requests.store(0, Ordering::SeqCst);
+    }
+
+    fn bytes(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+}
+
+fn serve_one(
+    mut stream: TcpStream,
+    root: &Path,
+    sent: &AtomicU64,
+    requests: &AtomicU64,
+    drop_after: u64,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("/").to_string();
+    let mut range: Option<String> = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':')
+            && k.trim().eq_ignore_ascii_case("range")
+        {
+            range = Some(v.trim().to_string());
+        }
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    let path_part = target.split('?').next().unwrap_or("");
+    let dropping = path_part.starts_with("/drop/");
+    let rel = path_part
+        .trim_start_matches("/drop/")
+        .trim_start_matches('/');
+    let file = root.join(rel);
+    let Ok(data) = std::fs::read(&file) else {
+        let body = b"not found";
+        write!(
+            stream,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )?;
+        if method != "HEAD" {
+            stream.write_all(body)?;
+        }
+        return Ok(());
+    };
+    let len = data.len() as u64;
+    let (status, start, end) = match range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
+        Some(spec) if !spec.contains(',') => {
+            let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
+            let (start, end) = if a.is_empty() {
+                let n: u64 = b.parse().unwrap_or(0);
+                (len.saturating_sub(n), len - 1)
+            } else {
+                let s: u64 = a.parse().unwrap_or(0);
+                let e: u64 = if b.is_empty() {
+                    len - 1
+                } else {
+                    b.parse::<u64>().unwrap_or(len - 1).min(len - 1)
+                };
+                (s, e)
+            };
+            if start >= len {
+                write!(
+                    stream,
+                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )?;
+                return Ok(());
+            }
+            (206, start, end)
+        }
+        _ => (200, 0, len.saturating_sub(1)),
+    };
+    let n = end + 1 - start;
+    let ctype = if rel.ends_with(".json") {
+        "application/json"
+    } else {
+        "image/tiff"
+    };
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {ctype}\r\nContent-Length: {n}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n",
+        status,
+        if status == 206 {
+            "Partial Content"
+        } else {
+            "OK"
+        }
+    );
+    if status == 206 {
+        head.push_str(&format!("Content-Range: bytes {start}-{end}/{len}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if method == "HEAD" {
+        return Ok(());
+    }
+    let body = &data[start as usize..=end as usize];
+    let body = if dropping && n > drop_after {
+        &body[..drop_after as usize]
+    } else {
+        body
+    };
+    stream.write_all(body)?;
+    sent.fetch_add(body.len() as u64, Ordering::SeqCst);
+    stream.flush()?;
+    if dropping && n > drop_after {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ rustac serve
+
+fn rustac_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("KESTREL_RUSTAC") {
+        return Some(PathBuf::from(p));
+    }
+    if let Ok(py) = std::env::var("KESTREL_PYTHON") {
+        let p = Path::new(&py).with_file_name("rustac");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let ok = Command::new("rustac")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then(|| PathBuf::from("rustac"))
+}
+
+struct Rustac {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Rustac {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `rustac serve` over these items (one collection, `sentinel-2-l2a`), or `None` (skip).
+fn rustac_serve(dir: &Path, items: &[Value]) -> Option<Rustac> {
+    let Some(bin) = rustac_binary() else {
+        eprintln!(
+            "SKIP: rustac not found (pip install rustac==0.9.18, packaging/requirements-interop.txt; \
+             or set KESTREL_RUSTAC / KESTREL_PYTHON)"
+        );
+        return None;
+    };
+    let coll = json!({"type": "Collection", "stac_version": "1.0.0", "id": "sentinel-2-l2a",
+        "description": "test", "license": "proprietary",
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                   "temporal": {"interval": [[null, null]]}}, "links": []});
+    std::fs::write(dir.join("collection.json"), coll.to_string()).unwrap();
+    let fc = json!({"type": "FeatureCollection", "features": items});
+    std::fs::write(dir.join("items.json"), fc.to_string()).unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(&bin)
+        .args(["serve", "collection.json", "items.json", "--addr", &addr])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rustac serve");
+    let server = Rustac {
+        child,
+        url: format!("http://{addr}"),
+    };
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20) {
+        if TcpStream::connect(&addr).is_ok() {
+            return Some(server);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("rustac serve did not listen on {addr} within 20 s");
+}
+
+// ------------------------------------------------------------------ scenes
+
+fn gdal(args: &[&str]) {
+    let out = Command::new("gdal_translate")
+        .args(args)
+        .output()
+        .expect("gdal_translate");
+    assert!(
+        out.status.success(),
+        "gdal_translate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Earth Search key, file name, 1-based band in the MajorTOM 12-band chip, 20 m?
+const CHIP_BANDS: [(&str, &str, usize, bool); 10] = [
+    ("blue", "B02", 2, false),
+    ("green", "B03", 3, false),
+    ("red", "B04", 4, false),
+    ("rededge1", "B05", 5, true),
+    ("rededge2", "B06", 6, true),
+    ("rededge3", "B07", 7, true),
+    ("nir", "B08", 8, false),
+    ("nir08", "B8A", 9, true),
+    ("swir16", "B11", 11, true),
+    ("swir22", "B12", 12, true),
+];
+
+/// Per-band COGs of a MajorTOM chip in `dir` (10 m bands at 10 m, 20 m bands averaged to
+/// 20 m) plus an SCL COG at 20 m whose top-left quadrant is cloud (9) and the rest
+/// vegetation (4). Returns false (skip) without `../shared`.
+fn make_chip_cogs(chip: &str, dir: &Path) -> bool {
+    let src = repo().join("../shared/data/msclip-examples").join(chip);
+    if !src.is_file() {
+        eprintln!("SKIP: {} is absent (needs ../shared)", src.display());
+        return false;
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let s = src.to_string_lossy().into_owned();
+    for (_, name, b, is20) in CHIP_BANDS {
+        let out = dir.join(format!("{name}.tif"));
+        let o = out.to_string_lossy().into_owned();
+        let bs = b.to_string();
+        let mut args = vec![
+            "-q",
+            "-of",
+            "COG",
+            "-b",
+            &bs,
+            "-co",
+            "COMPRESS=DEFLATE",
+            "-co",
+            "BLOCKSIZE=128",
+        ];
+        if is20 {
+            args.extend(["-tr", "20", "20", "-r", "average"]);
+        }
+        args.extend([s.as_str(), o.as_str()]);
+        gdal(&args);
+    }
+    // SCL: 112 x 112 at 20 m, quadrant of cloud
+    let b04 = dir.join("B04.tif");
+    let scl_vrt = dir.join("scl_src.tif");
+    gdal(&[
+        "-q",
+        "-ot",
+        "Byte",
+        "-tr",
+        "20",
+        "20",
+        "-scale",
+        "0",
+        "100000",
+        "4",
+        "4",
+        &b04.to_string_lossy(),
+        &scl_vrt.to_string_lossy(),
+    ]);
+    {
+        let ds = gdal::Dataset::open_ex(
+            &scl_vrt,
+            gdal::DatasetOptions {
+                open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut band = ds.rasterband(1).unwrap();
+        let (w, h) = band.size();
+        let mut v = vec![4u8; w * h];
+        for y in 0..h / 2 {
+            for x in 0..w / 2 {
+                v[y * w + x] = 9;
+            }
+        }
+        let mut buf = gdal::raster::Buffer::new((w, h), v);
+        band.write((0, 0), (w, h), &mut buf).unwrap();
+    }
+    gdal(&[
+        "-q",
+        "-of",
+        "COG",
+        "-co",
+        "COMPRESS=DEFLATE",
+        &scl_vrt.to_string_lossy(),
+        &dir.join("SCL.tif").to_string_lossy(),
+    ]);
+    std::fs::remove_file(&scl_vrt).unwrap();
+    true
+}
+
+/// An Earth Search v1–style item for the COGs under `base/<folder>/`, with `-jp2` twins
+/// on s3://, a `visual` asset, and `raster:bands` listing the −0.1 offset that
+/// `earthsearch:boa_offset_applied: true` overrides.
+fn earth_search_item(id: &str, base: &str, folder: &str, bounds: [f64; 4], dt: &str) -> Value {
+    let mut assets = serde_json::Map::new();
+    for (key, name, _, is20) in CHIP_BANDS {
+        assets.insert(
+            key.into(),
+            json!({"href": format!("{base}/{folder}/{name}.tif"),
+                   "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                   "roles": ["data", "reflectance"],
+                   "eo:bands": [{"name": key, "common_name": key}],
+                   "gsd": if is20 { 20 } else { 10 },
+                   "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": 0.0001,
+                                     "offset": -0.1}]}),
+        );
+        assets.insert(
+            format!("{key}-jp2"),
+            json!({"href": format!("s3://sentinel-s2-l2a/tiles/{name}.jp2"),
+                   "type": "image/jp2", "roles": ["data"],
+                   "eo:bands": [{"name": key}]}),
+        );
+    }
+    assets.insert(
+        "scl".into(),
+        json!({"href": format!("{base}/{folder}/SCL.tif"), "roles": ["data"]}),
+    );
+    assets.insert(
+        "visual".into(),
+        json!({"href": format!("{base}/{folder}/B04.tif"), "roles": ["visual"],
+               "eo:bands": [{"name": "red"}, {"name": "green"}, {"name": "blue"}]}),
+    );
+    assets.insert(
+        "thumbnail".into(),
+        json!({"href": format!("{base}/{folder}/thumb.jpg"), "roles": ["thumbnail"]}),
+    );
+    let [w, s, e, n] = bounds;
+    json!({
+        "type": "Feature", "stac_version": "1.0.0", "id": id, "collection": "sentinel-2-l2a",
+        "bbox": [w, s, e, n],
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "properties": {"datetime": dt, "eo:cloud_cover": 12.5, "s2:mgrs_tile": "32VNJ",
+                       "s2:processing_baseline": "05.09", "earthsearch:boa_offset_applied": true,
+                       "s2:product_type": "S2MSI2A"},
+        "links": [{"rel": "self", "href": format!("{base}/{id}.json")}],
+        "assets": assets
+    })
+}
+
+fn tiny() -> Embedder {
+    let spec = ModelSpec {
+        checkpoint: Some(repo().join("tests/fixtures/msclip_tiny/msclip_random.safetensors")),
+        config: None,
+        device: DevicePreference::Cpu,
+        precision: Precision::F32,
+        ..ModelSpec::default()
+    };
+    Embedder::load(&spec, &NoProgress, &CancelToken::new()).expect("tiny model")
+}
+
+fn open(p: &Path) -> Scene {
+    Scene::open(p, &CancelToken::new()).unwrap_or_else(|e| panic!("open {}: {e}", p.display()))
+}
+
+/// The chip's COGs in `<tmp>/www/chip/`, its item at `<tmp>/www/<id>.json`, served.
+fn served_chip(tmp: &Path, drop_after: u64) -> Option<(RangeServer, PathBuf, String)> {
+    let www = tmp.join("www");
+    if !make_chip_cogs("637U_59R_1_3.tif", &www.join("chip")) {
+        return None;
+    }
+    let server = RangeServer::start(www.clone(), drop_after);
+    let local = open(&www.join("chip"));
+    let b = local.info().bounds_wgs84;
+    let item = earth_search_item(
+        "S2B_32VNJ_20171030_0_L2A",
+        &server.base,
+        "chip",
+        [b.min_x, b.min_y, b.max_x, b.max_y],
+        "2017-10-30T10:32:09Z",
+    );
+    std::fs::write(www.join("S2B_32VNJ_20171030_0_L2A.json"), item.to_string()).unwrap();
+    let url = format!("{}/S2B_32VNJ_20171030_0_L2A.json", server.base);
+    Some((server, www, url))
+}
+
+// ------------------------------------------------------------------ tests
+
+fn search_item(id: &str, dt: &str, bbox: [f64; 4], cloud: f64) -> Value {
+    let [w, s, e, n] = bbox;
+    json!({"type": "Feature", "stac_version": "1.0.0", "id": id, "collection": "sentinel-2-l2a",
+        "bbox": bbox,
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "properties": {"datetime": dt, "eo:cloud_cover": cloud, "s2:mgrs_tile": "30UVD",
+                       "s2:processing_baseline": "05.10"},
+        "links": [], "assets": {}})
+}
+
+#[test]
+fn rustac_serve_search_filters_pages_and_sorts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let aber = [-4.2, 52.3, -3.9, 52.5];
+    let far = [10.0, 50.0, 10.5, 50.5];
+    let items = vec![
+        search_item("d-0805-clear", "2023-08-05T11:00:00Z", aber, 3.0),
+        search_item("a-0801-clear", "2023-08-01T11:00:00Z", aber, 1.0),
+        search_item("c-0803-cloudy", "2023-08-03T11:00:00Z", aber, 80.0),
+        search_item("b-0802-clear", "2023-08-02T11:00:00Z", aber, 10.0),
+        search_item("e-0804-late", "2023-08-04T23:30:00Z", aber, 5.0),
+        search_item("f-0810-after", "2023-08-10T11:00:00Z", aber, 0.0),
+        search_item("g-0802-far", "2023-08-02T11:00:00Z", far, 0.0),
+    ];
+    let Some(api) = rustac_serve(tmp.path(), &items) else {
+        return;
+    };
+    let params = SearchParams {
+        api: api.url.clone(),
+        collections: vec!["sentinel-2-l2a".into()],
+        bbox: Some([-4.1, 52.4, -4.0, 52.45]),
+        // date-only END: the whole of 4 August is in, 5 August is out
+        datetime: Some("2023-08-01/2023-08-04".into()),
+        max_cloud: Some(20.0),
+        limit: None,
+        page_size: Some(2),
+    };
+    let out = search(&params, &CancelToken::new()).expect("search");
+    let ids: Vec<&str> = out.hits.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["a-0801-clear", "b-0802-clear", "e-0804-late"],
+        "{out:?}"
+    );
+    // bbox and datetime done by the server (4 items, 2 per page), cloud on the client
+    assert_eq!(out.returned, 4, "{out:?}");
+    assert!(out.pages >= 2, "{out:?}");
+    assert!(
+        out.notes.iter().any(|n| n.contains("cloud cover ≤ 20")),
+        "{:?}",
+        out.notes
+    );
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains("1 item(s)") && n.contains("cloud cover")),
+        "{:?}",
+        out.notes
+    );
+    let h = &out.hits[2];
+    assert_eq!(h.datetime.as_deref(), Some("2023-08-04T23:30:00Z"));
+    assert_eq!(h.cloud_cover, Some(5.0));
+    assert_eq!(h.mgrs_tile.as_deref(), Some("30UVD"));
+    assert_eq!(h.processing_baseline.as_deref(), Some("05.10"));
+    assert_eq!(h.bbox, Some(aber));
+    assert!(h.footprint.is_some());
+    // no self link in the item: rustac serve adds its own, which is the item URL
+    let href = h.href.as_deref().unwrap();
+    assert!(href.starts_with(&api.url), "{href}");
+
+    // limit keeps the earliest after sorting
+    let out = search(
+        &SearchParams {
+            limit: Some(2),
+            max_cloud: None,
+            ..params.clone()
+        },
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let ids: Vec<&str> = out.hits.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ids, ["a-0801-clear", "b-0802-clear"]);
+
+    // through the binary, with a leading minus in --bbox
+    let bin = env!("CARGO_BIN_EXE_kestrel");
+    let o = Command::new(bin)
+        .args([
+            "stac",
+            "search",
+            "--api",
+            &api.url,
+            "--bbox",
+            "-4.1,52.4,-4.0,52.45",
+            "--datetime",
+            "2023-08-01/2023-08-04",
+            "--max-cloud",
+            "20",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = lines.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a-0801-clear", "b-0802-clear", "e-0804-late"]);
+    assert_eq!(lines[0]["cloud_cover"], json!(1.0));
+}
+
+#[test]
+fn unreachable_api_fails_fast_naming_the_url() {
+    let port = free_port(); // bound and released: nothing listens there
+    let url = format!("http://127.0.0.1:{port}");
+    let t0 = Instant::now();
+    let err = search(
+        &SearchParams {
+            api: url.clone(),
+            ..Default::default()
+        },
+        &CancelToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert!(
+        err.contains(&url) && err.contains("could not connect"),
+        "{err}"
+    );
+    let bad = kestrel::stac::parse_interval("2023-08-05/2023-08-01").unwrap_err();
+    assert!(bad.to_string().contains("end is before the start"), "{bad}");
+    let iv = kestrel::stac::parse_interval("2023-08-01/2023-08-04").unwrap();
+    assert_eq!(iv.to_api(), "2023-08-01T00:00:00Z/2023-08-04T23:59:59.999Z");
+    assert!(kestrel::stac::parse_bbox("-4.1,52.4,-4.0").is_err());
+}
+
+#[test]
+fn item_over_http_equals_local_cogs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((server, www, url)) = served_chip(tmp.path(), u64::MAX) else {
+        return;
+    };
+    let local = open(&www.join("chip"));
+    server.reset();
+    let remote = open(Path::new(&url));
+    let open_bytes = server.bytes();
+    let ri = remote.info();
+    let li = local.info();
+    assert_eq!(ri.source_kind, SourceKind::StacItem);
+    assert_eq!(ri.product_id.as_deref(), Some("S2B_32VNJ_20171030_0_L2A"));
+    assert_eq!(ri.mgrs_tile.as_deref(), Some("32VNJ"));
+    assert_eq!(ri.sensing_time.as_deref(), Some("2017-10-30T10:32:09Z"));
+    assert_eq!(ri.baseline.as_deref(), Some("05.09"));
+    assert_eq!(format!("{:?}", ri.level), "L2A");
+    assert_eq!(ri.roles(), li.roles());
+    assert_eq!(ri.roles().len(), 11); // 10 spectral + SCL; no -jp2 twin, no visual
+    assert!(ri.roles().contains(&BandRole::Scl));
+    assert_eq!(ri.grid, li.grid);
+    for (r, l) in ri.bands.iter().zip(&li.bands) {
+        assert!(
+            r.source.starts_with("/vsicurl/http://127.0.0.1"),
+            "{}",
+            r.source
+        );
+        assert_eq!(r.grid, l.grid);
+        assert!(
+            r.identified_by.contains("STAC asset key"),
+            "{}",
+            r.identified_by
+        );
+    }
+    assert!(
+        ri.notes.iter().any(|n| n.contains("s3://")),
+        "the -jp2 twins are reported: {:?}",
+        ri.notes
+    );
+    // BOA decision: boa_offset_applied wins over the raster:bands offset and baseline 05.09
+    assert_eq!(ri.radiometry.offset, 0.0);
+    assert_eq!(ri.radiometry.scale_to_10000, 1.0);
+    assert!(
+        ri.radiometry.reason.contains("boa_offset_applied"),
+        "{}",
+        ri.radiometry.reason
+    );
+    assert_eq!(
+        ri.open_sample_pixels, None,
+        "metadata settles it: no pixel read"
+    );
+    // the local folder decides the same from its pixels
+    assert_eq!(li.radiometry.offset, ri.radiometry.offset);
+    assert_eq!(li.radiometry.scale_to_10000, ri.radiometry.scale_to_10000);
+
+    // (bytes: see bytes_read_by_open_and_by_the_first_sample; these COGs are too small)
+    eprintln!("chip item open: {open_bytes} bytes");
+
+    // every pixel equal, 20 m bands resampled the same way
+    let all: Vec<usize> = (0..ri.bands.len()).collect();
+    let req = ReadRequest::full_resolution(all, Window::new(0, 0, 224, 224));
+    let a = remote.read(&req, &CancelToken::new()).unwrap();
+    let b = local.read(&req, &CancelToken::new()).unwrap();
+    for i in 0..ri.bands.len() {
+        assert_eq!(a.plane(i), b.plane(i), "band {i}");
+    }
+    // the tiny model scores: same embeddings, SCL cloud quadrant
+    let model = tiny();
+    let ia = build_index(
+        &remote,
+        &model,
+        &IndexOptions::default(),
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let ib = build_index(
+        &local,
+        &model,
+        &IndexOptions::default(),
+        &NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(ia.tiles.len(), 1);
+    assert_eq!(ia.tiles.len(), ib.tiles.len());
+    assert_eq!(ia.tiles[0].cloud_fraction, Some(0.25));
+    assert_eq!(ia.tiles[0].cloud_fraction, ib.tiles[0].cloud_fraction);
+    let (ea, eb) = (
+        ia.tiles[0].embedding.as_ref().unwrap(),
+        ib.tiles[0].embedding.as_ref().unwrap(),
+    );
+    assert_eq!(ea, eb);
+
+    // found by a search on rustac serve and opened from the URL the search gives
+    let item: Value =
+        serde_json::from_slice(&std::fs::read(www.join("S2B_32VNJ_20171030_0_L2A.json")).unwrap())
+            .unwrap();
+    let api_dir = tmp.path().join("api");
+    std::fs::create_dir_all(&api_dir).unwrap();
+    if let Some(api) = rustac_serve(&api_dir, &[item]) {
+        let b = ri.bounds_wgs84;
+        let out = search(
+            &SearchParams {
+                api: api.url.clone(),
+                bbox: Some([b.min_x, b.min_y, b.max_x, b.max_y]),
+                datetime: Some("2017-10-30".into()),
+                ..Default::default()
+            },
+            &CancelToken::new(),
+        )
+        .unwrap();
+        assert_eq!(out.hits.len(), 1, "{out:?}");
+        let href = out.hits[0].href.clone().unwrap();
+        let via_api = open(Path::new(&href));
+        assert_eq!(via_api.info().roles(), ri.roles());
+        assert_eq!(via_api.info().product_id, ri.product_id);
+    }
+
+    // kestrel info on the URL through the binary
+    let o = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(["info", &url, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["source_kind"], json!("stac_item"), "{v}");
+}
+
+#[test]
+fn bytes_read_by_open_and_by_the_first_sample() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = repo().join("../shared/data/rsgislib-aberystwyth/sen2_20210527_aber_mosaic.tif");
+    if !src.is_file() {
+        eprintln!("SKIP: {} is absent (needs ../shared)", src.display());
+        return;
+    }
+    // the ARCSI stack as Earth Search COGs (all at 10 m; overviews, 256 px tiles)
+    let www = tmp.path().join("www");
+    let dir = www.join("aber");
+    std::fs::create_dir_all(&dir).unwrap();
+    let order = [
+        "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12",
+    ];
+    for (i, name) in order.iter().enumerate() {
+        gdal(&[
+            "-q",
+            "-of",
+            "COG",
+            "-b",
+            &(i + 1).to_string(),
+            "-co",
+            "COMPRESS=DEFLATE",
+            "-co",
+            "BLOCKSIZE=256",
+            &src.to_string_lossy(),
+            &dir.join(format!("{name}.tif")).to_string_lossy(),
+        ]);
+    }
+    let server = RangeServer::start(www.clone(), u64::MAX);
+    let item = earth_search_item(
+        "S2A_30UVD_20210527_0_L2A",
+        &server.base,
+        "aber",
+        [-4.1, 52.38, -4.0, 52.44],
+        "2021-05-27T11:00:00Z",
+    );
+    // no SCL for this one
+    let mut item = item;
+    item["assets"].as_object_mut().unwrap().remove("scl");
+    std::fs::write(www.join("aber.json"), item.to_string()).unwrap();
+    let total: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    server.reset();
+    let scene = open(Path::new(&format!("{}/aber.json", server.base)));
+    let open_bytes = server.bytes();
+    server.reset();
+    let sample = kestrel::raster::view::sample(&scene, &CancelToken::new()).unwrap();
+    let sample_bytes = server.bytes();
+    let requests = server.requests.load(Ordering::SeqCst);
+    eprintln!(
+        "aber: total {total} B; open {open_bytes} B ({:.1} %); first sample {}x{} px: {sample_bytes} B ({:.1} %) in {requests} requests",
+        100.0 * open_bytes as f64 / total as f64,
+        sample.width,
+        sample.height,
+        100.0 * sample_bytes as f64 / total as f64
+    );
+    assert!(open_bytes * 10 < total, "open read {open_bytes} of {total}");
+    assert!(
+        sample_bytes * 2 < total,
+        "the sample read {sample_bytes} of {total}"
+    );
+}
+
+#[test]
+fn missing_asset_and_dropped_connection_fail_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((server, www, _)) = served_chip(tmp.path(), 4000) else {
+        return;
+    };
+    // a 404 asset: red points to a file that is not there
+    let mut item: Value =
+        serde_json::from_slice(&std::fs::read(www.join("S2B_32VNJ_20171030_0_L2A.json")).unwrap())
+            .unwrap();
+    let missing = format!("{}/chip/B04_missing.tif", server.base);
+    item["assets"]["red"]["href"] = json!(missing);
+    std::fs::write(www.join("missing.json"), item.to_string()).unwrap();
+    let err = Scene::open(
+        Path::new(&format!("{}/missing.json", server.base)),
+        &CancelToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(&missing) && err.contains("404"), "{err}");
+
+    // a missing item
+    let err = Scene::open(
+        Path::new(&format!("{}/nope.json", server.base)),
+        &CancelToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("nope.json") && err.contains("HTTP 404"),
+        "{err}"
+    );
+
+    // the server drops every answer longer than 4000 bytes after 4000 bytes
+    let mut item: Value =
+        serde_json::from_slice(&std::fs::read(www.join("S2B_32VNJ_20171030_0_L2A.json")).unwrap())
+            .unwrap();
+    for (_, a) in item["assets"].as_object_mut().unwrap() {
+        let h = a["href"].as_str().unwrap().to_string();
+        if let Some(rest) = h.strip_prefix(&server.base) {
+            a["href"] = json!(format!("{}/drop{rest}", server.base));
+        }
+    }
+    std::fs::write(www.join("drop.json"), item.to_string()).unwrap();
+    let t0 = Instant::now();
+    let result = Scene::open(
+        Path::new(&format!("{}/drop.json", server.base)),
+        &CancelToken::new(),
+    )
+    .and_then(|s| {
+        let all: Vec<usize> = (0..s.bands().len()).collect();
+        s.read(
+            &ReadRequest::full_resolution(all, Window::new(0, 0, 224, 224)),
+            &CancelToken::new(),
+        )
+        .map(|_| ())
+    });
+    let err = result
+        .expect_err("a dropped connection is an error")
+        .to_string();
+    eprintln!("dropped: {err} ({:?})", t0.elapsed());
+    assert!(
+        err.contains("/drop/chip/"),
+        "the error names the URL: {err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(60));
+}
