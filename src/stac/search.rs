@@ -289,7 +289,7 @@ fn item_span(item: &stac::Item) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
 /// The item's bbox, or the bounds of its geometry's coordinates.
 fn item_bbox(item: &stac::Item) -> Option<[f64; 4]> {
     if let Some(b) = &item.bbox {
-        let v: Vec<f64> = b.clone().into();
+        let v: Vec<f64> = (*b).into();
         return match v[..] {
             [w, s, e, n] => Some([w, s, e, n]),
             [w, s, _, e, n, _] => Some([w, s, e, n]),
