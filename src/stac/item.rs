@@ -229,9 +229,14 @@ impl ItemScene {
             Some(_) => Some(Http::new()?),
             None => None,
         };
+        let mut jp2_twins = Vec::new();
         for (key, asset) in &item.assets {
             let lower = key.to_ascii_lowercase();
-            if lower.ends_with("-jp2") || lower == "visual" || lower.starts_with("visual") {
+            if lower.ends_with("-jp2") {
+                jp2_twins.push(format!("{key} ({})", asset.href));
+                continue;
+            }
+            if lower == "visual" || lower.starts_with("visual") {
                 continue;
             }
             let Some((role, why)) = role_from_key(key)
@@ -275,6 +280,14 @@ impl ItemScene {
                 href,
                 identified_by: why,
             });
+        }
+        if !jp2_twins.is_empty() {
+            // Earth Search lists every band twice; the JP2 copies are not data bands here.
+            notes.push(format!(
+                "{} JPEG 2000 twin asset(s) skipped (the COG assets are read): {}",
+                jp2_twins.len(),
+                jp2_twins.join(", ")
+            ));
         }
         let p = &item.properties.additional_fields;
         let boa_offset_applied = p
