@@ -132,6 +132,7 @@ impl PreparedQuery {
             description: self.query.text.clone(),
             scores: scores.iter().map(|s| Some(*s)).collect(),
             ranked: scores.iter().copied().enumerate().collect(),
+            warning: self.warning.clone(),
         }
     }
 
@@ -163,6 +164,7 @@ impl PreparedQuery {
             description,
             scores,
             ranked,
+            warning: self.warning.clone(),
         })
     }
 }
@@ -305,6 +307,7 @@ impl TrainedProbe {
             examples,
             scores,
             ranked,
+            warning: None,
         }
     }
 }
@@ -340,6 +343,9 @@ pub struct Ranking {
     pub scores: Vec<Option<f32>>,
     /// `(tile, score)`, best first; ties keep tile order.
     pub ranked: Vec<(usize, f32)>,
+    /// What the user should know about the query (its text was truncated to the model's
+    /// context, as open_clip does).
+    pub warning: Option<String>,
 }
 
 impl Ranking {

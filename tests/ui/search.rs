@@ -87,6 +87,10 @@ fn index_query_heatmap_list_classify_export() {
     h.get_by_label("Search tiles").click();
     h.run_steps(2);
     step_until(&mut h, "the query", |a| a.search.result().is_some());
+    assert!(
+        h.query_by_label_contains("note: ").is_none(),
+        "a short query gets no truncation note"
+    );
     // the list shows the tiles ranked by the cosine with the query embedding
     let q = h
         .state()
@@ -187,4 +191,24 @@ fn index_query_heatmap_list_classify_export() {
     h.state_mut().messages.clear(); // they hold temporary paths
     h.run_steps(2);
     snapshot(&mut h, "search_class_map");
+
+    // A query past the 77-token context is truncated as open_clip does, with a note under
+    // the query box (after the snapshots: the note is not in them).
+    h.get_by_label("Search").click();
+    h.run_steps(2);
+    h.state_mut().search.query = "river ".repeat(100);
+    h.get_by_label("Search tiles").click();
+    h.run_steps(2);
+    step_until(&mut h, "the long query", |a| {
+        a.search
+            .result()
+            .is_some_and(|r| r.result.text.starts_with("river river"))
+    });
+    let warning = h.state().search.result().unwrap().result.warning.clone();
+    let warning = warning.expect("the truncation is reported");
+    assert!(warning.contains("100"), "{warning}");
+    assert!(
+        h.query_by_label(&format!("note: {warning}")).is_some(),
+        "the note is shown under the query box"
+    );
 }

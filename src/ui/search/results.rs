@@ -63,6 +63,18 @@ impl SearchPanel {
                 .desired_width(f32::INFINITY),
         );
         let enter = resp.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        // A text past the model's context was truncated, as open_clip does: say so under the box.
+        if let Some(w) = self
+            .ranking
+            .value()
+            .and_then(|r| r.result.warning.as_deref())
+        {
+            ui.label(
+                RichText::new(format!("note: {w}"))
+                    .small()
+                    .color(egui::Color32::from_rgb(230, 180, 80)),
+            );
+        }
         ui.horizontal(|ui| {
             if (ui.button("Search tiles").clicked() || enter) && !self.ranking.is_running() {
                 self.run_query(layer, ui.ctx());
