@@ -17,7 +17,7 @@ use crate::model::clip::Kernels;
 use crate::model::device::{
     DevicePreference, Precision, check_precision, device_name, select_device,
 };
-use crate::model::load::config::ClipConfig;
+use crate::model::load::config::{ClipConfig, PixelScale};
 use crate::model::load::hub::{LICENSE_NOTICE, LICENSE_SUMMARY};
 use crate::model::tasks::bench::{self, BenchOptions};
 use crate::model::tasks::embedder::{Embedder, ModelSpec};
@@ -183,11 +183,17 @@ fn embed_image_files(
     radiometry: RadiometryArg,
     mut emit: impl FnMut(&PathBuf, &[f32]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let rgb_model = e
+        .config()
+        .preprocess
+        .as_ref()
+        .is_some_and(|p| p.pixels == PixelScale::Rgb8);
     for chunk in paths.chunks(CLI_IMAGE_BATCH) {
         let mut batch = Vec::with_capacity(chunk.len() * e.image_len());
         for p in chunk {
             let img = match radiometry {
                 RadiometryArg::Raw => read_image(p)?,
+                RadiometryArg::Auto if rgb_model => read_rgb_picture(p)?,
                 RadiometryArg::Auto => read_harmonised(p)?,
             };
             batch.extend(e.preprocess(&img)?);
@@ -198,6 +204,32 @@ fn embed_image_files(
         }
     }
     Ok(())
+}
+
+/// An 8-bit RGB picture (GeoTIFF, PNG, JPEG) for an RGB model, as it is stored: three bands of
+/// whole values in 0..=255. Anything else is refused with what to do instead (a Sentinel-2
+/// scene goes through `index`/`search`, which apply the fixed true-colour mapping).
+fn read_rgb_picture(path: &std::path::Path) -> anyhow::Result<RawImage> {
+    let img = read_image(path)?;
+    let eight_bit = img
+        .data
+        .iter()
+        .all(|v| (0.0..=255.0).contains(v) && v.fract() == 0.0);
+    if img.band_count() != 3 || !eight_bit {
+        anyhow::bail!(
+            "{}: this model takes 8-bit RGB pictures, and the file has {} band(s){}; \
+             for a Sentinel-2 scene use `kestrel index`/`search`, which map its B04/B03/B02 \
+             reflectance to true colour, or pass --radiometry raw to feed the stored values",
+            path.display(),
+            img.band_count(),
+            if eight_bit {
+                ""
+            } else {
+                " with values outside whole 0..255"
+            }
+        );
+    }
+    Ok(img)
 }
 
 /// Read an image the way the viewer does, saying on stderr what was applied.

@@ -549,3 +549,58 @@ fn embed_text_runs_rsmclip_with_a_local_hf_tokenizer() {
     let out = kestrel(&["embed-text", "--model", &model, "river"]);
     assert_clean_failure(&out, &["xlm-roberta-base", "--tokenizer"]);
 }
+
+#[test]
+fn rgb_pictures_go_straight_into_an_rgb_model() {
+    // RemoteCLIP-Tiny-RN's checkpoint and the oracle's 8-bit RGB chips live in ../shared.
+    let shared = repo().join("../shared");
+    let ckpt = shared.join("oracle/rgb/RemoteCLIP-Tiny-RN/RemoteCLIP-Tiny-RN_random.pt");
+    let chips = shared.join("data/msclip-examples/rbg");
+    if !ckpt.exists() || !chips.exists() {
+        eprintln!("skip: {} or {} is absent", ckpt.display(), chips.display());
+        return;
+    }
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("remoteclip_tiny_rn/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let config = s(&fixture("remoteclip_tiny_rn/open_clip_config.json"));
+    let tif = chips.join("282D_485L_3_3.tif");
+    // The same picture as a PNG (lossless), made with GDAL.
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("282D_485L_3_3.png");
+    let made = Command::new("gdal_translate")
+        .args(["-q", "-of", "PNG"])
+        .arg(&tif)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = kestrel(&[
+        "embed-images",
+        "--json",
+        "--model",
+        &s(&ckpt),
+        "--config",
+        &config,
+        &s(&tif),
+        &s(&png),
+    ]);
+    let lines = json_lines(&out);
+    let want = f32s(&reference["image_embeddings"]["282D_485L_3_3.tif"]);
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let got = f32s(&line["embedding"]);
+        assert!(max_abs_diff(&got, &want) <= 1e-5, "{}", line["path"]);
+    }
+    // A multispectral file is refused with what to do instead.
+    let out = kestrel(&[
+        "embed-images",
+        "--model",
+        &s(&ckpt),
+        "--config",
+        &config,
+        &s(&fixture("chips/637U_59R_1_3.tif")),
+    ]);
+    assert_clean_failure(&out, &["637U_59R_1_3.tif", "8-bit RGB", "kestrel index"]);
+}
