@@ -4,22 +4,16 @@
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::model::load::hub::{HubOptions, default_cache_dir};
+use crate::model::load::hub::HubOptions;
 use crate::model::load::registry::{self, CacheState};
 
 use super::ModelsArgs;
 
 pub fn run(args: &ModelsArgs) -> anyhow::Result<()> {
-    let cache_dir = default_cache_dir()
+    // The hub settings from the environment (cache root, endpoint); `models` never downloads.
+    let base = HubOptions::llama3_ms_clip()
         .context("no Hugging Face cache directory (set HF_HUB_CACHE or HF_HOME)")?;
-    let base = HubOptions {
-        cache_dir: cache_dir.clone(),
-        endpoint: String::new(),
-        offline: true,
-        repo: String::new(),
-        filename: String::new(),
-        revision: "main".into(),
-    };
+    let cache_dir = base.cache_dir.clone();
     for e in registry::entries() {
         let state = e.cache_state(&base);
         if args.json {

@@ -137,28 +137,21 @@ fn required<T>(name: &str, v: Vec<Option<T>>) -> Result<Vec<T>, String> {
         .collect()
 }
 
+/// A string column with its nulls (any of Arrow's three string layouts).
+pub(super) fn optional_strings(b: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, String> {
+    let a = column(b, name)?;
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    Ok(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().iter().map(owned).collect(),
+        DataType::LargeUtf8 => a.as_string::<i64>().iter().map(owned).collect(),
+        DataType::Utf8View => a.as_string_view().iter().map(owned).collect(),
+        t => return Err(format!("column `{name}` is {t}, not a string")),
+    })
+}
+
 /// A required string column.
 pub(super) fn strings(b: &RecordBatch, name: &str) -> Result<Vec<String>, String> {
-    let a = column(b, name)?;
-    let v: Vec<Option<String>> = match a.data_type() {
-        DataType::Utf8 => a
-            .as_string::<i32>()
-            .iter()
-            .map(|s| s.map(str::to_owned))
-            .collect(),
-        DataType::LargeUtf8 => a
-            .as_string::<i64>()
-            .iter()
-            .map(|s| s.map(str::to_owned))
-            .collect(),
-        DataType::Utf8View => a
-            .as_string_view()
-            .iter()
-            .map(|s| s.map(str::to_owned))
-            .collect(),
-        t => return Err(format!("column `{name}` is {t}, not a string")),
-    };
-    required(name, v)
+    required(name, optional_strings(b, name)?)
 }
 
 fn binaries(b: &RecordBatch, name: &str) -> Result<Vec<Vec<u8>>, String> {
@@ -330,25 +323,7 @@ pub(super) fn check_derived(
         ("mgrs_tile", &meta.mgrs_tile),
     ] {
         if b.column_by_name(name).is_some() {
-            let a = column(b, name)?;
-            let got: Vec<Option<String>> = match a.data_type() {
-                DataType::Utf8 => a
-                    .as_string::<i32>()
-                    .iter()
-                    .map(|s| s.map(str::to_owned))
-                    .collect(),
-                DataType::LargeUtf8 => a
-                    .as_string::<i64>()
-                    .iter()
-                    .map(|s| s.map(str::to_owned))
-                    .collect(),
-                DataType::Utf8View => a
-                    .as_string_view()
-                    .iter()
-                    .map(|s| s.map(str::to_owned))
-                    .collect(),
-                t => return Err(format!("column `{name}` is {t}, not a string")),
-            };
+            let got = optional_strings(b, name)?;
             if let Some(bad) = got.iter().find(|g| *g != want) {
                 return Err(format!(
                     "column `{name}` holds {bad:?}, the metadata says {want:?}"
