@@ -284,8 +284,9 @@ impl ProbeQuery {
 }
 
 impl TrainedProbe {
-    /// Score every tile with the predicted probability; `source` names the labels (a
-    /// file) in the description and the exports' provenance.
+    /// Score every tile with the predicted probability; `source` names the labels in the
+    /// description and the exports' provenance ("on labels {source}": a file, or
+    /// `of SCENE` for a scene's own labels in the viewer).
     pub fn rank(&self, tiles: &[TileRecord], source: &str) -> Ranking {
         let scores: Vec<Option<f32>> = tiles
             .iter()

@@ -281,10 +281,16 @@ impl SearchPanel {
             return;
         };
         let set = set.clone();
-        let name = scene
-            .sidecar
+        // The scene the labels belong to, not the sidecar's file name: that carries the
+        // cache key's hash, which means nothing to the analyst (and changes with the
+        // files' modification times).
+        let scene_name = std::path::Path::new(&scene.index.meta.scene_path)
             .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            .map_or_else(
+                || scene.index.meta.scene_path.clone(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+        let name = format!("of {scene_name}");
         self.ranking.start("probe", ctx, move |_jc| {
             let trained = ProbeQuery::default().train(&set, &scene.index.tiles)?;
             Ok(LayerResult {
