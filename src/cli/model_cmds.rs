@@ -91,27 +91,18 @@ fn registry_files(
     let base = HubOptions::llama3_ms_clip()?;
     let progress = StderrProgress::new();
     let files = entry
-        .resolve(&base, &progress, &CancelToken::new())
+        .files(
+            None,
+            &base,
+            &registry::config_dir(&crate::paths::cache_root()),
+            &progress,
+            &CancelToken::new(),
+        )
         .with_context(|| format!("cannot get the files of model {}", entry.id))?;
     progress.finish();
-    let config = match (explicit_config, files.config, entry.builtin_config_json()) {
-        (Some(c), _, _) => Some(c.to_path_buf()),
-        (None, Some(c), _) => Some(c),
-        (None, None, Some(json)) if !json.is_empty() => {
-            let path = crate::paths::cache_root()
-                .join("configs")
-                .join(format!("{}.json", entry.id));
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(json) {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("cannot create {}", dir.display()))?;
-                }
-                crate::atomic::write_bytes_atomic(&path, json.as_bytes())?;
-            }
-            Some(path)
-        }
-        (None, None, _) => None,
-    };
+    let config = explicit_config
+        .map(std::path::Path::to_path_buf)
+        .or(files.config);
     Ok((files.checkpoint, config, files.tokenizer))
 }
 

@@ -4,8 +4,9 @@
 //! through [`super::hub`], or already cached); a local checkpoint with `--config` /
 //! `--tokenizer` never needs the registry.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use kestrel_base::atomic::{self, AtomicWriteError};
 use kestrel_base::jobs::{CancelToken, ProgressSink};
 
 use super::hub::{self, HubError, HubOptions};
@@ -187,6 +188,12 @@ pub fn entries() -> &'static [RegistryEntry] {
     })
 }
 
+/// Where the compiled-in configs are written for loading ([`RegistryEntry::files`]):
+/// `configs/` under Kestrel's cache root.
+pub fn config_dir(cache_root: &Path) -> PathBuf {
+    cache_root.join("configs")
+}
+
 /// The entry with this id (case-insensitive; `_` and `-` are the same).
 pub fn find(id: &str) -> Result<&'static RegistryEntry, RegistryError> {
     let norm = |s: &str| s.trim().to_ascii_lowercase().replace('_', "-");
@@ -210,6 +217,12 @@ pub enum RegistryError {
     Unknown { id: String, known: String },
     #[error(transparent)]
     Hub(#[from] HubError),
+    #[error("cannot write the built-in config of {id}")]
+    Config {
+        id: String,
+        #[source]
+        source: AtomicWriteError,
+    },
 }
 
 /// Whether an entry's files are in the hub cache.
@@ -232,6 +245,11 @@ pub struct ResolvedModel {
 }
 
 impl RegistryEntry {
+    /// The name shown in the model picker: family and architecture.
+    pub fn label(&self) -> String {
+        format!("{} · {}", self.family, self.arch)
+    }
+
     /// The compiled-in open_clip config JSON (`{"model_cfg", "preprocess_cfg"}`), when the
     /// entry has one; `Some("")` for Llama3-MS-CLIP means [`super::config::ClipConfig::llama3_ms_clip`].
     pub fn builtin_config_json(&self) -> Option<&'static str> {
@@ -280,6 +298,80 @@ impl RegistryEntry {
             }
         }
         CacheState::Cached(checkpoint)
+    }
+
+    /// The files to load this entry from, for the viewer and every CLI command alike.
+    ///
+    /// With `local`, that checkpoint file (never downloaded); its config and tokenizer are
+    /// the `open_clip_config.json` / `tokenizer.json` beside it when there are, else the
+    /// entry's own (from the hub cache, downloaded if missing);
+    /// else the hub cache, downloading what is missing ([`Self::resolve`]). A compiled-in
+    /// config is written once to `config_dir/ID.json` (atomically; rewritten only when it
+    /// changed) so it is loaded like any other config file.
+    pub fn files(
+        &self,
+        local: Option<&Path>,
+        base: &HubOptions,
+        config_dir: &Path,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<ResolvedModel, RegistryError> {
+        let mut files = match local {
+            None => self.resolve(base, progress, cancel)?,
+            Some(ck) => {
+                let beside = |name: &str| {
+                    let p = ck.with_file_name(name);
+                    p.is_file().then_some(p)
+                };
+                let config = match self.config {
+                    ConfigSource::HubFile(f) => match beside(f) {
+                        Some(p) => Some(p),
+                        None => Some(hub::resolve_or_download(
+                            &self.hub_file(base, self.repo, f),
+                            progress,
+                            cancel,
+                        )?),
+                    },
+                    ConfigSource::Builtin(_) => beside("open_clip_config.json"),
+                };
+                let tokenizer = match self.tokenizer {
+                    TokenizerSource::OpenClipBpe => None,
+                    TokenizerSource::HuggingFace { repo, file } => match beside("tokenizer.json") {
+                        Some(p) => Some(p),
+                        None => Some(hub::resolve_or_download(
+                            &self.hub_file(base, repo, file),
+                            progress,
+                            cancel,
+                        )?),
+                    },
+                };
+                ResolvedModel {
+                    checkpoint: ck.to_path_buf(),
+                    config,
+                    tokenizer,
+                }
+            }
+        };
+        if files.config.is_none()
+            && let Some(json) = self.builtin_config_json().filter(|j| !j.is_empty())
+        {
+            let path = config_dir.join(format!("{}.json", self.id));
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(json) {
+                let fail = |source| RegistryError::Config {
+                    id: self.id.to_owned(),
+                    source,
+                };
+                std::fs::create_dir_all(config_dir).map_err(|e| {
+                    fail(AtomicWriteError {
+                        path: config_dir.to_path_buf(),
+                        source: e,
+                    })
+                })?;
+                atomic::write_bytes_atomic(&path, json.as_bytes()).map_err(fail)?;
+            }
+            files.config = Some(path);
+        }
+        Ok(files)
     }
 
     /// The entry's files from the cache, downloading what is missing (progress per file,
@@ -428,5 +520,59 @@ mod tests {
             .to_string();
         assert!(err.contains("RemoteCLIP-RN50.pt"), "{err}");
         std::fs::remove_dir_all(&tmp).ok();
+    }
+
+    #[test]
+    fn files_of_a_local_checkpoint_need_no_network() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = HubOptions {
+            cache_dir: tmp.path().join("hub"),
+            endpoint: "http://127.0.0.1:9".into(),
+            offline: true,
+            repo: String::new(),
+            filename: String::new(),
+            revision: "main".into(),
+        };
+        let configs = tmp.path().join("configs");
+        let files = |id: &str, ck: &Path| {
+            find(id).unwrap().files(
+                Some(ck),
+                &base,
+                &configs,
+                &kestrel_base::jobs::NoProgress,
+                &CancelToken::new(),
+            )
+        };
+        // RemoteCLIP: the built-in config (QuickGELU) is written once and used
+        let ck = tmp.path().join("RemoteCLIP-ViT-B-32.pt");
+        std::fs::write(&ck, b"x").unwrap();
+        let got = files("remoteclip-vit-b-32", &ck).unwrap();
+        let written = configs.join("remoteclip-vit-b-32.json");
+        assert_eq!(got.checkpoint, ck);
+        assert_eq!(got.config.as_deref(), Some(written.as_path()));
+        assert_eq!(got.tokenizer, None);
+        assert_eq!(
+            std::fs::read_to_string(&written).unwrap(),
+            REMOTECLIP_VIT_B_32
+        );
+        // a config beside the checkpoint wins
+        std::fs::write(tmp.path().join("open_clip_config.json"), b"{}").unwrap();
+        let got = files("remoteclip-vit-b-32", &ck).unwrap();
+        assert_eq!(got.config, Some(tmp.path().join("open_clip_config.json")));
+        // Llama3-MS-CLIP: no config file (the loader's built-in one, or the one beside)
+        let alone = tempfile::tempdir().unwrap();
+        let ms = alone.path().join("w.pt");
+        std::fs::write(&ms, b"x").unwrap();
+        assert_eq!(files("llama3-ms-clip", &ms).unwrap().config, None);
+        // RS-M-CLIP: config and tokenizer beside it; without the tokenizer, offline, the
+        // error names the hub file that is missing
+        let rsm = tmp.path().join("rsm.safetensors");
+        std::fs::write(&rsm, b"x").unwrap();
+        let err = files("rs-m-clip", &rsm).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json"), "{err}");
+        std::fs::write(tmp.path().join("tokenizer.json"), b"{}").unwrap();
+        let got = files("rs-m-clip", &rsm).unwrap();
+        assert_eq!(got.tokenizer, Some(tmp.path().join("tokenizer.json")));
+        assert_eq!(got.config, Some(tmp.path().join("open_clip_config.json")));
     }
 }
