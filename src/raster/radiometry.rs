@@ -72,8 +72,8 @@ impl Radiometry {
             offset_evidence: Evidence::User,
             zero_is_nodata,
             reason: format!(
-                "set by the user: raw × {scale_to_10000} {} {} → reflectance × 10000",
-                if offset < 0.0 { "−" } else { "+" },
+                "set by the user: raw × {scale_to_10000} {} {} = reflectance × 10000",
+                if offset < 0.0 { "-" } else { "+" },
                 offset.abs()
             ),
         }

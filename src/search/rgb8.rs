@@ -24,7 +24,7 @@ pub const MAPPING_ID: &str =
 
 /// A one-line description for the UI.
 pub const DESCRIPTION: &str =
-    "true colour B04/B03/B02, reflectance 0–0.4 → 0–255 (fixed, the same for every scene)";
+    "true colour B04/B03/B02, reflectance 0–0.4 scaled to 0–255 (fixed, the same for every scene)";
 
 /// One harmonised DN (reflectance × 10000) to its 8-bit value (as f32), NaN for nodata.
 #[inline]
