@@ -23,6 +23,7 @@ mod gallery;
 mod labelling;
 mod model_panel;
 mod overlay;
+mod picker;
 mod results;
 
 use std::collections::HashMap;
@@ -36,6 +37,8 @@ use super::command::Command;
 use super::scene_layer::SceneLayer;
 use super::task::{Dialog, Task, TaskEvent};
 use crate::model::device::{DevicePreference, Precision};
+use crate::model::load::hub::HubOptions;
+use crate::model::load::registry;
 use crate::model::tasks::zeroshot::TemplateSet;
 use crate::model::{Embedder, ModelSpec};
 use crate::search::cache::{self, CacheOutcome};
@@ -68,7 +71,9 @@ impl std::ops::Deref for IndexedScene {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct SearchSettings {
-    /// Local checkpoint; empty = the Hugging Face cache / download.
+    /// The registry id of the picked model ([`crate::model::load::registry`]).
+    pub model_id: String,
+    /// Local checkpoint of the picked model; empty = the Hugging Face cache / download.
     pub checkpoint: String,
     pub device: DevicePreference,
     pub index: IndexOptions,
@@ -82,6 +87,7 @@ pub struct SearchSettings {
 impl Default for SearchSettings {
     fn default() -> Self {
         Self {
+            model_id: crate::model::load::registry::entries()[0].id.to_owned(),
             checkpoint: String::new(),
             device: DevicePreference::Auto,
             index: IndexOptions::default(),
@@ -124,6 +130,7 @@ pub enum Mode {
 pub struct SearchPanel {
     pub settings: SearchSettings,
     model: Task<Arc<Embedder>>,
+    picker: picker::ModelPicker,
     indexes: HashMap<LayerId, Task<Arc<IndexedScene>>>,
     /// Labels per scene (the truth; `positives` / `negatives` follow them).
     labels: HashMap<LayerId, LabelSet>,
@@ -161,6 +168,7 @@ impl SearchPanel {
         Self {
             settings,
             model: Task::default(),
+            picker: picker::ModelPicker::default(),
             indexes: HashMap::new(),
             labels: HashMap::new(),
             label_save: Task::default(),
@@ -233,17 +241,36 @@ impl SearchPanel {
 
     /// Start loading the model from the settings.
     pub fn load_model(&mut self, ctx: &egui::Context) {
-        let spec = ModelSpec {
-            checkpoint: (!self.settings.checkpoint.trim().is_empty())
-                .then(|| PathBuf::from(self.settings.checkpoint.trim())),
+        let entry = picker::entry(&self.settings.model_id);
+        let local = (!self.settings.checkpoint.trim().is_empty())
+            .then(|| PathBuf::from(self.settings.checkpoint.trim()));
+        let mut spec = ModelSpec {
+            checkpoint: local.clone(),
             config: None,
             device: self.settings.device,
             precision: Precision::F32,
             cache_root: self.cache_root.clone(),
             ..ModelSpec::default()
         };
+        let config_dir = registry::config_dir(
+            &self
+                .cache_root
+                .clone()
+                .unwrap_or_else(crate::paths::cache_root),
+        );
+        // Llama3-MS-CLIP from the hub is the loader's own default; every other pick (or a
+        // local file) goes through the registry's files, as `--model-id` does
+        let from_registry = local.is_some() || entry.id != registry::entries()[0].id;
+        self.picker.loaded_id = Some(entry.id.to_owned());
         self.model.clear();
         self.model.start("load-model", ctx, move |jc| {
+            if from_registry {
+                let base = HubOptions::llama3_ms_clip()?;
+                let files = entry.files(local.as_deref(), &base, &config_dir, jc, &jc.cancel)?;
+                spec.checkpoint = Some(files.checkpoint);
+                spec.config = files.config;
+                spec.tokenizer = files.tokenizer;
+            }
             Ok(Arc::new(Embedder::load(&spec, jc, &jc.cancel)?))
         });
         // a new model invalidates every index and result
@@ -395,7 +422,16 @@ impl SearchPanel {
                 out.push(Command::Message { error: true, text });
             }
         };
-        failed(self.model.poll());
+        match self.model.poll() {
+            // what is cached changed (a download) or a load failed: look again
+            TaskEvent::Finished => self.picker.refresh(ctx),
+            e @ TaskEvent::Failed(_) => {
+                self.picker.refresh(ctx);
+                failed(e);
+            }
+            TaskEvent::Nothing => {}
+        }
+        failed(self.picker.poll(ctx));
         let mut loaded = Vec::new();
         for (id, task) in &mut self.indexes {
             match task.poll() {

@@ -1,4 +1,4 @@
-//! The model and tile-index sections of the search panel: checkpoint, device, load /
+//! The model and tile-index sections of the search panel: the model picker, checkpoint, device, load /
 //! cancel / reload with progress; the index options and the index job of the selected scene.
 
 use egui::{Color32, RichText, Ui};
@@ -7,21 +7,28 @@ use super::SearchPanel;
 use super::results::progress_text;
 use crate::jobs::Progress;
 use crate::model::device::DevicePreference;
-use crate::model::load::hub;
 use crate::ui::scene_layer::SceneLayer;
 
 const ERROR_COLOUR: Color32 = Color32::from_rgb(255, 120, 120);
 
 impl SearchPanel {
     pub(super) fn model_ui(&mut self, ui: &mut Ui) {
-        ui.label(RichText::new("Model: Llama3-MS-CLIP").strong());
-        ui.label(RichText::new(hub::LICENSE_NOTICE).italics())
-            .on_hover_text(hub::LICENSE_SUMMARY);
+        let loading = self.model.is_running();
+        let loaded = self.model.value().is_some();
+        if self
+            .picker
+            .ui(ui, &mut self.settings.model_id, loading, loaded)
+        {
+            // the picked model's prompt templates; a local file was for the previous one
+            let entry = super::picker::entry(&self.settings.model_id);
+            self.settings.templates = entry.templates;
+            self.settings.checkpoint.clear();
+        }
         ui.horizontal(|ui| {
             let label = ui.label("Checkpoint");
             ui.add(
                 egui::TextEdit::singleline(&mut self.settings.checkpoint)
-                    .hint_text("Hugging Face cache / download")
+                    .hint_text("download, or a local file")
                     .desired_width(170.0),
             )
             .labelled_by(label.id);
@@ -63,7 +70,9 @@ impl SearchPanel {
             ui.label(
                 RichText::new(format!("{} on {}", m.model_name(), m.device_description())).small(),
             );
-            if ui.small_button("Reload").clicked() {
+            let picked = self.picker.loaded_id.as_deref() == Some(self.settings.model_id.as_str());
+            let button = if picked { "Reload" } else { "Load model" };
+            if ui.small_button(button).clicked() {
                 self.load_model(ui.ctx());
             }
         } else if let Some(e) = self.model.error() {
@@ -73,7 +82,7 @@ impl SearchPanel {
             }
         } else if ui
             .button("Load model")
-            .on_hover_text(hub::LICENSE_SUMMARY)
+            .on_hover_text(super::picker::entry(&self.settings.model_id).licence)
             .clicked()
         {
             self.load_model(ui.ctx());
