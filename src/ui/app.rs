@@ -166,6 +166,13 @@ impl KestrelApp {
         self
     }
 
+    /// Look for models in the hub cache `dir` (tests: an empty folder, so what the picker
+    /// shows does not depend on the machine's downloads).
+    pub fn with_hub_cache(mut self, dir: PathBuf) -> Self {
+        self.search.set_hub_cache(dir);
+        self
+    }
+
     /// The settings to store, gathered from their owners.
     pub fn settings(&self) -> Settings {
         Settings {

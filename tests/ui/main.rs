@@ -6,3 +6,9 @@ mod labels;
 mod models;
 mod search;
 mod viewer;
+
+/// A hub cache with nothing in it (never created), so the model picker shows "not
+/// downloaded" whatever this machine has downloaded.
+fn empty_hub_cache() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-hub-cache")
+}

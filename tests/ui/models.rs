@@ -66,11 +66,13 @@ fn pick_rs_m_clip_load_a_local_checkpoint_index_and_query_in_portuguese() {
         .build_eframe(move |cc| {
             KestrelApp::with_settings(&cc.egui_ctx, settings, vec![demo])
                 .with_cache_root(cache_root)
+                .with_hub_cache(super::empty_hub_cache())
         });
     step_until(&mut h, "the scene", |a| {
         a.layers
             .first()
             .is_some_and(|l| l.overview.is_some() && !l.is_busy())
+            && a.search.models_checked()
     });
 
     // the picker offers the five released models; Llama3-MS-CLIP is the default

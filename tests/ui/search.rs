@@ -58,11 +58,13 @@ fn index_query_heatmap_list_classify_export() {
         .build_eframe(move |cc| {
             KestrelApp::with_settings(&cc.egui_ctx, settings, vec![demo])
                 .with_cache_root(cache_root)
+                .with_hub_cache(super::empty_hub_cache())
         });
     step_until(&mut h, "the scene", |a| {
         a.layers
             .first()
             .is_some_and(|l| l.overview.is_some() && !l.is_busy())
+            && a.search.models_checked()
     });
 
     h.get_by_label("Load model").click();

@@ -28,6 +28,7 @@ fn harness(files: Vec<PathBuf>) -> Harness<'static, KestrelApp> {
                 },
                 files,
             )
+            .with_hub_cache(super::empty_hub_cache())
         })
 }
 
@@ -49,6 +50,7 @@ fn overview_ready(app: &KestrelApp) -> bool {
     app.layers
         .first()
         .is_some_and(|l| !l.is_busy() && l.overview.as_ref().is_some_and(|t| t.style == l.style))
+        && app.search.models_checked()
 }
 
 #[test]

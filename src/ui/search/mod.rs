@@ -37,7 +37,7 @@ use super::command::Command;
 use super::scene_layer::SceneLayer;
 use super::task::{Dialog, Task, TaskEvent};
 use crate::model::device::{DevicePreference, Precision};
-use crate::model::load::hub::HubOptions;
+use crate::model::load::hub::{HubError, HubOptions};
 use crate::model::load::registry;
 use crate::model::tasks::zeroshot::TemplateSet;
 use crate::model::{Embedder, ModelSpec};
@@ -160,6 +160,8 @@ pub struct SearchPanel {
     export_job: Task<PathBuf>,
     /// Kestrel's cache root for indexes and checksums; `None` = from the environment.
     cache_root: Option<PathBuf>,
+    /// The Hugging Face hub cache; `None` = from the environment (`HF_HUB_CACHE`, …).
+    hub_cache: Option<PathBuf>,
 }
 
 impl SearchPanel {
@@ -190,7 +192,24 @@ impl SearchPanel {
             checkpoint_dialog: Dialog::default(),
             export_job: Task::default(),
             cache_root: None,
+            hub_cache: None,
         }
+    }
+
+    /// Look for (and download) models in `dir` instead of the environment's hub cache.
+    pub fn set_hub_cache(&mut self, dir: PathBuf) {
+        self.hub_cache = Some(dir);
+    }
+
+    /// Where models are looked for and downloaded: the environment's hub settings, with
+    /// the cache folder set by [`Self::set_hub_cache`].
+    fn hub_base(&self) -> Result<HubOptions, HubError> {
+        hub_options(self.hub_cache.as_deref())
+    }
+
+    /// Whether the picker has looked at the hub cache (what it shows is settled).
+    pub fn models_checked(&self) -> bool {
+        self.picker.checked()
     }
 
     /// Keep indexes and checksums under `root` instead of the environment's cache root.
@@ -263,9 +282,11 @@ impl SearchPanel {
         let from_registry = local.is_some() || entry.id != registry::entries()[0].id;
         self.picker.loaded_id = Some(entry.id.to_owned());
         self.model.clear();
+        let base = self.hub_base();
         self.model.start("load-model", ctx, move |jc| {
+            let base = base?;
+            spec.hub = Some(base.clone());
             if from_registry {
-                let base = HubOptions::llama3_ms_clip()?;
                 let files = entry.files(local.as_deref(), &base, &config_dir, jc, &jc.cancel)?;
                 spec.checkpoint = Some(files.checkpoint);
                 spec.config = files.config;
@@ -424,14 +445,17 @@ impl SearchPanel {
         };
         match self.model.poll() {
             // what is cached changed (a download) or a load failed: look again
-            TaskEvent::Finished => self.picker.refresh(ctx),
+            TaskEvent::Finished => self.picker.refresh(ctx, self.hub_base()),
             e @ TaskEvent::Failed(_) => {
-                self.picker.refresh(ctx);
+                self.picker.refresh(ctx, self.hub_base());
                 failed(e);
             }
             TaskEvent::Nothing => {}
         }
-        failed(self.picker.poll(ctx));
+        failed(
+            self.picker
+                .poll(ctx, || hub_options(self.hub_cache.as_deref())),
+        );
         let mut loaded = Vec::new();
         for (id, task) in &mut self.indexes {
             match task.poll() {
@@ -511,5 +535,13 @@ impl SearchPanel {
             }
             Mode::Classify => self.classify_ui(ui, layer.id, &index),
         }
+    }
+}
+
+/// The hub settings from the environment, with the cache in `dir` when given.
+fn hub_options(dir: Option<&std::path::Path>) -> Result<HubOptions, HubError> {
+    match dir {
+        Some(dir) => Ok(HubOptions::llama3_ms_clip_in(dir.to_path_buf())),
+        None => HubOptions::llama3_ms_clip(),
     }
 }

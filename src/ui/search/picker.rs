@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use egui::{RichText, Ui};
 
-use crate::model::load::hub::{self, HubOptions};
+use crate::model::load::hub::{self, HubError, HubOptions};
 use crate::model::load::registry::{self, CacheState, ImageInput, RegistryEntry};
 use crate::search::rgb8;
 use crate::ui::task::{Task, TaskEvent};
@@ -55,10 +55,10 @@ pub struct ModelPicker {
 
 impl ModelPicker {
     /// Look at the hub cache again (on a worker).
-    pub fn refresh(&mut self, ctx: &egui::Context) {
+    pub fn refresh(&mut self, ctx: &egui::Context, base: Result<HubOptions, HubError>) {
         self.started = true;
-        self.cache.start("model-cache", ctx, |_| {
-            let base = HubOptions::llama3_ms_clip()?;
+        self.cache.start("model-cache", ctx, move |_| {
+            let base = base?;
             Ok(Arc::new(
                 registry::entries()
                     .iter()
@@ -69,11 +69,20 @@ impl ModelPicker {
     }
 
     /// Poll the cache job; the first call starts it.
-    pub fn poll(&mut self, ctx: &egui::Context) -> TaskEvent {
+    pub fn poll(
+        &mut self,
+        ctx: &egui::Context,
+        base: impl FnOnce() -> Result<HubOptions, HubError>,
+    ) -> TaskEvent {
         if !self.started {
-            self.refresh(ctx);
+            self.refresh(ctx, base());
         }
         self.cache.poll()
+    }
+
+    /// Whether the cache has been looked at (once at least).
+    pub fn checked(&self) -> bool {
+        self.cache.value().is_some() || self.cache.error().is_some()
     }
 
     /// The state of registry entry `id`, given whether a model is loading / loaded.

@@ -105,8 +105,15 @@ impl HubOptions {
     /// The released Llama3-MS-CLIP weights, with cache, endpoint and offline mode from the
     /// environment.
     pub fn llama3_ms_clip() -> Result<Self, HubError> {
-        Ok(Self {
-            cache_dir: default_cache_dir().ok_or(HubError::NoCacheDir)?,
+        Ok(Self::llama3_ms_clip_in(
+            default_cache_dir().ok_or(HubError::NoCacheDir)?,
+        ))
+    }
+
+    /// As [`Self::llama3_ms_clip`], with the hub cache in `cache_dir`.
+    pub fn llama3_ms_clip_in(cache_dir: PathBuf) -> Self {
+        Self {
+            cache_dir,
             endpoint: std::env::var("HF_ENDPOINT")
                 .ok()
                 .filter(|e| !e.is_empty())
@@ -115,7 +122,7 @@ impl HubOptions {
             repo: LLAMA3_MS_CLIP_REPO.into(),
             filename: LLAMA3_MS_CLIP_FILE.into(),
             revision: "main".into(),
-        })
+        }
     }
 
     /// `models--org--name` folder of the repository in the cache.
