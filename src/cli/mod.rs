@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod bench_index;
 mod common;
+mod compare_cmd;
 mod index_cmd;
 pub mod info;
 pub mod model_cmds;
@@ -55,6 +56,9 @@ pub enum Command {
     ClassifyScene(ClassifySceneArgs),
     /// Train a linear probe (logistic regression) on labelled tiles and score every tile.
     Probe(probe_cmd::ProbeArgs),
+    /// How two rankings of a scene agree (e.g. two models, one query): shared top-N tiles,
+    /// Jaccard, Spearman.
+    Compare(compare_cmd::CompareArgs),
     /// Search a STAC API for Sentinel-2 items (`kestrel stac search --api URL --bbox ...`).
     Stac(stac_cmd::StacArgs),
     /// Time the model towers with random weights (image throughput, text latency).
@@ -346,6 +350,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Search(args) => search_cmds::run_search(&args),
         Command::ClassifyScene(args) => search_cmds::run_classify_scene(&args),
         Command::Probe(args) => probe_cmd::run(&args),
+        Command::Compare(args) => compare_cmd::run(&args),
         Command::EmbedImages(a) => model_cmds::embed_images(a),
         Command::EmbedText(a) => model_cmds::embed_text(a),
         Command::Classify(a) => model_cmds::classify(a),

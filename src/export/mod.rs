@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use self::csv::{write_classes_csv, write_ranked_csv};
+pub use self::csv::{RankedCsv, read_ranked_csv, write_classes_csv, write_ranked_csv};
 pub use self::geojson::{write_classes_geojson, write_ranked_geojson};
 use crate::search::record::{IndexMeta, TileRecord};
 
@@ -46,6 +46,14 @@ pub enum ExportError {
     },
     #[error("cannot export to {path}: {problem}")]
     Invalid { path: PathBuf, problem: String },
+    #[error("cannot read {path}: {problem}")]
+    BadInput { path: PathBuf, problem: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Where one scene of the results came from.

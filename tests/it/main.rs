@@ -6,6 +6,7 @@
 mod common;
 
 mod bad_input;
+mod cli_compare;
 mod cli_index_jobs;
 mod cli_info;
 mod cli_probe;
