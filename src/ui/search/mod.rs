@@ -12,12 +12,14 @@
 //! - [`overlay`]: the heatmap / class map and tile outlines on the map, hover texts;
 //! - [`export`]: file dialogs and the export job;
 //! - [`gallery`]: the best hits as image chips cut from the scene's overview texture;
+//! - [`compare`]: a second model on the same scene and query (agreement, side by side, swipe);
 //! - [`labelling`]: labels on tiles (saved next to the index as they change, reloaded with
 //!   it), quick validation of the top hits with keys, and the linear probe.
 //!
 //! Re-querying an indexed scene costs one text-tower pass (a few ms) plus a dot product per
 //! tile, so it runs as a job too but returns at once.
 
+mod compare;
 mod export;
 mod gallery;
 mod labelling;
@@ -131,6 +133,8 @@ pub struct SearchPanel {
     pub settings: SearchSettings,
     model: Task<Arc<Embedder>>,
     picker: picker::ModelPicker,
+    /// A second model answering the same query, for comparison.
+    pub compare: compare::Compare,
     indexes: HashMap<LayerId, Task<Arc<IndexedScene>>>,
     /// Labels per scene (the truth; `positives` / `negatives` follow them).
     labels: HashMap<LayerId, LabelSet>,
@@ -171,6 +175,7 @@ impl SearchPanel {
             settings,
             model: Task::default(),
             picker: picker::ModelPicker::default(),
+            compare: compare::Compare::default(),
             indexes: HashMap::new(),
             labels: HashMap::new(),
             label_save: Task::default(),
@@ -260,40 +265,9 @@ impl SearchPanel {
 
     /// Start loading the model from the settings.
     pub fn load_model(&mut self, ctx: &egui::Context) {
-        let entry = picker::entry(&self.settings.model_id);
-        let local = (!self.settings.checkpoint.trim().is_empty())
-            .then(|| PathBuf::from(self.settings.checkpoint.trim()));
-        let mut spec = ModelSpec {
-            checkpoint: local.clone(),
-            config: None,
-            device: self.settings.device,
-            precision: Precision::F32,
-            cache_root: self.cache_root.clone(),
-            ..ModelSpec::default()
-        };
-        let config_dir = registry::config_dir(
-            &self
-                .cache_root
-                .clone()
-                .unwrap_or_else(crate::paths::cache_root),
-        );
-        // Llama3-MS-CLIP from the hub is the loader's own default; every other pick (or a
-        // local file) goes through the registry's files, as `--model-id` does
-        let from_registry = local.is_some() || entry.id != registry::entries()[0].id;
-        self.picker.loaded_id = Some(entry.id.to_owned());
-        self.model.clear();
-        let base = self.hub_base();
-        self.model.start("load-model", ctx, move |jc| {
-            let base = base?;
-            spec.hub = Some(base.clone());
-            if from_registry {
-                let files = entry.files(local.as_deref(), &base, &config_dir, jc, &jc.cancel)?;
-                spec.checkpoint = Some(files.checkpoint);
-                spec.config = files.config;
-                spec.tokenizer = files.tokenizer;
-            }
-            Ok(Arc::new(Embedder::load(&spec, jc, &jc.cancel)?))
-        });
+        let req = self.load_request(&self.settings.model_id, &self.settings.checkpoint);
+        self.picker.loaded_id = Some(req.entry.id.to_owned());
+        req.start(&mut self.model, ctx);
         // a new model invalidates every index and result
         self.indexes.clear();
         self.ranking.clear();
@@ -348,6 +322,7 @@ impl SearchPanel {
     /// Forget results that belong to a closed layer.
     pub fn layer_closed(&mut self, layer: LayerId) {
         self.indexes.remove(&layer);
+        self.compare.layer_closed(layer);
         self.labels.remove(&layer);
         if self.validation.as_ref().is_some_and(|v| v.layer == layer) {
             self.validation = None;
@@ -473,6 +448,9 @@ impl SearchPanel {
             e => failed(e),
         }
         failed(self.classification.poll());
+        for text in self.compare.poll() {
+            out.push(Command::Message { error: true, text });
+        }
         for (id, scene) in loaded {
             if let Some(e) = &scene.labels_error {
                 out.push(Command::Message {
@@ -531,10 +509,73 @@ impl SearchPanel {
         });
         match self.mode {
             Mode::Search => {
-                self.search_ui(ui, layer.id, &index, layer.overview.as_ref(), commands);
+                self.search_ui(ui, layer, &index, commands);
             }
             Mode::Classify => self.classify_ui(ui, layer.id, &index),
         }
+    }
+}
+
+/// What loading a model needs, gathered on the UI thread ([`SearchPanel::load_request`]).
+struct LoadRequest {
+    entry: &'static registry::RegistryEntry,
+    spec: ModelSpec,
+    local: Option<PathBuf>,
+    hub: Result<HubOptions, HubError>,
+    config_dir: PathBuf,
+}
+
+impl SearchPanel {
+    /// Loading registry entry `model_id`, from `checkpoint` when not empty.
+    fn load_request(&self, model_id: &str, checkpoint: &str) -> LoadRequest {
+        let local = (!checkpoint.trim().is_empty()).then(|| PathBuf::from(checkpoint.trim()));
+        LoadRequest {
+            entry: picker::entry(model_id),
+            spec: ModelSpec {
+                checkpoint: local.clone(),
+                config: None,
+                device: self.settings.device,
+                precision: Precision::F32,
+                cache_root: self.cache_root.clone(),
+                ..ModelSpec::default()
+            },
+            local,
+            hub: self.hub_base(),
+            config_dir: registry::config_dir(
+                &self
+                    .cache_root
+                    .clone()
+                    .unwrap_or_else(crate::paths::cache_root),
+            ),
+        }
+    }
+}
+
+impl LoadRequest {
+    /// Load on a worker into `task` (progress: downloads, then the weights).
+    fn start(self, task: &mut Task<Arc<Embedder>>, ctx: &egui::Context) {
+        let Self {
+            entry,
+            mut spec,
+            local,
+            hub,
+            config_dir,
+        } = self;
+        // Llama3-MS-CLIP from the hub is the loader's own default; every other pick (or a
+        // local file) goes through the registry's files, as `--model-id` does
+        let from_registry = local.is_some() || entry.id != registry::entries()[0].id;
+        task.clear();
+        task.start("load-model", ctx, move |jc| {
+            let base = hub?;
+            spec.hub = Some(base.clone());
+            if from_registry {
+                let files = entry.files(local.as_deref(), &base, &config_dir, jc, &jc.cancel)?;
+                spec.checkpoint = Some(files.checkpoint);
+                spec.config = files.config;
+                spec.tokenizer = files.tokenizer;
+            }
+            Ok(Arc::new(Embedder::load(&spec, jc, &jc.cancel)?))
+        });
     }
 }
 

@@ -36,14 +36,26 @@ impl SearchPanel {
                 if let Some(r) = self.result_for(layer) {
                     let (lo, hi) = r.score_range();
                     let ramp = colormap::viridis();
-                    for (i, s) in self.visible_ranked(layer) {
-                        let c = ramp.color_scaled(s, lo, hi).unwrap_or([0, 0, 0]);
-                        fill_tile(
-                            painter,
-                            projector,
-                            &index.tiles[i],
-                            Color32::from_rgb(c[0], c[1], c[2]).gamma_multiply(alpha),
-                        );
+                    let draw_a = |painter: &egui::Painter| {
+                        for (i, s) in self.visible_ranked(layer) {
+                            let c = ramp.color_scaled(s, lo, hi).unwrap_or([0, 0, 0]);
+                            fill_tile(
+                                painter,
+                                projector,
+                                &index.tiles[i],
+                                Color32::from_rgb(c[0], c[1], c[2]).gamma_multiply(alpha),
+                            );
+                        }
+                    };
+                    // comparing two models by swipe: A left of the divider, B right
+                    let mut draw_a = Some(draw_a);
+                    let swiped = self.draw_swipe(painter, projector, layer, |p| {
+                        if let Some(f) = draw_a.take() {
+                            f(p);
+                        }
+                    });
+                    if !swiped && let Some(f) = draw_a.take() {
+                        f(painter);
                     }
                 }
             }
@@ -134,7 +146,12 @@ impl SearchPanel {
     }
 }
 
-fn fill_tile(painter: &egui::Painter, projector: &Projector, t: &TileRecord, color: Color32) {
+pub(super) fn fill_tile(
+    painter: &egui::Painter,
+    projector: &Projector,
+    t: &TileRecord,
+    color: Color32,
+) {
     // The ring is closed and starts at the top-left corner; tiles are small enough that the
     // quad of their projected outline is convex.
     let pts: Vec<egui::Pos2> = t

@@ -16,7 +16,7 @@ use crate::search::labels::Label;
 use crate::search::session::{ExportFormat, Ranking};
 use crate::ui::LayerId;
 use crate::ui::command::Command;
-use crate::ui::scene_layer::GeoTexture;
+use crate::ui::scene_layer::SceneLayer;
 
 /// Colour of a class in the class map (a qualitative palette, Tableau 10).
 pub fn class_color(i: usize) -> Color32 {
@@ -52,11 +52,11 @@ impl SearchPanel {
     pub(super) fn search_ui(
         &mut self,
         ui: &mut Ui,
-        layer: LayerId,
+        scene: &SceneLayer,
         index: &Arc<TileIndex>,
-        overview: Option<&GeoTexture>,
         commands: &mut Vec<Command>,
     ) {
+        let layer = scene.id;
         let resp = ui.add(
             egui::TextEdit::singleline(&mut self.query)
                 .hint_text("describe what to find, e.g. flooded fields")
@@ -112,18 +112,18 @@ impl SearchPanel {
         let Some(res) = self.result_for(layer).cloned() else {
             return;
         };
-        self.results_ui(ui, layer, &res, index, overview, commands);
+        self.results_ui(ui, scene, &res, index, commands);
     }
 
     fn results_ui(
         &mut self,
         ui: &mut Ui,
-        layer: LayerId,
+        scene: &SceneLayer,
         res: &Ranking,
         index: &Arc<TileIndex>,
-        overview: Option<&GeoTexture>,
         commands: &mut Vec<Command>,
     ) {
+        let (layer, overview) = (scene.id, scene.overview.as_ref());
         ui.label(RichText::new(format!("Results for: {}", res.description)).strong());
         let (lo, hi) = res.score_range();
         ui.add(
@@ -143,6 +143,7 @@ impl SearchPanel {
         legend_ui(ui, lo, hi, unit);
         score_histogram_ui(ui, res, self.threshold);
         self.export_buttons_ui(ui);
+        self.compare_ui(ui, scene);
         egui::ScrollArea::vertical()
             .id_salt("ranked")
             .max_height(260.0)
