@@ -2,7 +2,8 @@
 //! with their cache state, picking RS-M-CLIP shows its licence, RGB input mapping and query
 //! languages, and a local checkpoint of that family (the seeded random tiny RS-M-CLIP, with
 //! its config and tokenizer beside it) loads offline, indexes the demo scene through the
-//! true-colour mapping and answers a Portuguese query with the core's own ranking.
+//! true-colour mapping and answers a Portuguese query with the core's own ranking; after
+//! switching to MS-CLIP (which indexes the scene itself) and back, RS-M-CLIP's index is there.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&Kestre
 }
 
 #[test]
-fn pick_rs_m_clip_load_a_local_checkpoint_index_and_query_in_portuguese() {
+fn pick_rs_m_clip_load_index_query_in_portuguese_and_switch_back_to_its_index() {
     let tmp = tempfile::tempdir().unwrap();
     // the tiny RS-M-CLIP as a user keeps a downloaded model: config and tokenizer beside it
     let fx = repo().join("tests/fixtures/rsmclip_tiny");
@@ -156,4 +157,54 @@ fn pick_rs_m_clip_load_a_local_checkpoint_index_and_query_in_portuguese() {
     let device_line = h.get_by_label_contains("threads").rect();
     h.mask(device_line);
     h.snapshot("models_rs_m_clip");
+
+    // switching models keeps every model's index: MS-CLIP indexes the scene, then
+    // RS-M-CLIP, loaded again, finds its own index at once (the same one, not re-read)
+    h.get_by_value("RS-M-CLIP · xlm-roberta-base-ViT-B-32")
+        .click();
+    h.run_steps(2);
+    h.get_by_label_contains("Llama3-MS-CLIP · ViT-B-16 (10 bands)  (")
+        .click();
+    h.run_steps(2);
+    assert_eq!(h.state().search.settings.model_id, "llama3-ms-clip");
+    h.state_mut().search.settings.checkpoint = repo()
+        .join("tests/fixtures/msclip_tiny/msclip_random.safetensors")
+        .display()
+        .to_string();
+    h.get_by_label("Load model").click();
+    h.run_steps(2);
+    step_until(&mut h, "MS-CLIP", |a| {
+        a.search
+            .model()
+            .is_some_and(|m| m.config().hf_text().is_none())
+    });
+    assert!(
+        h.state().search.index_of(layer).is_none(),
+        "MS-CLIP has no index yet"
+    );
+    h.get_by_label("Index scene").click();
+    h.run_steps(2);
+    step_until(&mut h, "MS-CLIP's index", move |a| {
+        a.search.index_of(layer).is_some()
+    });
+    assert_eq!(
+        h.state().search.index_of(layer).unwrap().meta.bands.len(),
+        10
+    );
+
+    h.state_mut().search.settings.model_id = "rs-m-clip".into();
+    h.state_mut().search.settings.checkpoint = checkpoint.display().to_string();
+    let ctx = h.ctx.clone();
+    h.state_mut().search.load_model(&ctx);
+    step_until(&mut h, "RS-M-CLIP again", |a| {
+        a.search
+            .model()
+            .is_some_and(|m| m.config().hf_text().is_some())
+    });
+    let again = h
+        .state()
+        .search
+        .index_of(layer)
+        .expect("RS-M-CLIP's index kept");
+    assert!(std::sync::Arc::ptr_eq(again, &index));
 }

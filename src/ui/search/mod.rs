@@ -135,7 +135,12 @@ pub struct SearchPanel {
     picker: picker::ModelPicker,
     /// A second model answering the same query, for comparison.
     pub compare: compare::Compare,
+    /// The loaded model's indexes, per scene.
     indexes: HashMap<LayerId, Task<Arc<IndexedScene>>>,
+    /// Registry id and checkpoint of the model the indexes belong to.
+    model_key: Option<String>,
+    /// The indexes and labels of the models loaded before, by their key.
+    shelved: HashMap<String, Shelf>,
     /// Labels per scene (the truth; `positives` / `negatives` follow them).
     labels: HashMap<LayerId, LabelSet>,
     /// Saving labels: the running write, and the next one (the latest labels) to start.
@@ -176,6 +181,8 @@ impl SearchPanel {
             model: Task::default(),
             picker: picker::ModelPicker::default(),
             compare: compare::Compare::default(),
+            model_key: None,
+            shelved: HashMap::new(),
             indexes: HashMap::new(),
             labels: HashMap::new(),
             label_save: Task::default(),
@@ -264,14 +271,36 @@ impl SearchPanel {
     }
 
     /// Start loading the model from the settings.
+    ///
+    /// The indexes (and labels) of the model loaded so far are shelved, and those of the
+    /// new model, if it was loaded before in this session, come back at once. Reloading the
+    /// same model drops its indexes (its file may have changed; the disk cache, keyed by the
+    /// checkpoint's sha256, answers again if not).
     pub fn load_model(&mut self, ctx: &egui::Context) {
         let req = self.load_request(&self.settings.model_id, &self.settings.checkpoint);
         self.picker.loaded_id = Some(req.entry.id.to_owned());
+        let key = format!("{}\n{}", req.entry.id, self.settings.checkpoint.trim());
         req.start(&mut self.model, ctx);
-        // a new model invalidates every index and result
-        self.indexes.clear();
+        match self.model_key.replace(key.clone()) {
+            Some(old) if old != key => {
+                let indexes = std::mem::take(&mut self.indexes)
+                    .into_iter()
+                    .filter(|(_, t)| t.value().is_some())
+                    .collect();
+                let labels = std::mem::take(&mut self.labels);
+                self.shelved.insert(old, Shelf { indexes, labels });
+                if let Some(shelf) = self.shelved.remove(&key) {
+                    self.indexes = shelf.indexes;
+                    self.labels = shelf.labels;
+                }
+            }
+            _ => self.indexes.clear(),
+        }
+        // results belong to the model that computed them
         self.ranking.clear();
         self.classification.clear();
+        self.validation = None;
+        self.forget_tiles(self.examples_layer);
     }
 
     /// Start indexing a scene (cache first).
@@ -322,6 +351,10 @@ impl SearchPanel {
     /// Forget results that belong to a closed layer.
     pub fn layer_closed(&mut self, layer: LayerId) {
         self.indexes.remove(&layer);
+        for shelf in self.shelved.values_mut() {
+            shelf.indexes.remove(&layer);
+            shelf.labels.remove(&layer);
+        }
         self.compare.layer_closed(layer);
         self.labels.remove(&layer);
         if self.validation.as_ref().is_some_and(|v| v.layer == layer) {
@@ -514,6 +547,12 @@ impl SearchPanel {
             Mode::Classify => self.classify_ui(ui, layer.id, &index),
         }
     }
+}
+
+/// A model's indexes and labels while another model is loaded.
+struct Shelf {
+    indexes: HashMap<LayerId, Task<Arc<IndexedScene>>>,
+    labels: HashMap<LayerId, LabelSet>,
 }
 
 /// What loading a model needs, gathered on the UI thread ([`SearchPanel::load_request`]).
