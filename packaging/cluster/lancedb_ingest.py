@@ -142,7 +142,8 @@ def search(a: argparse.Namespace) -> int:
              .nprobes(a.nprobes).refine_factor(a.refine_factor).limit(a.k)
              .select(RESULT + ["_distance"]))
         if a.where:
-            q = q.where(a.where, prefilter=True)
+            # a narrow filter may leave the probed partitions without k rows: probe more
+            q = q.where(a.where, prefilter=True).minimum_nprobes(a.nprobes).maximum_nprobes(0)
         for rank, r in enumerate(q.to_list()):
             line = {"query": qi, "rank": rank}
             if text is not None:

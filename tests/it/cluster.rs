@@ -675,7 +675,50 @@ fn lancedb_ivf_pq_recall_at_10_on_50k_rows() {
         )
     );
     assert!(first["distance"].as_f64().unwrap() < 1e-3, "{first}");
-    // the text query's line carries its text; its results are real tiles or padding
+    // the text query's lines carry its text
     assert!(got[&19].iter().all(|r| r["text"] == "a river"));
+
+    // filtered first (the real tiles only: fewer than the probed partitions hold), the
+    // text query's top-10 is numpy's exact top-10 over the shards
+    let text_query = work.join("text.jsonl");
+    std::fs::write(&text_query, &text_line).unwrap();
+    let out = ingest_script(
+        &py,
+        &[
+            "--db",
+            &db,
+            "--query-vector-json",
+            &s(&text_query),
+            "--where",
+            "scene_id NOT LIKE 'pad-%'",
+        ],
+    );
+    check(&out, "lancedb filtered search");
+    let filtered: Vec<_> = json_lines(&out.stdout).iter().map(key).collect();
+    let real_files = files[..files.len() - 1].join(",");
+    let out = Command::new(&py)
+        .args(["-c", EXACT_PY, &real_files, &s(&text_query)])
+        .output()
+        .unwrap();
+    check(&out, "exact over the shards");
+    let exact: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(exact["rows"], real_rows);
+    let want: Vec<_> = exact["top"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t[0].as_str().unwrap().to_string(),
+                t[1].as_i64().unwrap(),
+                t[2].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(filtered.len(), 10);
+    assert_eq!(
+        filtered.iter().collect::<BTreeSet<_>>(),
+        want.iter().collect::<BTreeSet<_>>()
+    );
     eprintln!("lancedb test {:.1} s", started.elapsed().as_secs_f64());
 }
