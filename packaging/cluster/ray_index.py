@@ -74,8 +74,12 @@ def run_kestrel(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     """Run one `kestrel index`; its exit code, its JSON summary lines and the tail of its
     stderr (which is also passed on to this process's stderr, so Ray shows the progress)."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
+    except OSError as e:  # no kestrel binary on this node: a retry will not find one
+        return {"exit_code": EXIT_BAD_INPUT, "lines": [],
+                "stderr_tail": [f"cannot run {cmd[0]}: {e}"], "seconds": 0.0}
     tail: collections.deque[str] = collections.deque(maxlen=20)
 
     def pump() -> None:
