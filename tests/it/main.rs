@@ -12,6 +12,7 @@ mod cli_info;
 mod cli_probe;
 mod cli_radiometry;
 mod cli_search;
+mod cluster;
 mod export_roundtrip;
 mod geoparquet_interop;
 mod geoparquet_roundtrip;
