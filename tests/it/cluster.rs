@@ -43,7 +43,7 @@ fn python_with(module: &str) -> Option<String> {
     } else {
         eprintln!(
             "SKIP: `{py} -c 'import {module}'` failed; set KESTREL_PYTHON to a Python with \
-             packaging/requirements-interop.txt installed (packaging/setup-python.sh)"
+             packaging/requirements-cluster.txt installed (packaging/setup-python.sh)"
         );
         None
     }
