@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde_json::json;
 
 use super::common::{StderrProgress, check_input, check_outputs};
@@ -14,8 +14,9 @@ use super::{ClassifySceneArgs, IndexArgs, SearchArgs};
 use crate::jobs::CancelToken;
 use crate::model::Embedder;
 use crate::raster::Scene;
+use crate::search::archive;
 use crate::search::cache::{self, CacheOutcome};
-use crate::search::geoparquet::{self, stream};
+use crate::search::geoparquet;
 use crate::search::index::{IndexOptions, TileIndex, build_index, default_readers};
 use crate::search::record::{IndexMeta, TileRecord};
 use crate::search::session::{self, ExportFormat, Query};
@@ -162,31 +163,9 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     }
     let (metas, tiles, ranking) = if args.inputs.iter().all(|p| is_index_file(p)) {
         // shards only: stream them (memory independent of the archive size)
-        let vector = query
-            .text_vector()
-            .context("the query has no text to search for")?;
-        // the model check first, from the footers (cheap)
-        let metas = args
-            .inputs
-            .iter()
-            .map(|p| geoparquet::read_meta(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let sources: Vec<String> = args
-            .inputs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        session::check_indexes(&metas, &sources, &model)?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-        let found = stream::search_shards(&args.inputs, &vector, args.top, threads)?;
-        log::info!(
-            "scored {} tiles of {} shards",
-            found.scored,
-            args.inputs.len()
-        );
-        let scores: Vec<f32> = found.hits.iter().map(|h| h.1).collect();
-        let tiles: Vec<TileRecord> = found.hits.into_iter().map(|h| h.0).collect();
-        (found.metas, tiles, query.ranking_of_ordered(&scores))
+        let found = archive::search(&args.inputs, &query, &model, args.top, threads)?;
+        (found.metas, found.tiles, found.ranking)
     } else {
         let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
         let ranking = query.rank(&tiles)?;

@@ -4,10 +4,12 @@
 //! indexes, [`geoparquet`]) the search workflow shared by the viewer and the commands ([`session`]: queries,
 //! query by example, classification, export rows), image files as model input ([`images`]),
 //! the fixed true-colour mapping for RGB models ([`rgb8`]), tile labels ([`labels`]) and the
-//! linear probe trained on them ([`probe`]), and how two rankings agree ([`agreement`]).
+//! linear probe trained on them ([`probe`]), how two rankings agree ([`agreement`]) and
+//! the search of an archive of shards ([`archive`]).
 //! No egui here.
 
 pub mod agreement;
+pub mod archive;
 pub mod cache;
 pub mod geoparquet;
 pub mod images;

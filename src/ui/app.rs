@@ -24,6 +24,9 @@ use crate::raster::Bounds;
 const SETTINGS_KEY: &str = "kestrel-settings";
 const MAX_RECENT: usize = 12;
 
+/// The zoom a search hit of another scene is shown at: a 2.24 km tile fills a good part of
+/// the map (web-mercator level 13 is about 19 m per pixel at the equator).
+const HIT_ZOOM: f64 = 13.0;
 /// Options fixed when the app is created (tests use them to stay offline and stateless).
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
@@ -105,6 +108,10 @@ pub struct KestrelApp {
     pub search: SearchPanel,
     /// Where to centre the map at the next frame (a search hit).
     pending_centre: Option<(f64, f64)>,
+    /// A scene being opened to show a hit: centre on the hit when it is open.
+    centre_after_open: Option<(PathBuf, f64, f64)>,
+    /// Zoom in to at least this level (showing a hit: its tile, not a continent).
+    pending_zoom_in: Option<f64>,
     /// What the panels asked for during this frame, applied at its end.
     commands: Vec<Command>,
     /// The About window's facts while it is open.
@@ -154,6 +161,8 @@ impl KestrelApp {
             inspector: Inspector::default(),
             search: SearchPanel::new(search),
             pending_centre: None,
+            centre_after_open: None,
+            pending_zoom_in: None,
             commands: Vec::new(),
             about: None,
         }
@@ -429,6 +438,21 @@ impl KestrelApp {
                 }
             }
             Command::CentreOn { lon, lat } => self.pending_centre = Some((lon, lat)),
+            Command::ShowHit { scene, lon, lat } => {
+                let same = |p: &std::path::Path| {
+                    p == scene
+                        || std::fs::canonicalize(p).ok() == std::fs::canonicalize(&scene).ok()
+                };
+                self.pending_zoom_in = Some(HIT_ZOOM);
+                if let Some(id) = self.layers.iter().find(|l| same(&l.path)).map(|l| l.id) {
+                    self.active = Some(id);
+                    self.pending_centre = Some((lon, lat));
+                } else {
+                    // centred on the hit once it is open (instead of fitting the scene)
+                    self.centre_after_open = Some((scene.clone(), lon, lat));
+                    self.open_paths([scene]);
+                }
+            }
             Command::MapClicked { lon, lat } => {
                 let Some(layer) = self.active_layer() else {
                     return;
@@ -461,6 +485,11 @@ impl KestrelApp {
         }
         if let Some((lon, lat)) = self.pending_centre.take() {
             self.map_memory.center_at(lon_lat(lon, lat));
+        }
+        if let Some(z) = self.pending_zoom_in.take()
+            && self.map_memory.zoom() < z
+        {
+            let _ = self.map_memory.set_zoom(z);
         }
         let default_pos = lon_lat(self.view.lon, self.view.lat);
         let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
@@ -632,7 +661,16 @@ impl eframe::App for KestrelApp {
             match layer.poll(ctx) {
                 Some(LayerEvent::Opened) => {
                     push_recent(&mut self.recent_files, &layer.path);
-                    self.pending_fit = layer.scene.as_ref().map(|s| s.info().bounds_3857);
+                    match self.centre_after_open.take() {
+                        Some((p, lon, lat)) if p == layer.path => {
+                            self.pending_centre = Some((lon, lat));
+                            self.pending_zoom_in = Some(HIT_ZOOM);
+                        }
+                        other => {
+                            self.centre_after_open = other;
+                            self.pending_fit = layer.scene.as_ref().map(|s| s.info().bounds_3857);
+                        }
+                    }
                 }
                 Some(LayerEvent::Failed(msg)) => failed.push(msg),
                 None => {}

@@ -28,6 +28,13 @@ pub enum Command {
         lon: f64,
         lat: f64,
     },
+    /// Show a search hit of another scene: select its layer (opening the scene if it is not
+    /// open) and centre the map on the hit.
+    ShowHit {
+        scene: PathBuf,
+        lon: f64,
+        lat: f64,
+    },
     /// A click on the map (not a drag): inspect the pixel and pick the tile there.
     MapClicked {
         lon: f64,

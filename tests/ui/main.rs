@@ -2,6 +2,7 @@
 //! viewer on the bundled demo scene, the model picker and the search workflow with the tiny models, with
 //! snapshots in `tests/snapshots`.
 
+mod archive;
 mod compare;
 mod labels;
 mod models;

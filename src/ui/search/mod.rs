@@ -12,6 +12,7 @@
 //! - [`overlay`]: the heatmap / class map and tile outlines on the map, hover texts;
 //! - [`export`]: file dialogs and the export job;
 //! - [`gallery`]: the best hits as image chips cut from the scene's overview texture;
+//! - [`archive`]: a folder of shards searched for a description, hits opening their scene;
 //! - [`compare`]: a second model on the same scene and query (agreement, side by side, swipe);
 //! - [`labelling`]: labels on tiles (saved next to the index as they change, reloaded with
 //!   it), quick validation of the top hits with keys, and the linear probe.
@@ -19,6 +20,7 @@
 //! Re-querying an indexed scene costs one text-tower pass (a few ms) plus a dot product per
 //! tile, so it runs as a job too but returns at once.
 
+mod archive;
 mod compare;
 mod export;
 mod gallery;
@@ -135,6 +137,8 @@ pub struct SearchPanel {
     picker: picker::ModelPicker,
     /// A second model answering the same query, for comparison.
     pub compare: compare::Compare,
+    /// Searching a folder of shards.
+    pub archive: archive::ArchiveSearch,
     /// The loaded model's indexes, per scene.
     indexes: HashMap<LayerId, Task<Arc<IndexedScene>>>,
     /// Registry id and checkpoint of the model the indexes belong to.
@@ -181,6 +185,7 @@ impl SearchPanel {
             model: Task::default(),
             picker: picker::ModelPicker::default(),
             compare: compare::Compare::default(),
+            archive: archive::ArchiveSearch::default(),
             model_key: None,
             shelved: HashMap::new(),
             indexes: HashMap::new(),
@@ -484,6 +489,9 @@ impl SearchPanel {
         for text in self.compare.poll() {
             out.push(Command::Message { error: true, text });
         }
+        if let Some(text) = self.archive.poll() {
+            out.push(Command::Message { error: true, text });
+        }
         for (id, scene) in loaded {
             if let Some(e) = &scene.labels_error {
                 out.push(Command::Message {
@@ -522,6 +530,8 @@ impl SearchPanel {
     /// The panel. `layer` is the selected scene.
     pub fn ui(&mut self, ui: &mut Ui, layer: Option<&SceneLayer>, commands: &mut Vec<Command>) {
         self.model_ui(ui);
+        ui.separator();
+        self.archive_ui(ui, commands);
         ui.separator();
         let Some(layer) = layer else {
             ui.label("Open and select a scene to search it.");
