@@ -11,7 +11,8 @@
 //! COGs opened as a local band folder (bands, grids, pixels, radiometry, tiny-model
 //! embeddings), its BOA decision from `earthsearch:boa_offset_applied` despite a
 //! `raster:bands` offset, SCL cloud fractions; bytes read by opening (headers) and by the
-//! first sample; an unreachable API, a 404 asset and a dropped connection give clear errors.
+//! first sample; an unreachable API, a 404 asset and a dropped connection give clear errors, and
+//! `kestrel index` of the dropping item exits 75 (retry) with nothing left in its `--out-dir`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -865,4 +866,35 @@ fn missing_asset_and_dropped_connection_fail_clearly() {
         "the error names the URL: {err}"
     );
     assert!(t0.elapsed() < Duration::from_secs(60));
+
+    // the same item as a cluster job: exit 75 (transient, retry), the summary line says so,
+    // and no shard (nor a temporary) is left in the output folder
+    let out_dir = tmp.path().join("shards");
+    let out = Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(["index", "--json", "--progress", "none", "--model"])
+        .arg(crate::common::fixture(
+            "msclip_tiny/msclip_random.safetensors",
+        ))
+        .arg("--out-dir")
+        .arg(&out_dir)
+        .arg(format!("{}/drop.json", server.base))
+        .env("KESTREL_CACHE_DIR", tmp.path().join("cache"))
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "failed");
+    assert_eq!(line["exit_code"], 75);
+    assert_eq!(line["retry"], true);
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing is left behind: {left:?}");
 }
