@@ -208,3 +208,52 @@ fn pick_rs_m_clip_load_index_query_in_portuguese_and_switch_back_to_its_index() 
         .expect("RS-M-CLIP's index kept");
     assert!(std::sync::Arc::ptr_eq(again, &index));
 }
+
+#[test]
+fn what_the_config_parser_assumed_shows_under_the_model() {
+    // the tiny MS-CLIP with a config that has no preprocess_cfg: 10 bands fall back to the
+    // Llama3-MS-CLIP constants, and the panel says so
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = repo().join("tests/fixtures/msclip_tiny");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fx.join("open_clip_config.json")).unwrap()).unwrap();
+    assert!(
+        cfg.as_object_mut()
+            .unwrap()
+            .remove("preprocess_cfg")
+            .is_some()
+    );
+    std::fs::write(tmp.path().join("open_clip_config.json"), cfg.to_string()).unwrap();
+    let checkpoint = tmp.path().join("msclip_random.safetensors");
+    std::fs::copy(fx.join("msclip_random.safetensors"), &checkpoint).unwrap();
+    let mut settings = Settings {
+        basemap: BasemapChoice::Plain,
+        ..Settings::default()
+    };
+    settings.search.checkpoint = checkpoint.display().to_string();
+    let cache_root = tmp.path().join("cache");
+    let mut h = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .wgpu()
+        .build_eframe(move |cc| {
+            KestrelApp::with_settings(&cc.egui_ctx, settings, vec![])
+                .with_cache_root(cache_root)
+                .with_hub_cache(super::empty_hub_cache())
+        });
+    step_until(&mut h, "the picker", |a| a.search.models_checked());
+    assert!(
+        h.query_by_label_contains("note: no preprocess_cfg")
+            .is_none()
+    );
+    h.get_by_label("Load model").click();
+    h.run_steps(2);
+    step_until(&mut h, "the model", |a| {
+        a.search.model().is_some() || !a.messages.is_empty()
+    });
+    assert!(h.state().messages.is_empty(), "{:?}", h.state().messages);
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("note: no preprocess_cfg: using the Llama3-MS-CLIP band order")
+            .is_some()
+    );
+}

@@ -70,6 +70,18 @@ impl SearchPanel {
             ui.label(
                 RichText::new(format!("{} on {}", m.model_name(), m.device_description())).small(),
             );
+            // what the config parser filled in or assumed (e.g. a 10-band config without
+            // preprocessing falls back to the Llama3-MS-CLIP constants)
+            for note in &m.config().notes {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!("note: {note}"))
+                            .small()
+                            .color(Color32::from_rgb(230, 180, 80)),
+                    )
+                    .wrap(),
+                );
+            }
             let picked = self.picker.loaded_id.as_deref() == Some(self.settings.model_id.as_str());
             let button = if picked { "Reload" } else { "Load model" };
             if ui.small_button(button).clicked() {
