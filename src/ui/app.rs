@@ -16,6 +16,7 @@ use super::inspector::Inspector;
 use super::layers_panel;
 use super::scene_layer::{LayerEvent, SceneLayer};
 use super::search::{SearchPanel, SearchSettings};
+use super::swipe::{self, LayerSwipe};
 use super::task::{Dialog, DialogEvent};
 use super::world::WorldOutline;
 use super::{LayerId, geo, overlays};
@@ -110,6 +111,10 @@ pub struct KestrelApp {
     pending_centre: Option<(f64, f64)>,
     /// A scene being opened to show a hit: centre on the hit when it is open.
     centre_after_open: Option<(PathBuf, f64, f64)>,
+    /// Swiping between two layers on the map.
+    pub layer_swipe: Option<LayerSwipe>,
+    /// Where the map was drawn in the last frame (points).
+    pub map_rect: egui::Rect,
     /// Zoom in to at least this level (showing a hit: its tile, not a continent).
     pending_zoom_in: Option<f64>,
     /// What the panels asked for during this frame, applied at its end.
@@ -163,6 +168,8 @@ impl KestrelApp {
             pending_centre: None,
             centre_after_open: None,
             pending_zoom_in: None,
+            layer_swipe: None,
+            map_rect: egui::Rect::NOTHING,
             commands: Vec::new(),
             about: None,
         }
@@ -377,6 +384,7 @@ impl KestrelApp {
     fn layers_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Scenes");
         layers_panel::layers_list_ui(ui, &mut self.layers, self.active, &mut self.commands);
+        swipe::swipe_ui(ui, &mut self.layer_swipe, &self.layers);
         if let Some(layer) = self
             .active
             .and_then(|id| self.layers.iter().find(|l| l.id == id))
@@ -499,6 +507,7 @@ impl KestrelApp {
         let active = self.active;
         let marker = self.inspector.marker;
         let search = &self.search;
+        let swipe = &mut self.layer_swipe;
         let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos);
         let inner = map.show(ui, |ui, response, projector, _memory| {
             let painter = ui.painter();
@@ -508,10 +517,19 @@ impl KestrelApp {
                 }
                 overlays::draw_graticule(painter, projector);
             }
+            // swiping between two layers: each of them draws on its side of the divider
+            let map_rect = painter.clip_rect();
+            let side = |id: LayerId| {
+                swipe.as_ref().map_or_else(
+                    || painter.clone(),
+                    |s| painter.with_clip_rect(s.clip_of(id, map_rect)),
+                )
+            };
             for layer in layers {
                 if !layer.visible {
                     continue;
                 }
+                let painter = &side(layer.id);
                 for tex in [layer.overview.as_ref(), layer.view.as_ref()]
                     .into_iter()
                     .flatten()
@@ -547,7 +565,7 @@ impl KestrelApp {
                 }
             }
             if let Some(id) = active {
-                search.draw_overlay(painter, projector, id);
+                search.draw_overlay(&side(id), projector, id);
                 if let Some(pos) = response.hover_pos() {
                     let ll = projector.unproject(pos.to_vec2());
                     if let Some(text) = search
@@ -565,6 +583,16 @@ impl KestrelApp {
                     6.0,
                     egui::Stroke::new(2.0, Color32::from_rgb(255, 60, 200)),
                 );
+            }
+            if let Some(s) = swipe.as_mut() {
+                let name = |id: LayerId| {
+                    layers
+                        .iter()
+                        .find(|l| l.id == id)
+                        .map_or_else(String::new, SceneLayer::name)
+                };
+                let (left, right) = (name(s.left), name(s.right));
+                s.divider_ui(ui, map_rect, (&left, &right));
             }
             overlays::draw_scale_bar(painter, projector);
             if let Some(a) = &attribution {
@@ -589,6 +617,7 @@ impl KestrelApp {
             )
         });
         let (visible, rect, click) = inner.inner;
+        self.map_rect = rect;
         self.commands.extend(click);
         // Sharper renders of what is now on screen start after painting, not from inside it.
         let ppp = ui.ctx().pixels_per_point();

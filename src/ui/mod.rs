@@ -16,6 +16,7 @@ pub mod layers_panel;
 pub mod overlays;
 pub mod scene_layer;
 pub mod search;
+pub mod swipe;
 pub mod task;
 pub mod world;
 

@@ -7,6 +7,7 @@ mod compare;
 mod labels;
 mod models;
 mod search;
+mod swipe;
 mod viewer;
 
 /// A hub cache with nothing in it (never created), so the model picker shows "not
