@@ -3,30 +3,12 @@
 //! the true-colour mapping), each exported as CSV; the agreement of their top-N equals the
 //! overlap this test computes from the two CSVs itself; bad input names the file.
 
+use crate::common::{kestrel, ok};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn kestrel(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .args(args)
-        .env("KESTREL_CACHE_DIR", cache)
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// (scene_id, px_x0, px_y0) of the CSV's rows in rank order, read with the csv crate.

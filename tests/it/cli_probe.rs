@@ -6,30 +6,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use kestrel::search::geoparquet;
 use kestrel::search::record::TileRecord;
 
 use crate::common::{fixture, repo};
-
-fn kestrel(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .args(args)
-        .env("KESTREL_CACHE_DIR", cache)
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use crate::common::{kestrel, ok};
 
 fn tiny() -> String {
     fixture("msclip_tiny/msclip_random.safetensors")

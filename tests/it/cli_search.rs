@@ -2,8 +2,8 @@
 //! `search` ranks the tiles of index files (the cluster workflow) and scenes, exports CSV and
 //! GeoJSON, `classify-scene` writes per-class probabilities; bad input fails clearly.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::common::{kestrel, ok};
+use std::path::PathBuf;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -14,24 +14,6 @@ fn tiny() -> String {
         .join("tests/fixtures/msclip_tiny/msclip_random.safetensors")
         .display()
         .to_string()
-}
-
-fn kestrel(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .args(args)
-        .env("KESTREL_CACHE_DIR", cache)
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 #[test]

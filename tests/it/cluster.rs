@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
+use crate::common::kestrel;
 use kestrel::search::geoparquet::read_index;
 use serde_json::Value;
 
@@ -64,15 +65,6 @@ fn check(out: &Output, what: &str) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn kestrel(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .args(args)
-        .env("KESTREL_CACHE_DIR", cache)
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap()
 }
 
 /// Every file of a folder with its mtime and bytes, sorted by name.

@@ -5,9 +5,7 @@
 //! ranking with B's own query embedding, the panel shows the core's agreement of the two
 //! top-N lists, and both views (swipe on the map, side-by-side grids) are snapshot.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
+use super::{repo, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use kestrel::model::tasks::retrieval;
@@ -16,41 +14,10 @@ use kestrel::ui::KestrelApp;
 use kestrel::ui::app::Settings;
 use kestrel::ui::basemap::BasemapChoice;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
-    let t0 = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}; messages: {:?}",
-            h.state().messages
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
-}
-
 #[test]
 fn compare_two_models_on_one_query_swipe_and_side_by_side() {
     let tmp = tempfile::tempdir().unwrap();
-    let fx = repo().join("tests/fixtures/rsmclip_tiny");
-    let model_dir = tmp.path().join("rsm");
-    std::fs::create_dir_all(&model_dir).unwrap();
-    for (from, to) in [
-        (
-            "RSMCLIP-Tiny_random.safetensors",
-            "RSMCLIP-Tiny_random.safetensors",
-        ),
-        ("open_clip_config.json", "open_clip_config.json"),
-        ("text_hf_config.json", "text_hf_config.json"),
-        ("xlmr-test-tokenizer.json", "tokenizer.json"),
-    ] {
-        std::fs::copy(fx.join(from), model_dir.join(to)).unwrap();
-    }
+    let checkpoint_b = super::rsm_tiny_in(tmp.path());
     let mut settings = Settings {
         basemap: BasemapChoice::Plain,
         ..Settings::default()
@@ -97,10 +64,7 @@ fn compare_two_models_on_one_query_swipe_and_side_by_side() {
     h.get_by_label("Compare with another model").click();
     h.run_steps(2);
     assert_eq!(h.state().search.compare.model_id, "rs-m-clip");
-    h.state_mut().search.compare.checkpoint = model_dir
-        .join("RSMCLIP-Tiny_random.safetensors")
-        .display()
-        .to_string();
+    h.state_mut().search.compare.checkpoint = checkpoint_b.display().to_string();
     h.get_by_label("Load model B").click();
     h.run_steps(2);
     step_until(&mut h, "B's ranking", move |a| {

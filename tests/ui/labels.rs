@@ -4,9 +4,9 @@
 //! (accept / reject / skip), and train the linear probe, whose probabilities become the
 //! ranking (heatmap, gallery of hit chips, list). The model is the seeded random tiny MS-CLIP.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
+use super::{repo, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use kestrel::search::labels::{self, Label};
@@ -14,24 +14,6 @@ use kestrel::search::session::ProbeQuery;
 use kestrel::ui::KestrelApp;
 use kestrel::ui::app::Settings;
 use kestrel::ui::basemap::BasemapChoice;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
-    let t0 = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}; messages: {:?}",
-            h.state().messages
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
-}
 
 /// A window on the demo scene with the tiny model loaded and the scene indexed.
 fn indexed_app(cache: &Path) -> Harness<'static, KestrelApp> {

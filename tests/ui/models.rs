@@ -5,9 +5,7 @@
 //! true-colour mapping and answers a Portuguese query with the core's own ranking; after
 //! switching to MS-CLIP (which indexes the scene itself) and back, RS-M-CLIP's index is there.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
+use super::{repo, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use kestrel::model::load::registry;
@@ -17,43 +15,10 @@ use kestrel::ui::KestrelApp;
 use kestrel::ui::app::Settings;
 use kestrel::ui::basemap::BasemapChoice;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
-    let t0 = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}; messages: {:?}",
-            h.state().messages
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
-}
-
 #[test]
 fn pick_rs_m_clip_load_index_query_in_portuguese_and_switch_back_to_its_index() {
     let tmp = tempfile::tempdir().unwrap();
-    // the tiny RS-M-CLIP as a user keeps a downloaded model: config and tokenizer beside it
-    let fx = repo().join("tests/fixtures/rsmclip_tiny");
-    let model_dir = tmp.path().join("rsm");
-    std::fs::create_dir_all(&model_dir).unwrap();
-    for (from, to) in [
-        (
-            "RSMCLIP-Tiny_random.safetensors",
-            "RSMCLIP-Tiny_random.safetensors",
-        ),
-        ("open_clip_config.json", "open_clip_config.json"),
-        ("text_hf_config.json", "text_hf_config.json"),
-        ("xlmr-test-tokenizer.json", "tokenizer.json"),
-    ] {
-        std::fs::copy(fx.join(from), model_dir.join(to)).unwrap();
-    }
-    let checkpoint = model_dir.join("RSMCLIP-Tiny_random.safetensors");
+    let checkpoint = super::rsm_tiny_in(tmp.path());
 
     let settings = Settings {
         basemap: BasemapChoice::Plain,

@@ -4,8 +4,8 @@
 //! computations of that network, not meaningful rankings.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
+use super::{repo, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use kestrel::model::tasks::retrieval;
@@ -14,24 +14,6 @@ use kestrel::ui::KestrelApp;
 use kestrel::ui::app::Settings;
 use kestrel::ui::basemap::BasemapChoice;
 use kestrel::ui::search::Mode;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
-    let t0 = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}; messages: {:?}",
-            h.state().messages
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
-}
 
 /// Snapshot with the machine-dependent line (device and thread count) masked.
 fn snapshot(h: &mut Harness<'_, KestrelApp>, name: &str) {

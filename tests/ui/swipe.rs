@@ -3,30 +3,11 @@
 //! is what the first layer alone shows and every pixel right of it what the NDVI layer
 //! alone shows (renders compared pixel by pixel); dragging the divider moves it.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
+use super::{demo, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use kestrel::ui::basemap::BasemapChoice;
 use kestrel::ui::{AppOptions, KestrelApp};
-
-fn demo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo/T33UUU_20170216_L1C")
-}
-
-fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
-    let t0 = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
-}
 
 /// Every layer drawn in its current style, nothing rendering.
 fn settled(app: &KestrelApp) -> bool {

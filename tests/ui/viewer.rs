@@ -3,17 +3,13 @@
 //! histogram the panel shows, and compare snapshots.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
+use super::{demo, step_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use kestrel::raster::render::{Composite, Preset, SpectralIndex};
 use kestrel::ui::basemap::BasemapChoice;
 use kestrel::ui::{AppOptions, KestrelApp};
-
-fn demo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo/T33UUU_20170216_L1C")
-}
 
 fn harness(files: Vec<PathBuf>) -> Harness<'static, KestrelApp> {
     Harness::builder()
@@ -30,20 +26,6 @@ fn harness(files: Vec<PathBuf>) -> Harness<'static, KestrelApp> {
             )
             .with_hub_cache(super::empty_hub_cache())
         })
-}
-
-/// Step the UI until `done` holds (background jobs run on real threads).
-fn step_until(h: &mut Harness<'_, KestrelApp>, what: &str, done: impl Fn(&KestrelApp) -> bool) {
-    let t0 = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
 }
 
 fn overview_ready(app: &KestrelApp) -> bool {

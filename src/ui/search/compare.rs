@@ -299,10 +299,7 @@ impl SearchPanel {
         };
         let mut opts = self.settings.index;
         opts.readers = default_readers(&model);
-        let dir = self
-            .cache_root
-            .as_deref()
-            .map_or_else(cache::cache_dir, cache::cache_dir_in);
+        let dir = self.index_cache_dir();
         let task = self.compare.indexes.entry(layer.id).or_default();
         task.start("index-scene-b", ctx, move |jc| {
             let (index, _) =

@@ -308,6 +308,13 @@ impl SearchPanel {
         self.forget_tiles(self.examples_layer);
     }
 
+    /// Where indexes are cached (the cache root's index folder).
+    fn index_cache_dir(&self) -> PathBuf {
+        self.cache_root
+            .as_deref()
+            .map_or_else(cache::cache_dir, cache::cache_dir_in)
+    }
+
     /// Start indexing a scene (cache first).
     pub fn index_scene(&mut self, layer: &SceneLayer, ctx: &egui::Context) {
         let (Some(model), Some(scene)) = (self.model().cloned(), layer.scene.clone()) else {
@@ -315,10 +322,7 @@ impl SearchPanel {
         };
         let mut opts = self.settings.index;
         opts.readers = default_readers(&model);
-        let dir = self
-            .cache_root
-            .as_deref()
-            .map_or_else(cache::cache_dir, cache::cache_dir_in);
+        let dir = self.index_cache_dir();
         let task = self.indexes.entry(layer.id).or_default();
         task.start("index-scene", ctx, move |jc| {
             let (index, outcome) =
