@@ -349,6 +349,70 @@ pub struct Ranking {
     pub warning: Option<String>,
 }
 
+/// One ranking over the tiles of several scenes (the viewer's "all open scenes"): the
+/// scenes' tiles concatenated in the order given, ranked as one list, and each scene's part
+/// of it as a ranking over that scene's own tiles (same scores, so heatmaps compare).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankingAcross {
+    /// Over the concatenated tiles.
+    pub all: Ranking,
+    /// Where each scene's tiles start in the concatenation.
+    pub offsets: Vec<usize>,
+    /// Each scene's part, indexed by its own tiles.
+    pub parts: Vec<Ranking>,
+}
+
+impl RankingAcross {
+    /// Rank `scenes`' tiles together for `query`, whose example tiles are indices into the
+    /// concatenation (see [`Self::offsets_of`]).
+    pub fn rank(query: &PreparedQuery, scenes: &[&[TileRecord]]) -> Result<Self, SessionError> {
+        let offsets = Self::offsets_of(scenes);
+        let tiles: Vec<TileRecord> = scenes.iter().flat_map(|s| s.iter().cloned()).collect();
+        let all = query.rank(&tiles)?;
+        let parts = scenes
+            .iter()
+            .zip(&offsets)
+            .map(|(s, &off)| {
+                let range = off..off + s.len();
+                Ranking {
+                    scores: all.scores[range.clone()].to_vec(),
+                    ranked: all
+                        .ranked
+                        .iter()
+                        .filter(|(i, _)| range.contains(i))
+                        .map(|&(i, v)| (i - off, v))
+                        .collect(),
+                    ..all.clone()
+                }
+            })
+            .collect();
+        Ok(Self {
+            all,
+            offsets,
+            parts,
+        })
+    }
+
+    /// Where each scene's tiles start in the concatenation.
+    pub fn offsets_of(scenes: &[&[TileRecord]]) -> Vec<usize> {
+        scenes
+            .iter()
+            .scan(0, |n, s| {
+                let off = *n;
+                *n += s.len();
+                Some(off)
+            })
+            .collect()
+    }
+
+    /// The scene (position in the order given) and its tile of a concatenated index.
+    pub fn locate(&self, i: usize) -> Option<(usize, usize)> {
+        let k = self.offsets.iter().rposition(|&off| off <= i)?;
+        let tile = i - self.offsets[k];
+        (tile < self.parts[k].scores.len()).then_some((k, tile))
+    }
+}
+
 impl Ranking {
     /// Lowest and highest score (for colour ramps).
     pub fn score_range(&self) -> (f32, f32) {

@@ -564,6 +564,12 @@ impl KestrelApp {
                     );
                 }
             }
+            // a query over all open scenes: a heatmap on each of them
+            for id in search.result_layers() {
+                if Some(id) != active && layers.iter().any(|l| l.id == id && l.visible) {
+                    search.draw_overlay(&side(id), projector, id);
+                }
+            }
             if let Some(id) = active {
                 search.draw_overlay(&side(id), projector, id);
                 if let Some(pos) = response.hover_pos() {

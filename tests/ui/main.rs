@@ -3,6 +3,7 @@
 //! labelling, two-model comparison and archive search with the tiny models, with snapshots
 //! in `tests/snapshots`; the helpers they share are here.
 
+mod across;
 mod archive;
 mod compare;
 mod labels;

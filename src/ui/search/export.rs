@@ -35,6 +35,28 @@ impl SearchPanel {
     /// Export the current results of the current mode to `path` (on a worker). Returns
     /// false when there is nothing to export.
     pub fn export_to(&mut self, path: PathBuf, format: ExportFormat, ctx: &egui::Context) -> bool {
+        // a query over all open scenes exports its one list, every scene's provenance with it
+        if self.mode == Mode::Search
+            && let Some(a) = self.across().cloned()
+        {
+            let top = if self.settings.top_n_only {
+                self.settings.top_n
+            } else {
+                usize::MAX
+            };
+            let rows: Vec<(usize, f32)> = a.ranking.all.visible(self.threshold, top).collect();
+            self.export_job.start("export", ctx, move |_jc| {
+                let metas: Vec<_> = a.layers.iter().map(|(_, ix)| ix.meta.clone()).collect();
+                let tiles: Vec<_> = a
+                    .layers
+                    .iter()
+                    .flat_map(|(_, ix)| ix.tiles.iter().cloned())
+                    .collect();
+                session::export_ranking(&path, format, &metas, &tiles, &a.ranking.all, &rows)?;
+                Ok(path)
+            });
+            return true;
+        }
         let (layer, payload) = match self.mode {
             Mode::Search => match self.result() {
                 Some(r) => (

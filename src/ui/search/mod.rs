@@ -48,7 +48,7 @@ use crate::model::{Embedder, ModelSpec};
 use crate::search::cache::{self, CacheOutcome};
 use crate::search::index::{IndexOptions, TileIndex, default_readers};
 use crate::search::labels::{self, LabelSet};
-use crate::search::session::{self, Classification, ExportFormat, Query, Ranking};
+use crate::search::session::{self, Classification, ExportFormat, Query, Ranking, RankingAcross};
 
 pub use labelling::{Decision, Validation};
 pub use results::class_color;
@@ -120,6 +120,24 @@ pub struct LayerResult<T> {
     pub result: Arc<T>,
 }
 
+/// A query over every indexed open scene: the layers (in layer order) with their indexes
+/// and the one ranking over all their tiles.
+#[derive(Debug)]
+pub struct Across {
+    pub layers: Vec<(LayerId, Arc<TileIndex>)>,
+    pub ranking: RankingAcross,
+    /// `ranking.parts`, shared (drawing a heatmap each frame copies a pointer).
+    parts: Vec<Arc<Ranking>>,
+}
+
+impl Across {
+    /// `layer`'s part of the ranking.
+    pub fn part(&self, layer: LayerId) -> Option<&Arc<Ranking>> {
+        let k = self.layers.iter().position(|(id, _)| *id == layer)?;
+        self.parts.get(k)
+    }
+}
+
 /// A scored query over one scene's index.
 pub type SearchResult = LayerResult<Ranking>;
 /// Zero-shot classes of every tile of one scene's index.
@@ -158,6 +176,10 @@ pub struct SearchPanel {
     pub mode: Mode,
     pub query: String,
     ranking: Task<SearchResult>,
+    /// The query run over every indexed open scene at once (instead of `ranking`).
+    across: Task<Arc<Across>>,
+    /// Search every indexed open scene, not only the selected one.
+    pub all_scenes: bool,
     classification: Task<ClassResult>,
     classes_text: String,
     /// Example tiles (indices into the active index): its positive and negative labels.
@@ -198,6 +220,8 @@ impl SearchPanel {
             mode: Mode::Search,
             query: String::new(),
             ranking: Task::default(),
+            across: Task::default(),
+            all_scenes: false,
             classification: Task::default(),
             classes_text,
             positives: Vec::new(),
@@ -264,9 +288,33 @@ impl SearchPanel {
     }
 
     fn result_for(&self, layer: LayerId) -> Option<&Arc<Ranking>> {
+        if let Some(a) = self.across.value() {
+            return a.part(layer);
+        }
         self.result()
             .filter(|r| r.layer == layer)
             .map(|r| &r.result)
+    }
+
+    /// The query over all open scenes, when that is the current result.
+    pub fn across(&self) -> Option<&Arc<Across>> {
+        self.across.value()
+    }
+
+    /// The layers with a heatmap to draw besides the selected one (all open scenes).
+    pub fn result_layers(&self) -> Vec<LayerId> {
+        self.across
+            .value()
+            .map(|a| a.layers.iter().map(|(id, _)| *id).collect())
+            .unwrap_or_default()
+    }
+
+    /// The score range of `layer`'s heatmap: the range over every scene searched together.
+    fn heat_range(&self, layer: LayerId) -> Option<(f32, f32)> {
+        if let Some(a) = self.across.value() {
+            return a.part(layer).map(|_| a.ranking.all.score_range());
+        }
+        self.result_for(layer).map(|r| r.score_range())
     }
 
     fn classes_for(&self, layer: LayerId) -> Option<&Arc<Classification>> {
@@ -303,6 +351,7 @@ impl SearchPanel {
         }
         // results belong to the model that computed them
         self.ranking.clear();
+        self.across.clear();
         self.classification.clear();
         self.validation = None;
         self.forget_tiles(self.examples_layer);
@@ -372,6 +421,9 @@ impl SearchPanel {
         if self.result().is_some_and(|r| r.layer == layer) {
             self.ranking.clear();
         }
+        if self.across().is_some_and(|a| a.part(layer).is_some()) {
+            self.across.clear();
+        }
         if self.classes_result().is_some_and(|r| r.layer == layer) {
             self.classification.clear();
         }
@@ -415,12 +467,62 @@ impl SearchPanel {
             negatives: self.negatives.clone(),
             ..Query::default()
         };
+        if self.all_scenes && self.indexed_layers().len() > 1 {
+            self.run_query_across(layer, query, model, ctx);
+            return;
+        }
+        self.across.clear();
         self.ranking.start("query", ctx, move |_jc| {
             let ranking = query.prepare(&model)?.rank(&index.tiles)?;
             Ok(LayerResult {
                 layer,
                 result: Arc::new(ranking),
             })
+        });
+    }
+
+    /// The indexed layers, in layer order, with their indexes.
+    fn indexed_layers(&self) -> Vec<(LayerId, Arc<TileIndex>)> {
+        let mut v: Vec<(LayerId, Arc<TileIndex>)> = self
+            .indexes
+            .iter()
+            .filter_map(|(id, t)| t.value().map(|s| (*id, s.index.clone())))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
+    /// The query over every indexed scene: one ranked list, a heatmap on each (`layer`'s
+    /// example tiles are moved to their place in the concatenation).
+    fn run_query_across(
+        &mut self,
+        layer: LayerId,
+        mut query: Query,
+        model: Arc<Embedder>,
+        ctx: &egui::Context,
+    ) {
+        let layers = self.indexed_layers();
+        let tiles: Vec<&[crate::search::record::TileRecord]> =
+            layers.iter().map(|(_, ix)| ix.tiles.as_slice()).collect();
+        let offsets = RankingAcross::offsets_of(&tiles);
+        let off = layers
+            .iter()
+            .position(|(id, _)| *id == layer)
+            .map_or(0, |k| offsets[k]);
+        for i in query.positives.iter_mut().chain(query.negatives.iter_mut()) {
+            *i += off;
+        }
+        self.ranking.clear();
+        self.across.start("query-across", ctx, move |_jc| {
+            let tiles: Vec<&[crate::search::record::TileRecord]> =
+                layers.iter().map(|(_, ix)| ix.tiles.as_slice()).collect();
+            let ranking = RankingAcross::rank(&query.prepare(&model)?, &tiles)?;
+            let parts = ranking.parts.iter().cloned().map(Arc::new).collect();
+            Ok(Arc::new(Across {
+                layers,
+                ranking,
+                parts,
+            }))
         });
     }
 
@@ -485,6 +587,16 @@ impl SearchPanel {
                 self.threshold = self
                     .result()
                     .and_then(|r| r.result.ranked.last())
+                    .map_or(-1.0, |x| x.1);
+            }
+            e => failed(e),
+        }
+        match self.across.poll() {
+            TaskEvent::Finished => {
+                self.threshold = self
+                    .across
+                    .value()
+                    .and_then(|a| a.ranking.all.ranked.last())
                     .map_or(-1.0, |x| x.1);
             }
             e => failed(e),

@@ -33,8 +33,8 @@ impl SearchPanel {
         let alpha = self.settings.heat_opacity;
         match self.mode {
             Mode::Search => {
-                if let Some(r) = self.result_for(layer) {
-                    let (lo, hi) = r.score_range();
+                if let (Some(_), Some((lo, hi))) = (self.result_for(layer), self.heat_range(layer))
+                {
                     let ramp = colormap::viridis();
                     let draw_a = |painter: &egui::Painter| {
                         for (i, s) in self.visible_ranked(layer) {

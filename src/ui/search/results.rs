@@ -76,10 +76,17 @@ impl SearchPanel {
             );
         }
         ui.horizontal(|ui| {
-            if (ui.button("Search tiles").clicked() || enter) && !self.ranking.is_running() {
+            if (ui.button("Search tiles").clicked() || enter)
+                && !self.ranking.is_running()
+                && !self.across.is_running()
+            {
                 self.run_query(layer, ui.ctx());
             }
-            if self.ranking.is_running() {
+            if self.indexed_layers().len() > 1 {
+                ui.checkbox(&mut self.all_scenes, "all open scenes")
+                    .on_hover_text("rank the tiles of every indexed open scene as one list");
+            }
+            if self.ranking.is_running() || self.across.is_running() {
                 ui.spinner();
             }
             if !self.positives.is_empty() || !self.negatives.is_empty() {
@@ -105,9 +112,10 @@ impl SearchPanel {
             });
         }
         self.labels_ui(ui, layer, index, commands);
-        if let Some(e) = self.ranking.error() {
+        if let Some(e) = self.ranking.error().or(self.across.error()) {
             ui.colored_label(Color32::from_rgb(255, 120, 120), e);
         }
+        self.across_ui(ui, commands);
         // A shared handle, so the list's buttons may change the panel while it is drawn.
         let Some(res) = self.result_for(layer).cloned() else {
             return;
@@ -125,7 +133,7 @@ impl SearchPanel {
     ) {
         let (layer, overview) = (scene.id, scene.overview.as_ref());
         ui.label(RichText::new(format!("Results for: {}", res.description)).strong());
-        let (lo, hi) = res.score_range();
+        let (lo, hi) = self.heat_range(layer).unwrap_or_else(|| res.score_range());
         ui.add(
             egui::Slider::new(&mut self.settings.heat_opacity, 0.0..=1.0).text("heatmap opacity"),
         );
@@ -195,6 +203,53 @@ impl SearchPanel {
             });
         let hits = self.visible_ranked(layer);
         self.gallery_ui(ui, layer, &hits, index, overview, commands);
+    }
+
+    /// With a query over all open scenes: the one list across them, each hit selecting its
+    /// scene and centring on it.
+    fn across_ui(&mut self, ui: &mut Ui, commands: &mut Vec<Command>) {
+        let Some(a) = self.across().cloned() else {
+            return;
+        };
+        ui.label(
+            RichText::new(format!(
+                "All {} open scenes: {} tiles ranked",
+                a.layers.len(),
+                a.ranking.all.ranked.len()
+            ))
+            .strong(),
+        );
+        egui::ScrollArea::vertical()
+            .id_salt("across")
+            .max_height(160.0)
+            .show(ui, |ui| {
+                egui::Grid::new("across-grid")
+                    .num_columns(2)
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for (rank, &(i, score)) in a.ranking.all.ranked.iter().enumerate().take(100)
+                        {
+                            let Some((k, tile)) = a.ranking.locate(i) else {
+                                continue;
+                            };
+                            let (id, index) = &a.layers[k];
+                            let t = &index.tiles[tile];
+                            let scene = std::path::Path::new(&index.meta.scene_path)
+                                .file_name()
+                                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                            let text = format!("{:>3}. {scene} r{} c{}", rank + 1, t.row, t.col);
+                            if ui.selectable_label(false, text).clicked() {
+                                commands.push(Command::Select(*id));
+                                commands.push(Command::CentreOn {
+                                    lon: t.centre_lonlat[0],
+                                    lat: t.centre_lonlat[1],
+                                });
+                            }
+                            ui.label(format!("{score:.4}"));
+                            ui.end_row();
+                        }
+                    });
+            });
     }
 
     pub(super) fn classify_ui(&mut self, ui: &mut Ui, layer: LayerId, index: &Arc<TileIndex>) {
