@@ -6,7 +6,8 @@
 //! The workflow itself (query, query by example, classification, export rows) is the core's
 //! [`crate::search::session`], the same code the commands run; this module holds the
 //! panel's state and jobs ([`Task`]s) and draws it:
-//! - here: state and actions (load, index, query, classify, layer closed);
+//! - here: state and actions (load, index, query — one scene or all open scenes —,
+//!   classify, layer closed);
 //! - [`model_panel`]: the model and tile-index sections;
 //! - [`results`]: query and class inputs, ranked list, histogram, legends;
 //! - [`overlay`]: the heatmap / class map and tile outlines on the map, hover texts;
