@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::{repo, step_until};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use kestrel::search::labels::{self, Label};
 use kestrel::search::session::ProbeQuery;
 use kestrel::ui::KestrelApp;
@@ -216,4 +216,65 @@ fn label_validate_probe_and_reload() {
     assert_eq!(now.len(), in_app.len() + 1);
     assert_eq!(now.get(&index.tiles[free]), Some(&Label::Negative));
     assert!(h2.state().search.negatives.contains(&free));
+}
+
+#[test]
+fn class_labels_and_a_probe_for_one_class() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut h = indexed_app(cache.path());
+    let layer = h.state().layers[0].id;
+    let index = h.state().search.index_of(layer).unwrap().clone();
+    let emb: Vec<usize> = (0..index.tiles.len())
+        .filter(|&i| index.tiles[i].embedding.is_some())
+        .collect();
+    // two tiles "water", two "forest", typed once each and applied with the button / Enter
+    for (k, class) in [(0, "water"), (1, "water"), (2, "forest"), (3, "forest")] {
+        h.state_mut().search.select_tile(layer, emb[k]);
+        h.state_mut().search.label_class = class.into();
+        h.run_steps(2);
+        h.get_by_label("label as class").click();
+        h.run_steps(2);
+    }
+    let set = h.state().search.labels_of(layer).unwrap().clone();
+    for (k, class) in [(0, "water"), (1, "water"), (2, "forest"), (3, "forest")] {
+        assert_eq!(
+            set.get(&index.tiles[emb[k]]),
+            Some(&Label::Class(class.into()))
+        );
+    }
+    // class labels are not query examples
+    assert!(h.state().search.positives.is_empty() && h.state().search.negatives.is_empty());
+    // positive / negative is not a class name
+    h.state_mut().search.label_class = "Positive".into();
+    h.run_steps(2);
+    assert!(
+        h.get_by_label("label as class")
+            .accesskit_node()
+            .is_disabled()
+    );
+
+    // the probe learns "water" against the other labels
+    h.get_by_value("positive vs negative").click();
+    h.run_steps(2);
+    h.get_by_label("water vs rest").click();
+    h.run_steps(2);
+    assert_eq!(h.state().search.probe_class.as_deref(), Some("water"));
+    h.get_by_label("Train probe").click();
+    h.run_steps(2);
+    step_until(&mut h, "the probe", |a| {
+        a.search
+            .result()
+            .is_some_and(|r| r.result.text.starts_with("linear probe"))
+    });
+    let want = ProbeQuery {
+        positive: Label::Class("water".into()),
+        ..ProbeQuery::default()
+    }
+    .train(&set, &index.tiles)
+    .unwrap()
+    .rank(&index.tiles, "x");
+    let got = &h.state().search.result().unwrap().result;
+    assert!(got.text.contains("water"), "{}", got.text);
+    assert_eq!(got.scores, want.scores);
+    assert_eq!(got.ranked, want.ranked);
 }

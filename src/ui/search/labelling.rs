@@ -291,8 +291,16 @@ impl SearchPanel {
                 |n| n.to_string_lossy().into_owned(),
             );
         let name = format!("of {scene_name}");
+        let query = ProbeQuery {
+            positive: self
+                .probe_class
+                .clone()
+                .map_or(Label::Positive, Label::Class),
+            ..ProbeQuery::default()
+        };
+        self.across.clear();
         self.ranking.start("probe", ctx, move |_jc| {
-            let trained = ProbeQuery::default().train(&set, &scene.index.tiles)?;
+            let trained = query.train(&set, &scene.index.tiles)?;
             Ok(LayerResult {
                 layer,
                 result: Arc::new(trained.rank(&scene.index.tiles, &name)),
@@ -378,6 +386,26 @@ impl SearchPanel {
                     set = Some(None);
                 }
             });
+            // a named class (several classes on one scene: a probe per class)
+            ui.horizontal(|ui| {
+                let field = ui.add(
+                    egui::TextEdit::singleline(&mut self.label_class)
+                        .hint_text("class name, e.g. water")
+                        .desired_width(130.0),
+                );
+                let name = self.label_class.trim().to_owned();
+                let usable = !name.is_empty()
+                    && !["positive", "negative"].contains(&name.to_lowercase().as_str());
+                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+                if ui
+                    .add_enabled(usable, egui::Button::new("label as class").small())
+                    .on_disabled_hover_text("type a class name (not positive / negative)")
+                    .clicked()
+                    || (enter && usable)
+                {
+                    set = Some(Some(Label::Class(name)));
+                }
+            });
             if !typing && self.validation.is_none() {
                 ui.input(|i| {
                     if i.key_pressed(Key::P) {
@@ -446,14 +474,53 @@ impl SearchPanel {
                     {
                         self.start_validation(layer, n, commands);
                     }
-                    let can_probe = counts.positive > 0 && counts.negative > 0;
+                    // which label the probe learns: positive vs negative, or a class vs the rest
+                    if !counts.classes.is_empty() {
+                        let text = self
+                            .probe_class
+                            .as_ref()
+                            .map_or("positive vs negative".to_owned(), |c| {
+                                format!("{c} vs rest")
+                            });
+                        egui::ComboBox::from_id_salt("probe-positive")
+                            .selected_text(text)
+                            .show_ui(ui, |ui| {
+                                ui.selectable_value(
+                                    &mut self.probe_class,
+                                    None,
+                                    "positive vs negative",
+                                );
+                                for c in counts.classes.keys() {
+                                    ui.selectable_value(
+                                        &mut self.probe_class,
+                                        Some(c.clone()),
+                                        format!("{c} vs rest"),
+                                    );
+                                }
+                            });
+                    }
+                    if self
+                        .probe_class
+                        .as_ref()
+                        .is_some_and(|c| !counts.classes.contains_key(c))
+                    {
+                        self.probe_class = None;
+                    }
+                    let total =
+                        counts.positive + counts.negative + counts.classes.values().sum::<usize>();
+                    let can_probe = match &self.probe_class {
+                        None => counts.positive > 0 && counts.negative > 0,
+                        Some(c) => counts.classes.get(c).is_some_and(|&n| n > 0 && n < total),
+                    };
                     if ui
                         .add_enabled(can_probe, egui::Button::new("Train probe"))
                         .on_hover_text(
                             "logistic regression on the labelled tiles; its probability \
                              becomes the score",
                         )
-                        .on_disabled_hover_text("label positive and negative tiles first")
+                        .on_disabled_hover_text(
+                            "label positive and negative tiles (or a class and other tiles) first",
+                        )
                         .clicked()
                         && !self.ranking.is_running()
                     {

@@ -181,6 +181,10 @@ pub struct SearchPanel {
     across: Task<Arc<Across>>,
     /// Search every indexed open scene, not only the selected one.
     pub all_scenes: bool,
+    /// The class name "label as class" gives the selected tile.
+    pub label_class: String,
+    /// What the probe learns: `None` positive vs negative, else this class vs the rest.
+    pub probe_class: Option<String>,
     classification: Task<ClassResult>,
     classes_text: String,
     /// Example tiles (indices into the active index): its positive and negative labels.
@@ -223,6 +227,8 @@ impl SearchPanel {
             ranking: Task::default(),
             across: Task::default(),
             all_scenes: false,
+            label_class: String::new(),
+            probe_class: None,
             classification: Task::default(),
             classes_text,
             positives: Vec::new(),
