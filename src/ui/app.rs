@@ -199,6 +199,11 @@ impl KestrelApp {
         }
     }
 
+    /// The map's centre (lon, lat) as of the last frame.
+    pub fn view_centre(&self) -> (f64, f64) {
+        (self.view.lon, self.view.lat)
+    }
+
     /// The layer with this id, if it is still open.
     pub fn layer(&self, id: LayerId) -> Option<&SceneLayer> {
         self.layers.iter().find(|l| l.id == id)
@@ -508,7 +513,16 @@ impl KestrelApp {
         let marker = self.inspector.marker;
         let search = &self.search;
         let swipe = &mut self.layer_swipe;
-        let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos);
+        // the label brush paints tiles with the pointer: dragging then labels instead of panning
+        let brushing = search.brush.is_some();
+        let pan_buttons = if brushing {
+            // the primary button paints; the others still pan
+            egui::DragPanButtons::SECONDARY | egui::DragPanButtons::MIDDLE
+        } else {
+            egui::DragPanButtons::PRIMARY
+        };
+        let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos)
+            .drag_pan_buttons(pan_buttons);
         let inner = map.show(ui, |ui, response, projector, _memory| {
             let painter = ui.painter();
             if show_graticule {
@@ -616,15 +630,28 @@ impl KestrelApp {
                         lat: ll.y(),
                     }
                 });
+            // the brush: the point under a pressed pointer
+            let primary_down = ui.input(|i| i.pointer.primary_down());
+            let brushed = (brushing && primary_down && response.is_pointer_button_down_on())
+                .then(|| response.interact_pointer_pos())
+                .flatten()
+                .map(|pos| {
+                    let ll = projector.unproject(pos.to_vec2());
+                    (ll.x(), ll.y())
+                });
             (
                 geo::visible_merc_rect(projector, response.rect),
                 response.rect,
                 click,
+                brushed,
             )
         });
-        let (visible, rect, click) = inner.inner;
+        let (visible, rect, click, brushed) = inner.inner;
         self.map_rect = rect;
         self.commands.extend(click);
+        if let (Some((lon, lat)), Some(id)) = (brushed, self.active) {
+            self.search.brush_at(id, lon, lat);
+        }
         // Sharper renders of what is now on screen start after painting, not from inside it.
         let ppp = ui.ctx().pixels_per_point();
         for layer in self.layers.iter_mut().filter(|l| l.visible) {

@@ -278,3 +278,72 @@ fn class_labels_and_a_probe_for_one_class() {
     assert_eq!(got.scores, want.scores);
     assert_eq!(got.ranked, want.ranked);
 }
+
+#[test]
+fn the_brush_labels_the_tiles_a_drag_crosses_instead_of_panning() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut h = indexed_app(cache.path());
+    let layer = h.state().layers[0].id;
+    let index = h.state().search.index_of(layer).unwrap().clone();
+    let map = h.state().map_rect;
+    // a drag across the middle of the map (the scene is fitted in it), left to right
+    let drag = |h: &mut Harness<'_, KestrelApp>| {
+        let y = map.center().y;
+        let (x0, x1) = (
+            map.left() + map.width() * 0.3,
+            map.left() + map.width() * 0.7,
+        );
+        let from = egui::pos2(x0, y);
+        h.hover_at(from);
+        h.run_steps(1);
+        h.drag_at(from);
+        h.run_steps(1);
+        for k in 1..=20 {
+            h.hover_at(egui::pos2(x0 + (x1 - x0) * k as f32 / 20.0, y));
+            h.run_steps(1);
+        }
+        h.drop_at(egui::pos2(x1, y));
+        h.run_steps(2);
+    };
+    // without the brush the drag pans the map and labels nothing
+    let before = h.state().view_centre();
+    drag(&mut h);
+    assert!(h.state().search.labels_of(layer).unwrap().is_empty());
+    let panned = h.state().view_centre();
+    assert!(
+        (panned.0 - before.0).abs() > 1e-3,
+        "{before:?} -> {panned:?}"
+    );
+
+    // back, then the brush "positive": the same drag labels a run of tiles, the map stays
+    h.get_by_label("zoom").click();
+    h.run_steps(3);
+    h.get_by_label("positive").click();
+    h.run_steps(2);
+    assert_eq!(h.state().search.brush, Some(Label::Positive));
+    let before = h.state().view_centre();
+    drag(&mut h);
+    assert_eq!(h.state().view_centre(), before, "the brush does not pan");
+    let set = h.state().search.labels_of(layer).unwrap().clone();
+    let mut cols: Vec<(u32, u32)> = index
+        .tiles
+        .iter()
+        .filter(|t| set.get(t) == Some(&Label::Positive))
+        .map(|t| (t.row, t.col))
+        .collect();
+    cols.sort();
+    assert!(cols.len() >= 3, "{cols:?}");
+    // one row (the drag is horizontal), contiguous columns
+    let rows: std::collections::BTreeSet<u32> = cols.iter().map(|t| t.0).collect();
+    assert!(rows.len() <= 2, "{cols:?}");
+    let in_first_row: Vec<u32> = cols
+        .iter()
+        .filter(|t| t.0 == cols[0].0)
+        .map(|t| t.1)
+        .collect();
+    assert!(
+        in_first_row.windows(2).all(|w| w[1] == w[0] + 1),
+        "{cols:?}"
+    );
+    assert!(h.state().messages.is_empty(), "{:?}", h.state().messages);
+}

@@ -308,6 +308,23 @@ impl SearchPanel {
         });
     }
 
+    /// The brush is over `lon`, `lat` of `layer`: label the tile there (once: a tile that
+    /// already has the brush's label is left alone, so holding still saves nothing).
+    pub fn brush_at(&mut self, layer: LayerId, lon: f64, lat: f64) {
+        let (Some(label), Some(tile)) = (self.brush.clone(), self.tile_at(layer, lon, lat)) else {
+            return;
+        };
+        let Some(index) = self.index_of(layer).cloned() else {
+            return;
+        };
+        let current = self
+            .labels_of(layer)
+            .and_then(|s| s.get(&index.tiles[tile]));
+        if current != Some(&label) {
+            self.label_tile(layer, tile, Some(label));
+        }
+    }
+
     /// The labels section of the search panel.
     pub(super) fn labels_ui(
         &mut self,
@@ -364,6 +381,27 @@ impl SearchPanel {
             }
         });
 
+        // the brush: drag over the map to give every tile under the pointer one label
+        ui.horizontal(|ui| {
+            let label = ui.label("Brush");
+            let class = self.label_class.trim().to_owned();
+            let mut choices = vec![
+                (None, "off".to_owned()),
+                (Some(Label::Positive), "positive".to_owned()),
+                (Some(Label::Negative), "negative".to_owned()),
+            ];
+            if !class.is_empty() && !["positive", "negative"].contains(&class.to_lowercase().as_str())
+            {
+                choices.push((Some(Label::Class(class.clone())), class));
+            }
+            for (value, text) in choices {
+                let on = self.brush == value;
+                if ui.selectable_label(on, text).clicked() {
+                    self.brush = value;
+                }
+            }
+            label.on_hover_text("drag on the map to label the tiles under the pointer (the right or middle button pans meanwhile)");
+        });
         let typing = ui.ctx().text_edit_focused();
         if let Some(sel) = self.selected
             && let Some(t) = index.tiles.get(sel)

@@ -48,7 +48,7 @@ use crate::model::tasks::zeroshot::TemplateSet;
 use crate::model::{Embedder, ModelSpec};
 use crate::search::cache::{self, CacheOutcome};
 use crate::search::index::{IndexOptions, TileIndex, default_readers};
-use crate::search::labels::{self, LabelSet};
+use crate::search::labels::{self, Label, LabelSet};
 use crate::search::session::{self, Classification, ExportFormat, Query, Ranking, RankingAcross};
 
 pub use labelling::{Decision, Validation};
@@ -185,6 +185,8 @@ pub struct SearchPanel {
     pub label_class: String,
     /// What the probe learns: `None` positive vs negative, else this class vs the rest.
     pub probe_class: Option<String>,
+    /// The label brush: dragging on the map gives every tile under the pointer this label.
+    pub brush: Option<Label>,
     classification: Task<ClassResult>,
     classes_text: String,
     /// Example tiles (indices into the active index): its positive and negative labels.
@@ -229,6 +231,7 @@ impl SearchPanel {
             all_scenes: false,
             label_class: String::new(),
             probe_class: None,
+            brush: None,
             classification: Task::default(),
             classes_text,
             positives: Vec::new(),
