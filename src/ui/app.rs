@@ -25,6 +25,24 @@ use crate::raster::Bounds;
 const SETTINGS_KEY: &str = "kestrel-settings";
 const MAX_RECENT: usize = 12;
 
+/// The keyboard shortcuts ([`KestrelApp::shortcuts`]), as Help › Keyboard shortcuts lists them.
+/// The single keys act only while no text field has the focus.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("Ctrl+O", "open a scene"),
+    ("Ctrl+W", "close the selected scene"),
+    ("Ctrl+F", "focus the search query"),
+    ("H", "show / hide the heatmap"),
+    ("+ / -", "zoom in / out"),
+    (
+        "P / N / U",
+        "label the selected tile positive / negative / none",
+    ),
+    (
+        "A / R / S / Esc",
+        "accept / reject / skip / stop while validating hits",
+    ),
+];
+
 /// The zoom a search hit of another scene is shown at: a 2.24 km tile fills a good part of
 /// the map (web-mercator level 13 is about 19 m per pixel at the equator).
 const HIT_ZOOM: f64 = 13.0;
@@ -115,6 +133,8 @@ pub struct KestrelApp {
     pub layer_swipe: Option<LayerSwipe>,
     /// Where the map was drawn in the last frame (points).
     pub map_rect: egui::Rect,
+    /// The lon/lat under the pointer in the last frame (for the status bar).
+    pub pointer_lonlat: Option<(f64, f64)>,
     /// Zoom in to at least this level (showing a hit: its tile, not a continent).
     pending_zoom_in: Option<f64>,
     /// What the panels asked for during this frame, applied at its end.
@@ -170,6 +190,7 @@ impl KestrelApp {
             pending_zoom_in: None,
             layer_swipe: None,
             map_rect: egui::Rect::NOTHING,
+            pointer_lonlat: None,
             commands: Vec::new(),
             about: None,
         }
@@ -197,6 +218,48 @@ impl KestrelApp {
             basemap: self.basemap_choice,
             search: self.search.settings.clone(),
         }
+    }
+
+    /// Keyboard shortcuts ([`SHORTCUTS`]); single keys only while no text field is focused.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let typing = ctx.text_edit_focused();
+        let cmd = egui::Modifiers::COMMAND;
+        let none = egui::Modifiers::NONE;
+        let (open, close, find, heat, zoom_in, zoom_out) = ctx.input_mut(|i| {
+            (
+                i.consume_key(cmd, egui::Key::O),
+                i.consume_key(cmd, egui::Key::W),
+                i.consume_key(cmd, egui::Key::F),
+                !typing && i.consume_key(none, egui::Key::H),
+                !typing
+                    && (i.consume_key(none, egui::Key::Plus)
+                        || i.consume_key(none, egui::Key::Equals)),
+                !typing && i.consume_key(none, egui::Key::Minus),
+            )
+        });
+        if open {
+            self.start_file_dialog(ctx);
+        }
+        if close && let Some(id) = self.active {
+            self.commands.push(Command::Remove(id));
+        }
+        if find {
+            ctx.memory_mut(|m| m.request_focus(crate::ui::search::query_box_id()));
+        }
+        if heat {
+            self.search.heat_hidden = !self.search.heat_hidden;
+        }
+        if zoom_in {
+            let _ = self.map_memory.zoom_in();
+        }
+        if zoom_out {
+            let _ = self.map_memory.zoom_out();
+        }
+    }
+
+    /// The map's zoom level.
+    pub fn view_zoom(&self) -> f64 {
+        self.map_memory.zoom()
     }
 
     /// The map's centre (lon, lat) as of the last frame.
@@ -308,6 +371,15 @@ impl KestrelApp {
                 }
             });
             ui.menu_button("Help", |ui| {
+                ui.menu_button("Keyboard shortcuts", |ui| {
+                    egui::Grid::new("shortcuts").num_columns(2).show(ui, |ui| {
+                        for (keys, what) in SHORTCUTS {
+                            ui.label(RichText::new(*keys).monospace());
+                            ui.label(*what);
+                            ui.end_row();
+                        }
+                    });
+                });
                 if ui.button("About Kestrel").clicked() {
                     self.about = Some(crate::build_info::facts());
                     ui.close();
@@ -345,6 +417,21 @@ impl KestrelApp {
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| {
+            // the pointer's place on the map (last frame), as QGIS shows it
+            if let Some((lon, lat)) = self.pointer_lonlat {
+                ui.label(
+                    RichText::new(format!(
+                        "{:.5}° {}, {:.5}° {}  ·  zoom {:.1}",
+                        lat.abs(),
+                        if lat < 0.0 { 'S' } else { 'N' },
+                        lon.abs(),
+                        if lon < 0.0 { 'W' } else { 'E' },
+                        self.map_memory.zoom()
+                    ))
+                    .monospace(),
+                );
+                ui.separator();
+            }
             match self.basemap.health() {
                 BasemapHealth::Offline => {
                     ui.label(
@@ -639,14 +726,20 @@ impl KestrelApp {
                     let ll = projector.unproject(pos.to_vec2());
                     (ll.x(), ll.y())
                 });
+            let pointer = response.hover_pos().map(|pos| {
+                let ll = projector.unproject(pos.to_vec2());
+                (ll.x(), ll.y())
+            });
             (
                 geo::visible_merc_rect(projector, response.rect),
                 response.rect,
                 click,
                 brushed,
+                pointer,
             )
         });
-        let (visible, rect, click, brushed) = inner.inner;
+        let (visible, rect, click, brushed, pointer) = inner.inner;
+        self.pointer_lonlat = pointer;
         self.map_rect = rect;
         self.commands.extend(click);
         if let (Some((lon, lat)), Some(id)) = (brushed, self.active) {
@@ -749,6 +842,8 @@ impl eframe::App for KestrelApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.shortcuts(&ctx);
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         egui::Panel::left("layers")

@@ -50,6 +50,13 @@ fn one_query_over_all_open_scenes() {
         h.run_steps(2);
         step_until(&mut h, "an index", move |a| a.search.index_of(id).is_some());
     }
+    // Ctrl+F puts the cursor in the query box
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.run_steps(2);
+    let query_box = kestrel::ui::search::query_box_id();
+    assert!(h.ctx.memory(|m| m.has_focus(query_box)));
+    h.key_press(egui::Key::Escape);
+    h.run_steps(1);
     // the demo is selected; search both
     h.get_by_label("all open scenes").click();
     let q = "a river between fields";

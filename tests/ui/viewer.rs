@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::{demo, step_until};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use kestrel::raster::render::{Composite, Preset, SpectralIndex};
 use kestrel::ui::basemap::BasemapChoice;
 use kestrel::ui::{AppOptions, KestrelApp};
@@ -127,4 +127,58 @@ fn a_missing_file_is_a_clear_error_not_a_panic() {
     let msg = &h.state().messages[0];
     assert!(msg.error);
     assert!(msg.text.contains("/nonexistent/scene.tif"), "{}", msg.text);
+}
+
+#[test]
+fn status_bar_coordinates_and_keyboard_shortcuts() {
+    let mut h = harness(vec![demo()]);
+    step_until(&mut h, "the demo scene to render", overview_ready);
+    // the pointer over the map: its lon/lat in the status bar
+    let map = h.state().map_rect;
+    h.hover_at(map.center());
+    h.run_steps(3);
+    let (lon, lat) = h
+        .state()
+        .pointer_lonlat
+        .expect("the pointer is over the map");
+    assert!(
+        (lon - 12.6).abs() < 0.3 && (lat - 52.5).abs() < 0.3,
+        "{lon} {lat}"
+    );
+    // (the label is drawn before the map, from the frame before: compare to 3 decimals)
+    let shown = h
+        .query_all_by_label_contains("° N, ")
+        .filter_map(|n| {
+            let node = n.accesskit_node();
+            node.label().or_else(|| node.value())
+        })
+        .next()
+        .expect("a coordinate in the status bar");
+    let nums: Vec<f64> = shown
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert!(
+        (nums[0] - lat).abs() < 1e-3 && (nums[1] - lon).abs() < 1e-3 && shown.contains("° E"),
+        "{shown} vs {lat} {lon}"
+    );
+
+    // H hides and shows the heatmap, + zooms in, Ctrl+W closes the selected scene
+    h.key_press(egui::Key::H);
+    h.run_steps(2);
+    assert!(h.state().search.heat_hidden);
+    h.key_press(egui::Key::H);
+    h.run_steps(2);
+    assert!(!h.state().search.heat_hidden);
+    let z0 = h.state().view_zoom();
+    h.key_press(egui::Key::Plus);
+    h.run_steps(3);
+    assert!(
+        h.state().view_zoom() > z0 + 0.5,
+        "{z0} -> {}",
+        h.state().view_zoom()
+    );
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::W);
+    h.run_steps(3);
+    assert!(h.state().layers.is_empty());
 }

@@ -121,6 +121,11 @@ pub struct LayerResult<T> {
     pub result: Arc<T>,
 }
 
+/// The query box's widget id (Ctrl+F focuses it).
+pub fn query_box_id() -> egui::Id {
+    egui::Id::unique("kestrel-query-box")
+}
+
 /// A query over every indexed open scene: the layers (in layer order) with their indexes
 /// and the one ranking over all their tiles.
 #[derive(Debug)]
@@ -187,6 +192,8 @@ pub struct SearchPanel {
     pub probe_class: Option<String>,
     /// The label brush: dragging on the map gives every tile under the pointer this label.
     pub brush: Option<Label>,
+    /// The heatmap / class map is hidden (`H`).
+    pub heat_hidden: bool,
     classification: Task<ClassResult>,
     classes_text: String,
     /// Example tiles (indices into the active index): its positive and negative labels.
@@ -232,6 +239,7 @@ impl SearchPanel {
             label_class: String::new(),
             probe_class: None,
             brush: None,
+            heat_hidden: false,
             classification: Task::default(),
             classes_text,
             positives: Vec::new(),

@@ -30,7 +30,11 @@ impl SearchPanel {
         let Some(index) = self.index_of(layer) else {
             return;
         };
-        let alpha = self.settings.heat_opacity;
+        let alpha = if self.heat_hidden {
+            0.0
+        } else {
+            self.settings.heat_opacity
+        };
         match self.mode {
             Mode::Search => {
                 if let (Some(_), Some((lo, hi))) = (self.result_for(layer), self.heat_range(layer))

@@ -59,6 +59,7 @@ impl SearchPanel {
         let layer = scene.id;
         let resp = ui.add(
             egui::TextEdit::singleline(&mut self.query)
+                .id(super::query_box_id())
                 .hint_text("describe what to find, e.g. flooded fields")
                 .desired_width(f32::INFINITY),
         );
@@ -134,9 +135,20 @@ impl SearchPanel {
         let (layer, overview) = (scene.id, scene.overview.as_ref());
         ui.label(RichText::new(format!("Results for: {}", res.description)).strong());
         let (lo, hi) = self.heat_range(layer).unwrap_or_else(|| res.score_range());
-        ui.add(
-            egui::Slider::new(&mut self.settings.heat_opacity, 0.0..=1.0).text("heatmap opacity"),
-        );
+        ui.horizontal(|ui| {
+            let mut shown = !self.heat_hidden;
+            if ui
+                .checkbox(&mut shown, "")
+                .on_hover_text("show the heatmap (H)")
+                .changed()
+            {
+                self.heat_hidden = !shown;
+            }
+            ui.add(
+                egui::Slider::new(&mut self.settings.heat_opacity, 0.0..=1.0)
+                    .text("heatmap opacity"),
+            );
+        });
         ui.add(egui::Slider::new(&mut self.threshold, lo..=hi.max(lo + 1e-6)).text("threshold"));
         ui.horizontal(|ui| {
             let check = ui.checkbox(&mut self.settings.top_n_only, "show only the top");
