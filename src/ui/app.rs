@@ -502,6 +502,14 @@ impl KestrelApp {
                     self.pending_fit = Some(s.info().bounds_3857);
                 }
             }
+            Command::Move(id, step) => {
+                if let Some(i) = self.layers.iter().position(|l| l.id == id) {
+                    let j = i as i64 + i64::from(step);
+                    if (0..self.layers.len() as i64).contains(&j) {
+                        self.layers.swap(i, j as usize);
+                    }
+                }
+            }
             Command::Remove(id) => {
                 let Some(i) = self.layers.iter().position(|l| l.id == id) else {
                     return;

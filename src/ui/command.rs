@@ -19,6 +19,9 @@ pub enum Command {
     ZoomTo(LayerId),
     /// Close a layer.
     Remove(LayerId),
+    /// Move a layer one place up (-1) or down (+1) in the list; later layers draw over
+    /// earlier ones.
+    Move(LayerId, i32),
     SetStyle(LayerId, LayerStyle),
     AssignBands(LayerId, Vec<BandRole>),
     /// Stop a layer's background reads and renders.

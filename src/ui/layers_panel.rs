@@ -29,7 +29,8 @@ pub fn layers_list_ui(
         ui.label("No scene open. Use File > Open…, drop a file on the window, or pass it on the command line.");
         return;
     }
-    for layer in layers.iter_mut() {
+    let n = layers.len();
+    for (pos, layer) in layers.iter_mut().enumerate() {
         ui.horizontal(|ui| {
             ui.checkbox(&mut layer.visible, "")
                 .on_hover_text("Show on the map");
@@ -73,9 +74,28 @@ pub fn layers_list_ui(
                     .color(Color32::from_rgb(255, 140, 140)),
             );
         }
-        if layer.scene.is_some() {
-            ui.add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity"));
-        }
+        ui.horizontal(|ui| {
+            if layer.scene.is_some() {
+                ui.add(egui::Slider::new(&mut layer.opacity, 0.0..=1.0).text("opacity"));
+            }
+            // the list is the drawing order: a layer draws over those above it
+            if n > 1 {
+                if ui
+                    .add_enabled(pos + 1 < n, egui::Button::new("down").small())
+                    .on_hover_text("move down: draw over the layer below")
+                    .clicked()
+                {
+                    commands.push(Command::Move(layer.id, 1));
+                }
+                if ui
+                    .add_enabled(pos > 0, egui::Button::new("up").small())
+                    .on_hover_text("move up: draw under the layer above")
+                    .clicked()
+                {
+                    commands.push(Command::Move(layer.id, -1));
+                }
+            }
+        });
         ui.separator();
     }
 }

@@ -1,7 +1,8 @@
 //! Headless UI test of the swipe between two layers (egui_kittest): the demo scene opened
 //! twice, the second shown as NDVI; with the swipe on, every map pixel left of the divider
 //! is what the first layer alone shows and every pixel right of it what the NDVI layer
-//! alone shows (renders compared pixel by pixel); dragging the divider moves it.
+//! alone shows (renders compared pixel by pixel); dragging the divider moves it. Without the
+//! swipe the later layer draws on top, and moving a layer up in the list reverses that.
 
 use super::{demo, step_until};
 use egui_kittest::Harness;
@@ -93,6 +94,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     let x = s.x(map).round() as u32;
     // the map, without the divider's band, its labels (bottom) and the scale bar
     let rows = map.top() as u32 + 4..map.bottom() as u32 - 60;
+    let rows_all = rows.clone();
     let left = map.left() as u32 + 2..x - 8;
     let right = x + 8..map.right() as u32 - 2;
     // the two references differ on both sides (so the comparison below can fail) ...
@@ -101,10 +103,12 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     // ... and the swipe shows the first layer on the left, the NDVI layer on the right
     let l = mismatch(&swiped, &first, left, rows.clone());
     let r = mismatch(&swiped, &second, right, rows);
+    let rows = rows_all;
     assert!(l < 0.002 && r < 0.002, "left {l}, right {r}");
 
     // dragging the divider 100 points to the right moves it by 100 / map width
     let y = map.center().y;
+    let centre = h.state().view_centre();
     let from = egui::pos2(s.x(map), y);
     let to = egui::pos2(s.x(map) + 100.0, y);
     h.hover_at(from);
@@ -116,9 +120,36 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     h.drop_at(to);
     h.run_steps(2);
     let moved = h.state().layer_swipe.unwrap().at;
+    assert_eq!(
+        h.state().view_centre(),
+        centre,
+        "dragging the divider does not pan the map"
+    );
     assert!(
         (moved - (0.5 + 100.0 / map.width())).abs() < 0.01,
         "divider at {moved}"
     );
     h.snapshot("layers_swipe");
+
+    // without the swipe the later layer draws on top: the NDVI layer everywhere; moved up
+    // (before the first), the first layer is on top
+    h.get_by_label("Swipe between two layers").click();
+    h.run_steps(3);
+    assert!(h.state().layer_swipe.is_none());
+    step_until(&mut h, "no swipe", settled);
+    let whole = map.left() as u32 + 2..map.right() as u32 - 2;
+    let stacked = render(&mut h);
+    // (both footprints are outlined here, one in the references: under 1 % of the pixels)
+    let m = mismatch(&stacked, &second, whole.clone(), rows.clone());
+    assert!(m < 0.01, "{m}");
+    let ups: Vec<_> = h.get_all_by_label("up").collect();
+    assert_eq!(ups.len(), 2);
+    ups[1].click();
+    h.run_steps(3);
+    let order: Vec<_> = h.state().layers.iter().map(|l| l.id).collect();
+    assert_eq!(order, [l1, l0]);
+    step_until(&mut h, "the new order", settled);
+    let reordered = render(&mut h);
+    let m = mismatch(&reordered, &first, whole, rows);
+    assert!(m < 0.01, "{m}");
 }
