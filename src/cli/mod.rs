@@ -172,6 +172,9 @@ pub struct SearchArgs {
     /// Write the results as a GeoJSON FeatureCollection.
     #[arg(long)]
     pub geojson: Option<PathBuf>,
+    /// Write the results as a GeoPackage (layer `results`, EPSG:4326 tile polygons).
+    #[arg(long)]
+    pub gpkg: Option<PathBuf>,
     /// Print JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
@@ -194,6 +197,9 @@ pub struct ClassifySceneArgs {
     /// Write the results as a GeoJSON FeatureCollection.
     #[arg(long)]
     pub geojson: Option<PathBuf>,
+    /// Write the results as a GeoPackage (layer `results`, EPSG:4326 tile polygons).
+    #[arg(long)]
+    pub gpkg: Option<PathBuf>,
     /// Print JSON lines on stdout.
     #[arg(long)]
     pub json: bool,

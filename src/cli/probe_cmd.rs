@@ -41,6 +41,9 @@ pub struct ProbeArgs {
     /// Write the scores as a GeoJSON FeatureCollection.
     #[arg(long)]
     pub geojson: Option<PathBuf>,
+    /// Write the results as a GeoPackage (layer `results`, EPSG:4326 tile polygons).
+    #[arg(long)]
+    pub gpkg: Option<PathBuf>,
     /// Print JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
@@ -66,7 +69,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<()> {
     check_input(&args.labels, false)?;
     let mut inputs: Vec<&Path> = args.inputs.iter().map(PathBuf::as_path).collect();
     inputs.push(&args.labels);
-    check_outputs(exports(&args.csv, &args.geojson), &inputs)?;
+    check_outputs(exports(&args.csv, &args.geojson, &args.gpkg), &inputs)?;
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     let (metas, tiles) = collect(&args.inputs, &args.index, &model)?;
     let labels_file = args.labels.display().to_string();
@@ -98,6 +101,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<()> {
     for (path, format) in [
         (&args.csv, ExportFormat::Csv),
         (&args.geojson, ExportFormat::GeoJson),
+        (&args.gpkg, ExportFormat::Gpkg),
     ] {
         if let Some(p) = path {
             session::export_ranking(p, format, &metas, &tiles, &ranking, &top)?;

@@ -59,8 +59,9 @@ pub(super) fn check_inputs(inputs: &[PathBuf]) -> anyhow::Result<()> {
 pub(super) fn exports<'a>(
     csv: &'a Option<PathBuf>,
     geojson: &'a Option<PathBuf>,
+    gpkg: &'a Option<PathBuf>,
 ) -> impl Iterator<Item = (&'static str, &'a Path)> {
-    [("--csv", csv), ("--geojson", geojson)]
+    [("--csv", csv), ("--geojson", geojson), ("--gpkg", gpkg)]
         .into_iter()
         .filter_map(|(flag, p)| Some((flag, p.as_deref()?)))
 }
@@ -154,7 +155,7 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     }
     check_inputs(&args.inputs)?;
     let inputs: Vec<&Path> = args.inputs.iter().map(PathBuf::as_path).collect();
-    check_outputs(exports(&args.csv, &args.geojson), &inputs)?;
+    check_outputs(exports(&args.csv, &args.geojson, &args.gpkg), &inputs)?;
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     // Check the query before the (possibly long) indexing.
     let query = Query::text(args.query.clone()).prepare(&model)?;
@@ -175,6 +176,7 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
     for (path, format) in [
         (&args.csv, ExportFormat::Csv),
         (&args.geojson, ExportFormat::GeoJson),
+        (&args.gpkg, ExportFormat::Gpkg),
     ] {
         if let Some(p) = path {
             session::export_ranking(p, format, &metas, &tiles, &ranking, &top)?;
@@ -210,7 +212,7 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
     }
     check_inputs(&inputs)?;
     let input_paths: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    check_outputs(exports(&args.csv, &args.geojson), &input_paths)?;
+    check_outputs(exports(&args.csv, &args.geojson, &args.gpkg), &input_paths)?;
     let model = super::model_cmds::load_embedder(&args.index.model)?;
     let classifier = session::classifier(&model, &classes, args.templates.into())?;
     let (metas, tiles) = collect(&inputs, &args.index, &model)?;
@@ -218,6 +220,7 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
     for (path, format) in [
         (&args.csv, ExportFormat::Csv),
         (&args.geojson, ExportFormat::GeoJson),
+        (&args.gpkg, ExportFormat::Gpkg),
     ] {
         if let Some(p) = path {
             session::export_classification(p, format, &metas, &tiles, &result)?;

@@ -1,5 +1,6 @@
 //! Exports of search results: ranked tiles and zero-shot classification results, to CSV
-//! ([`csv`]) and GeoJSON ([`geojson`]), written atomically.
+//! ([`csv`]), GeoJSON ([`geojson`]) and GeoPackage ([`gpkg`], through GDAL), written
+//! atomically.
 //!
 //! Both formats carry the same columns, built once here: a CSV row and a GeoJSON
 //! feature's properties hold the same names and values (the CSV adds a `wkt` column,
@@ -24,6 +25,7 @@
 
 pub mod csv;
 pub mod geojson;
+pub mod gpkg;
 
 use std::collections::HashMap;
 use std::io;
@@ -31,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 pub use self::csv::{RankedCsv, read_ranked_csv, write_classes_csv, write_ranked_csv};
 pub use self::geojson::{write_classes_geojson, write_ranked_geojson};
+pub use self::gpkg::{write_classes_gpkg, write_ranked_gpkg};
 use crate::search::record::{IndexMeta, TileRecord};
 
 /// Errors of an export; each names the destination file.

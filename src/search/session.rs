@@ -556,6 +556,8 @@ pub fn check_indexes(
 pub enum ExportFormat {
     Csv,
     GeoJson,
+    /// GeoPackage (through GDAL).
+    Gpkg,
 }
 
 impl ExportFormat {
@@ -564,6 +566,7 @@ impl ExportFormat {
         match self {
             ExportFormat::Csv => "csv",
             ExportFormat::GeoJson => "geojson",
+            ExportFormat::Gpkg => "gpkg",
         }
     }
 }
@@ -584,6 +587,7 @@ pub fn export_ranking(
     match format {
         ExportFormat::Csv => export::write_ranked_csv(path, &ctx, &rows),
         ExportFormat::GeoJson => export::write_ranked_geojson(path, &ctx, &rows),
+        ExportFormat::Gpkg => export::write_ranked_gpkg(path, &ctx, &rows),
     }
 }
 
@@ -600,5 +604,6 @@ pub fn export_classification(
     match format {
         ExportFormat::Csv => export::write_classes_csv(path, &ctx, &classes.classes, &rows),
         ExportFormat::GeoJson => export::write_classes_geojson(path, &ctx, &classes.classes, &rows),
+        ExportFormat::Gpkg => export::write_classes_gpkg(path, &ctx, &classes.classes, &rows),
     }
 }

@@ -16,6 +16,7 @@ mod cluster;
 mod export_roundtrip;
 mod geoparquet_interop;
 mod geoparquet_roundtrip;
+mod gpkg_export;
 mod model_cli;
 mod raster_chips;
 mod raster_errors;

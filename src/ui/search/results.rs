@@ -327,11 +327,15 @@ impl SearchPanel {
 
     fn export_buttons_ui(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
-            if ui.button("Export CSV…").clicked() {
+            ui.label("Export");
+            if ui.button("CSV…").clicked() {
                 self.ask_save(ExportFormat::Csv, ui.ctx());
             }
-            if ui.button("Export GeoJSON…").clicked() {
+            if ui.button("GeoJSON…").clicked() {
                 self.ask_save(ExportFormat::GeoJson, ui.ctx());
+            }
+            if ui.button("GeoPackage…").clicked() {
+                self.ask_save(ExportFormat::Gpkg, ui.ctx());
             }
         });
     }
