@@ -127,7 +127,8 @@ pub fn wkt_polygon(ring: &[[f64; 2]]) -> String {
     s
 }
 
-fn cell_text(c: &Cell) -> String {
+/// A cell as text (the CSV's form; also the GeoPackage's for text fields).
+pub(super) fn cell_text(c: &Cell) -> String {
     match c {
         Cell::Int(v) => v.to_string(),
         Cell::F32(v) => v.to_string(),

@@ -1,8 +1,8 @@
 //! GeoPackage export through GDAL/OGR: the same columns and values as the CSV and GeoJSON
 //! exports (see [`super`]) in one layer, `results`, of EPSG:4326 tile polygons, for QGIS,
 //! GeoPandas or DuckDB's spatial extension. A column's field type is that of its first
-//! non-empty value (integer, real or text); empty cells are null. Written into a temporary
-//! folder next to `path` and renamed, so `path` is either the old file or the whole new one.
+//! non-empty value (integer, real or text); empty cells are null. Written atomically
+//! ([`atomic::write_atomic_via_path`]): `path` is either the old file or the whole new one.
 
 use std::path::Path;
 
@@ -11,8 +11,9 @@ use gdal::vector::{
     Feature, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
 };
 
-use super::csv::wkt_polygon;
+use super::csv::{cell_text, wkt_polygon};
 use super::{Cell, ClassifiedTile, ExportContext, ExportError, RankedTile, Table};
+use crate::atomic;
 
 /// Write ranked search hits to `path` (atomically).
 pub fn write_ranked_gpkg(
@@ -49,10 +50,6 @@ fn field_type(table: &Table, c: usize) -> OGRFieldType::Type {
 }
 
 fn write_table(path: &Path, table: &Table) -> Result<(), ExportError> {
-    let fail = |e: String| ExportError::Write {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -63,14 +60,9 @@ fn write_table(path: &Path, table: &Table) -> Result<(), ExportError> {
             dir: dir.to_path_buf(),
         });
     }
-    let tmp_dir = tempfile::Builder::new()
-        .prefix(crate::atomic::TEMP_PREFIX)
-        .tempdir_in(dir)
-        .map_err(|e| fail(e.to_string()))?;
-    let tmp = tmp_dir.path().join("results.gpkg");
-    (|| -> Result<(), gdal::errors::GdalError> {
+    let write = |tmp: &Path| -> Result<(), gdal::errors::GdalError> {
         let driver = gdal::DriverManager::get_driver_by_name("GPKG")?;
-        let mut ds = driver.create_vector_only(&tmp)?;
+        let mut ds = driver.create_vector_only(tmp)?;
         let mut srs = SpatialRef::from_epsg(4326)?;
         srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
         let layer = ds.create_layer(LayerOptions {
@@ -114,17 +106,11 @@ fn write_table(path: &Path, table: &Table) -> Result<(), ExportError> {
         }
         txn.commit()?;
         Ok(())
-    })()
-    .map_err(|e| fail(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string()))
-}
-
-fn cell_text(c: &Cell) -> String {
-    match c {
-        Cell::Int(v) => v.to_string(),
-        Cell::F32(v) => v.to_string(),
-        Cell::F64(v) => v.to_string(),
-        Cell::Str(s) => s.clone(),
-        Cell::Null => String::new(),
-    }
+    };
+    atomic::write_atomic_via_path(path, |tmp| write(tmp).map_err(std::io::Error::other)).map_err(
+        |e| ExportError::Write {
+            path: path.to_path_buf(),
+            source: e.source,
+        },
+    )
 }

@@ -103,7 +103,7 @@ pub fn search(
         .collect::<Result<Vec<_>, _>>()?;
     let sources: Vec<String> = shards.iter().map(|p| p.display().to_string()).collect();
     session::check_indexes(&metas, &sources, model)?;
-    let found = stream::search_shards(shards, &vector, top, threads)?;
+    let found = stream::search_shards_with_metas(shards, metas, &vector, top, threads)?;
     log::info!("scored {} tiles of {} shards", found.scored, shards.len());
     let scores: Vec<f32> = found.hits.iter().map(|h| h.1).collect();
     let tiles: Vec<TileRecord> = found.hits.into_iter().map(|h| h.0).collect();

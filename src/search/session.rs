@@ -9,6 +9,7 @@
 //! ([`Query::prepare`] before the tiles exist, [`PreparedQuery::rank`] after) so the CLI can
 //! reject a bad query before a long indexing run. Runs on the caller's (worker) thread.
 
+use std::borrow::Borrow;
 use std::path::Path;
 
 use crate::export::{self, ClassifiedTile, ExportContext, ExportError, RankedTile};
@@ -141,16 +142,20 @@ impl PreparedQuery {
         self.warning.as_deref()
     }
 
-    /// Score and rank `tiles` (examples refer to indices into `tiles`).
-    pub fn rank(&self, tiles: &[TileRecord]) -> Result<Ranking, SessionError> {
+    /// Score and rank `tiles` (examples refer to indices into `tiles`): records, or
+    /// references to records gathered from several indexes without copying them.
+    pub fn rank<T: Borrow<TileRecord>>(&self, tiles: &[T]) -> Result<Ranking, SessionError> {
         let q = &self.query;
-        let emb = |i: &usize| tiles.get(*i).and_then(|t| t.embedding.as_deref());
+        let emb = |i: &usize| tiles.get(*i).and_then(|t| t.borrow().embedding.as_deref());
         let pos: Vec<&[f32]> = q.positives.iter().filter_map(emb).collect();
         let neg: Vec<&[f32]> = q.negatives.iter().filter_map(emb).collect();
         let vector =
             retrieval::combine_query(self.text_embedding.as_deref(), &pos, &neg, q.weights)
                 .ok_or(SessionError::NothingToSearch)?;
-        let scores = retrieval::score(tiles.iter().map(|t| t.embedding.as_deref()), &vector);
+        let scores = retrieval::score(
+            tiles.iter().map(|t| t.borrow().embedding.as_deref()),
+            &vector,
+        );
         let ranked = retrieval::rank(&scores);
         let examples = describe_examples(tiles, &q.positives, &q.negatives);
         let description = match (q.text.is_empty(), examples.is_empty()) {
@@ -314,10 +319,19 @@ impl TrainedProbe {
 }
 
 /// `positive r3c4 r5c6; negative r1c1` (empty without examples).
-fn describe_examples(tiles: &[TileRecord], positives: &[usize], negatives: &[usize]) -> String {
+fn describe_examples<T: Borrow<TileRecord>>(
+    tiles: &[T],
+    positives: &[usize],
+    negatives: &[usize],
+) -> String {
     let names = |set: &[usize]| {
         set.iter()
-            .filter_map(|i| tiles.get(*i).map(|t| format!("r{}c{}", t.row, t.col)))
+            .filter_map(|i| {
+                tiles.get(*i).map(|t| {
+                    let t = t.borrow();
+                    format!("r{}c{}", t.row, t.col)
+                })
+            })
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -367,7 +381,7 @@ impl RankingAcross {
     /// concatenation (see [`Self::offsets_of`]).
     pub fn rank(query: &PreparedQuery, scenes: &[&[TileRecord]]) -> Result<Self, SessionError> {
         let offsets = Self::offsets_of(scenes);
-        let tiles: Vec<TileRecord> = scenes.iter().flat_map(|s| s.iter().cloned()).collect();
+        let tiles: Vec<&TileRecord> = scenes.iter().flat_map(|s| s.iter()).collect();
         let all = query.rank(&tiles)?;
         let parts = scenes
             .iter()

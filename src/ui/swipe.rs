@@ -49,23 +49,28 @@ impl LayerSwipe {
         if resp.dragged() && map.width() > 0.0 {
             self.at = (self.at + resp.drag_delta().x / map.width()).clamp(0.0, 1.0);
         }
-        let painter = ui.painter();
-        let x = self.x(map);
-        painter.line_segment(
-            [egui::pos2(x, map.top()), egui::pos2(x, map.bottom())],
-            Stroke::new(2.0, Color32::WHITE),
-        );
-        let font = egui::FontId::proportional(13.0);
-        for (text, anchor, dx) in [
-            (names.0, egui::Align2::RIGHT_BOTTOM, -6.0),
-            (names.1, egui::Align2::LEFT_BOTTOM, 6.0),
-        ] {
-            let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), Color32::WHITE);
-            let pos = egui::pos2(x + dx, map.bottom() - 34.0);
-            let rect = anchor.anchor_size(pos, galley.size()).expand(3.0);
-            painter.rect_filled(rect, 3.0, Color32::from_black_alpha(170));
-            painter.galley(rect.min + egui::vec2(3.0, 3.0), galley, Color32::WHITE);
-        }
+        draw_divider(ui.painter(), map, self.x(map), names, map.bottom() - 54.0);
+    }
+}
+
+/// A vertical divider at `x` across `map` with the two sides' names beside it (left one
+/// right-aligned to it), their tops at `y`.
+pub fn draw_divider(painter: &egui::Painter, map: Rect, x: f32, names: (&str, &str), y: f32) {
+    painter.line_segment(
+        [egui::pos2(x, map.top()), egui::pos2(x, map.bottom())],
+        Stroke::new(2.0, Color32::WHITE),
+    );
+    let font = egui::FontId::proportional(13.0);
+    for (text, anchor, dx) in [
+        (names.0, egui::Align2::RIGHT_TOP, -6.0),
+        (names.1, egui::Align2::LEFT_TOP, 6.0),
+    ] {
+        let galley = painter.layout_no_wrap(text.to_owned(), font.clone(), Color32::WHITE);
+        let rect = anchor
+            .anchor_size(egui::pos2(x + dx, y), galley.size())
+            .expand(3.0);
+        painter.rect_filled(rect, 3.0, Color32::from_black_alpha(170));
+        painter.galley(rect.min + egui::vec2(3.0, 3.0), galley, Color32::WHITE);
     }
 }
 

@@ -37,6 +37,17 @@ impl Drop for TempGuard {
 
 /// Create a new temporary file in `dir` with the mode a normally created file gets.
 fn create_temp(dir: &Path) -> io::Result<(File, PathBuf)> {
+    create_unique(dir, |p| {
+        OpenOptions::new().write(true).create_new(true).open(p)
+    })
+}
+
+/// Create a new, uniquely named temporary entry in `dir` with `create` (which must fail
+/// with `AlreadyExists` when the name is taken).
+fn create_unique<T>(
+    dir: &Path,
+    create: impl Fn(&Path) -> io::Result<T>,
+) -> io::Result<(T, PathBuf)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -47,7 +58,7 @@ fn create_temp(dir: &Path) -> io::Result<(File, PathBuf)> {
             "{TEMP_PREFIX}{}-{nanos:08x}-{n}",
             std::process::id()
         ));
-        match OpenOptions::new().write(true).create_new(true).open(&p) {
+        match create(&p) {
             Ok(f) => return Ok((f, p)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1_000_000 => continue,
             Err(e) => return Err(e),
@@ -92,6 +103,36 @@ where
     drop(file);
     std::fs::rename(&tmp, path).map_err(wrap)?;
     guard.0 = None;
+    sync_dir(&dir).map_err(wrap)
+}
+
+/// Write a file atomically through a library that creates files by path (GDAL): `fill`
+/// creates the whole file at the path it is given, inside a new temporary folder next to
+/// `path`; that file is then renamed onto `path` and the folder removed (also on failure).
+/// Errors name `path`.
+pub fn write_atomic_via_path<F>(path: &Path, fill: F) -> Result<(), AtomicWriteError>
+where
+    F: FnOnce(&Path) -> io::Result<()>,
+{
+    struct DirGuard(PathBuf);
+    impl Drop for DirGuard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let wrap = |source: io::Error| AtomicWriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let ((), tmp_dir) = create_unique(&dir, |p| std::fs::create_dir(p)).map_err(wrap)?;
+    let _guard = DirGuard(tmp_dir.clone());
+    let tmp = tmp_dir.join(path.file_name().unwrap_or_else(|| "out".as_ref()));
+    fill(&tmp).map_err(wrap)?;
+    std::fs::rename(&tmp, path).map_err(wrap)?;
     sync_dir(&dir).map_err(wrap)
 }
 
@@ -165,6 +206,27 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn via_path_replaces_the_file_and_a_failure_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.gpkg");
+        write_bytes_atomic(&p, b"old").unwrap();
+        let e = write_atomic_via_path(&p, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            Err(io::Error::other("driver failed"))
+        })
+        .unwrap_err();
+        assert_eq!(e.path, p);
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        write_atomic_via_path(&p, |tmp| std::fs::write(tmp, b"new")).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary folder is left: {names:?}");
     }
 
     #[test]

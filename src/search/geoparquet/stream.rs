@@ -101,6 +101,18 @@ pub fn search_shards(
         .iter()
         .map(|p| super::read_meta(p))
         .collect::<Result<_, _>>()?;
+    search_shards_with_metas(paths, metas, query, k, threads)
+}
+
+/// [`search_shards`] with the files' footers already read (`metas[i]` of `paths[i]`, as
+/// [`super::read_meta`] gives them), so a caller that checked them first reads them once.
+pub fn search_shards_with_metas(
+    paths: &[PathBuf],
+    metas: Vec<IndexMeta>,
+    query: &[f32],
+    k: usize,
+    threads: usize,
+) -> Result<StreamedSearch, StoreError> {
     check_together(paths, &metas)?;
     if let Some(m) = metas.first()
         && m.embed_dim as usize != query.len()

@@ -19,25 +19,16 @@ fn wgs84() -> Result<SpatialRef, gdal::errors::GdalError> {
 }
 
 /// Export labels as a GeoPackage (layer `labels`, EPSG:4326 polygons, the GeoJSON's
-/// properties as fields) through GDAL. Written into a temporary file next to `path` and
-/// renamed, so `path` is either the old file or the whole new one.
+/// properties as fields) through GDAL, atomically ([`crate::atomic::write_atomic_via_path`]):
+/// `path` is either the old file or the whole new one.
 pub fn write_gpkg(path: &Path, labels: &LabelSet) -> Result<(), LabelError> {
     let fail = |reason: String| LabelError::Write {
         path: path.to_path_buf(),
         reason,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp_dir = tempfile::Builder::new()
-        .prefix(crate::atomic::TEMP_PREFIX)
-        .tempdir_in(dir)
-        .map_err(|e| fail(e.to_string()))?;
-    let tmp = tmp_dir.path().join("labels.gpkg");
-    (|| -> Result<(), gdal::errors::GdalError> {
+    let write = |tmp: &Path| -> Result<(), gdal::errors::GdalError> {
         let driver = gdal::DriverManager::get_driver_by_name("GPKG")?;
-        let mut ds = driver.create_vector_only(&tmp)?;
+        let mut ds = driver.create_vector_only(tmp)?;
         let srs = wgs84()?;
         let layer = ds.create_layer(LayerOptions {
             name: "labels",
@@ -66,9 +57,9 @@ pub fn write_gpkg(path: &Path, labels: &LabelSet) -> Result<(), LabelError> {
             f.create(&layer)?;
         }
         Ok(())
-    })()
-    .map_err(|e| fail(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string()))
+    };
+    crate::atomic::write_atomic_via_path(path, |tmp| write(tmp).map_err(std::io::Error::other))
+        .map_err(|e| fail(e.source.to_string()))
 }
 
 /// A field of an OGR feature as text (`None` when the layer has no such field or it is

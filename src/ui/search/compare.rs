@@ -34,6 +34,9 @@ pub enum CompareView {
     SideBySide,
 }
 
+/// Rankings A and B, N, and their agreement.
+type ShownAgreement = (Arc<Ranking>, Arc<Ranking>, usize, Arc<Agreement>);
+
 /// The second model and what it computed.
 pub struct Compare {
     /// Registry id of model B.
@@ -46,6 +49,9 @@ pub struct Compare {
     pub view: CompareView,
     /// Divider position, as a fraction of the map's width.
     pub swipe: f32,
+    /// The agreement last shown, with the rankings and the N it is of (held, so a pointer
+    /// comparison cannot mistake a new ranking for the old one).
+    agreement: Option<ShownAgreement>,
 }
 
 impl Default for Compare {
@@ -61,6 +67,7 @@ impl Default for Compare {
             ranking: Task::default(),
             view: CompareView::Swipe,
             swipe: 0.5,
+            agreement: None,
         }
     }
 }
@@ -250,9 +257,18 @@ impl SearchPanel {
             ui.spinner();
             return;
         };
-        let g = c.agreement(self.settings.top_n);
+        // computed once per pair of rankings and N, not every frame
+        let n = self.settings.top_n;
+        let g = match &self.compare.agreement {
+            Some((a, b, k, g)) if Arc::ptr_eq(a, c.a) && Arc::ptr_eq(b, c.b) && *k == n => {
+                g.clone()
+            }
+            _ => Arc::new(c.agreement(n)),
+        };
+        let key = (c.a.clone(), c.b.clone(), n);
         let (a_name, b_name) = (c.a_name.to_owned(), c.b_name.to_owned());
         let grids = (self.compare.view == CompareView::SideBySide).then(|| c.grids());
+        self.compare.agreement = Some((key.0, key.1, key.2, g.clone()));
         ui.label(RichText::new(format!("A {a_name} vs B {b_name}")).strong());
         ui.label(RichText::new(g.summary()).strong());
         if !g.shared.is_empty() {
@@ -308,14 +324,14 @@ impl SearchPanel {
         });
     }
 
-    /// With the swipe view and both rankings: B's heatmap right of the divider, A's left
-    /// (`draw_a` draws A's with the painter it is given), the divider and its labels.
+    /// With the swipe view and both rankings: A's heatmap (`fill_a`) left of the divider,
+    /// B's right of it, then the divider and its labels. False (nothing drawn) otherwise.
     pub(super) fn draw_swipe(
         &self,
         painter: &egui::Painter,
         projector: &Projector,
         layer: LayerId,
-        draw_a: impl FnOnce(&egui::Painter),
+        fill_a: &dyn Fn(&egui::Painter),
     ) -> bool {
         if self.compare.view != CompareView::Swipe {
             return false;
@@ -323,53 +339,37 @@ impl SearchPanel {
         let Some(c) = self.compared(layer) else {
             return false;
         };
-        let clip = painter.clip_rect();
-        let x = clip.left() + self.compare.swipe.clamp(0.0, 1.0) * clip.width();
-        let mut left = clip;
+        let map = painter.clip_rect();
+        let x = map.left() + self.compare.swipe.clamp(0.0, 1.0) * map.width();
+        let (mut left, mut right) = (map, map);
         left.set_right(x);
-        let mut right = clip;
         right.set_left(x);
-        draw_a(&painter.with_clip_rect(left));
-        let pb = painter.with_clip_rect(right);
-        let (lo, hi) = c.b.score_range();
-        let ramp = colormap::viridis();
-        let alpha = self.settings.heat_opacity;
         let top = if self.settings.top_n_only {
             self.settings.top_n
         } else {
             usize::MAX
         };
-        for &(i, s) in c.b.ranked.iter().take(top) {
-            let col = ramp.color_scaled(s, lo, hi).unwrap_or([0, 0, 0]);
-            super::overlay::fill_tile(
-                &pb,
-                projector,
-                &c.b_index.tiles[i],
-                Color32::from_rgb(col[0], col[1], col[2]).gamma_multiply(alpha),
-            );
-        }
-        painter.line_segment(
-            [egui::pos2(x, clip.top()), egui::pos2(x, clip.bottom())],
-            Stroke::new(2.0, Color32::WHITE),
+        let alpha = if self.heat_hidden {
+            0.0
+        } else {
+            self.settings.heat_opacity
+        };
+        fill_a(&painter.with_clip_rect(left));
+        super::overlay::fill_heat(
+            &painter.with_clip_rect(right),
+            projector,
+            &c.b_index.tiles,
+            c.b.ranked.iter().copied().take(top),
+            c.b.score_range(),
+            alpha,
         );
-        let font = egui::FontId::proportional(13.0);
-        for (text, anchor, pos) in [
-            (
-                format!("A: {}", c.a_name),
-                egui::Align2::RIGHT_TOP,
-                egui::pos2(x - 6.0, clip.top() + 6.0),
-            ),
-            (
-                format!("B: {}", c.b_name),
-                egui::Align2::LEFT_TOP,
-                egui::pos2(x + 6.0, clip.top() + 6.0),
-            ),
-        ] {
-            let galley = painter.layout_no_wrap(text, font.clone(), Color32::WHITE);
-            let rect = anchor.anchor_size(pos, galley.size()).expand(3.0);
-            painter.rect_filled(rect, 3.0, Color32::from_black_alpha(170));
-            painter.galley(rect.min + egui::vec2(3.0, 3.0), galley, Color32::WHITE);
-        }
+        crate::ui::swipe::draw_divider(
+            painter,
+            map,
+            x,
+            (&format!("A: {}", c.a_name), &format!("B: {}", c.b_name)),
+            map.top() + 6.0,
+        );
         true
     }
 }

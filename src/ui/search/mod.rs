@@ -485,7 +485,7 @@ impl SearchPanel {
             negatives: self.negatives.clone(),
             ..Query::default()
         };
-        if self.all_scenes && self.indexed_layers().len() > 1 {
+        if self.all_scenes && self.indexed_count() > 1 {
             self.run_query_across(layer, query, model, ctx);
             return;
         }
@@ -497,6 +497,14 @@ impl SearchPanel {
                 result: Arc::new(ranking),
             })
         });
+    }
+
+    /// How many open scenes have an index (no allocation: asked every frame).
+    fn indexed_count(&self) -> usize {
+        self.indexes
+            .values()
+            .filter(|t| t.value().is_some())
+            .count()
     }
 
     /// The indexed layers, in layer order, with their indexes.

@@ -39,27 +39,13 @@ impl SearchPanel {
             Mode::Search => {
                 if let (Some(_), Some((lo, hi))) = (self.result_for(layer), self.heat_range(layer))
                 {
-                    let ramp = colormap::viridis();
-                    let draw_a = |painter: &egui::Painter| {
-                        for (i, s) in self.visible_ranked(layer) {
-                            let c = ramp.color_scaled(s, lo, hi).unwrap_or([0, 0, 0]);
-                            fill_tile(
-                                painter,
-                                projector,
-                                &index.tiles[i],
-                                Color32::from_rgb(c[0], c[1], c[2]).gamma_multiply(alpha),
-                            );
-                        }
+                    let fill_a = |p: &egui::Painter| {
+                        let ranked = self.visible_ranked(layer);
+                        fill_heat(p, projector, &index.tiles, ranked, (lo, hi), alpha);
                     };
                     // comparing two models by swipe: A left of the divider, B right
-                    let mut draw_a = Some(draw_a);
-                    let swiped = self.draw_swipe(painter, projector, layer, |p| {
-                        if let Some(f) = draw_a.take() {
-                            f(p);
-                        }
-                    });
-                    if !swiped && let Some(f) = draw_a.take() {
-                        f(painter);
+                    if !self.draw_swipe(painter, projector, layer, &fill_a) {
+                        fill_a(painter);
                     }
                 }
             }
@@ -150,12 +136,30 @@ impl SearchPanel {
     }
 }
 
-pub(super) fn fill_tile(
+/// Fill `ranked` tiles of `tiles` with viridis over the score range `lo_hi`.
+pub(super) fn fill_heat(
     painter: &egui::Painter,
     projector: &Projector,
-    t: &TileRecord,
-    color: Color32,
+    tiles: &[TileRecord],
+    ranked: impl IntoIterator<Item = (usize, f32)>,
+    (lo, hi): (f32, f32),
+    alpha: f32,
 ) {
+    let ramp = colormap::viridis();
+    for (i, s) in ranked {
+        let c = ramp.color_scaled(s, lo, hi).unwrap_or([0, 0, 0]);
+        if let Some(t) = tiles.get(i) {
+            fill_tile(
+                painter,
+                projector,
+                t,
+                Color32::from_rgb(c[0], c[1], c[2]).gamma_multiply(alpha),
+            );
+        }
+    }
+}
+
+fn fill_tile(painter: &egui::Painter, projector: &Projector, t: &TileRecord, color: Color32) {
     // The ring is closed and starts at the top-left corner; tiles are small enough that the
     // quad of their projected outline is convex.
     let pts: Vec<egui::Pos2> = t

@@ -83,7 +83,7 @@ impl SearchPanel {
             {
                 self.run_query(layer, ui.ctx());
             }
-            if self.indexed_layers().len() > 1 {
+            if self.indexed_count() > 1 {
                 ui.checkbox(&mut self.all_scenes, "all open scenes")
                     .on_hover_text("rank the tiles of every indexed open scene as one list");
             }
