@@ -30,6 +30,13 @@ pub enum StacError {
         detail: String,
     },
 
+    #[error("{url}: unusable {what}: {detail}")]
+    BadContent {
+        url: String,
+        what: &'static str,
+        detail: String,
+    },
+
     #[error("{}: cannot read it: {detail}", path.display())]
     Io { path: PathBuf, detail: String },
 

@@ -46,6 +46,25 @@ impl Http {
         parse(url, what, &bytes)
     }
 
+    /// GET `url` as bytes (`what` names the document in errors), refusing answers longer
+    /// than `max_bytes`.
+    pub fn get_bytes(
+        &self,
+        url: &str,
+        what: &'static str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, StacError> {
+        let bytes = self.send(url, || self.client.get(url))?;
+        if bytes.len() > max_bytes {
+            return Err(StacError::BadContent {
+                url: url.to_string(),
+                what,
+                detail: format!("{} bytes, more than the {max_bytes} expected", bytes.len()),
+            });
+        }
+        Ok(bytes)
+    }
+
     /// POST `body` as JSON to `url` and parse the answer as `T`.
     pub fn post_json<B: Serialize, T: DeserializeOwned>(
         &self,

@@ -356,7 +356,59 @@ pub fn hit(item: &stac::Item, api: &str) -> Hit {
             .as_ref()
             .and_then(|g| serde_json::to_value(g).ok()),
         href,
-        thumbnail: item.assets.get("thumbnail").map(|a| a.href.clone()),
+        thumbnail: thumbnail_href(item),
+    }
+}
+
+/// The item's small preview image: the `thumbnail` asset (Earth Search), else an asset
+/// with the `thumbnail` or `overview` role in PNG or JPEG, else Planetary Computer's
+/// `rendered_preview`.
+pub fn thumbnail_href(item: &stac::Item) -> Option<String> {
+    if let Some(a) = item.assets.get("thumbnail") {
+        return Some(a.href.clone());
+    }
+    let is_picture = |a: &stac::Asset| {
+        a.r#type.as_deref().is_none_or(|t| {
+            let t = t.to_ascii_lowercase();
+            t.starts_with("image/png") || t.starts_with("image/jpeg") || t.starts_with("image/jpg")
+        })
+    };
+    let mut keys: Vec<&String> = item.assets.keys().collect();
+    keys.sort();
+    keys.iter()
+        .map(|k| &item.assets[*k])
+        .find(|a| a.roles.iter().any(|r| r == "thumbnail" || r == "overview") && is_picture(a))
+        .or_else(|| item.assets.get("rendered_preview"))
+        .map(|a| a.href.clone())
+}
+
+/// The outer rings of a GeoJSON Polygon or MultiPolygon footprint, as `[lon, lat]` points
+/// (empty for other geometries or malformed coordinates).
+pub fn footprint_rings(geometry: &Value) -> Vec<Vec<[f64; 2]>> {
+    let ring = |r: &Value| -> Option<Vec<[f64; 2]>> {
+        r.as_array()?
+            .iter()
+            .map(|p| {
+                let p = p.as_array()?;
+                Some([p.first()?.as_f64()?, p.get(1)?.as_f64()?])
+            })
+            .collect()
+    };
+    let outer = |poly: &Value| {
+        poly.as_array()
+            .and_then(|rings| rings.first())
+            .and_then(ring)
+    };
+    let coords = geometry.get("coordinates");
+    match geometry.get("type").and_then(Value::as_str) {
+        Some("Polygon") => coords.and_then(outer).into_iter().collect(),
+        Some("MultiPolygon") => coords
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(outer)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -572,4 +624,31 @@ fn run_pages(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footprint_rings_of_polygons_and_multipolygons() {
+        let poly = serde_json::json!({"type": "Polygon",
+            "coordinates": [[[1.0, 2.0], [3.0, 2.0], [3.0, 4.0], [1.0, 2.0]], [[0.0, 0.0]]]});
+        assert_eq!(
+            footprint_rings(&poly),
+            vec![vec![[1.0, 2.0], [3.0, 2.0], [3.0, 4.0], [1.0, 2.0]]]
+        );
+        let multi = serde_json::json!({"type": "MultiPolygon", "coordinates": [
+            [[[179.0, 1.0], [180.0, 1.0], [180.0, 2.0], [179.0, 1.0]]],
+            [[[-180.0, 1.0], [-179.0, 1.0], [-179.0, 2.0], [-180.0, 1.0]]]]});
+        let rings = footprint_rings(&multi);
+        assert_eq!(rings.len(), 2);
+        assert_eq!(rings[1][1], [-179.0, 1.0]);
+        let bad = serde_json::json!({"type": "Polygon", "coordinates": [[[1.0, "x"]]]});
+        assert!(footprint_rings(&bad).is_empty());
+        assert!(
+            footprint_rings(&serde_json::json!({"type": "Point", "coordinates": [1, 2]}))
+                .is_empty()
+        );
+    }
 }

@@ -12,6 +12,7 @@ use walkers::{Map, MapMemory, lon_lat};
 
 use super::basemap::{Basemap, BasemapChoice, BasemapHealth};
 use super::command::Command;
+use super::find::{FindPanel, FindSettings};
 use super::inspector::Inspector;
 use super::layers_panel;
 use super::scene_layer::{LayerEvent, SceneLayer};
@@ -21,6 +22,7 @@ use super::task::{Dialog, DialogEvent};
 use super::world::WorldOutline;
 use super::{LayerId, geo, overlays};
 use crate::raster::Bounds;
+use crate::raster::georef::{lonlat_to_web_mercator, web_mercator_to_lonlat};
 
 const SETTINGS_KEY: &str = "kestrel-settings";
 const MAX_RECENT: usize = 12;
@@ -82,6 +84,7 @@ pub struct Settings {
     pub view: ViewState,
     pub basemap: BasemapChoice,
     pub search: SearchSettings,
+    pub find: FindSettings,
 }
 
 /// Put `path` first in a recent-files list (no duplicates, at most [`MAX_RECENT`]).
@@ -125,6 +128,12 @@ pub struct KestrelApp {
     next_layer_id: u64,
     pub inspector: Inspector,
     pub search: SearchPanel,
+    /// Finding scenes in a STAC API.
+    pub find: FindPanel,
+    /// The map's lon/lat box (W, S, E, N) in the last frame.
+    pub view_lonlat: Option<[f64; 4]>,
+    /// The Open URL window's text while it is shown.
+    url_prompt: Option<String>,
     /// Where to centre the map at the next frame (a search hit).
     pending_centre: Option<(f64, f64)>,
     /// A scene being opened to show a hit: centre on the hit when it is open.
@@ -165,6 +174,7 @@ impl KestrelApp {
             view,
             basemap,
             search,
+            find,
         } = settings;
         let mut map_memory = MapMemory::default();
         map_memory.center_at(lon_lat(view.lon, view.lat));
@@ -185,6 +195,9 @@ impl KestrelApp {
             next_layer_id: 1,
             inspector: Inspector::default(),
             search: SearchPanel::new(search),
+            find: FindPanel::new(find),
+            view_lonlat: None,
+            url_prompt: None,
             pending_centre: None,
             centre_after_open: None,
             pending_zoom_in: None,
@@ -217,6 +230,7 @@ impl KestrelApp {
             view: self.view,
             basemap: self.basemap_choice,
             search: self.search.settings.clone(),
+            find: self.find.settings.clone(),
         }
     }
 
@@ -343,6 +357,14 @@ impl KestrelApp {
             ui.menu_button("File", |ui| {
                 if ui.button("Open…").clicked() {
                     self.start_file_dialog(ui.ctx());
+                    ui.close();
+                }
+                if ui.button("Open URL…").clicked() {
+                    self.url_prompt = Some(String::new());
+                    ui.close();
+                }
+                if ui.button("Find scenes…").clicked() {
+                    self.find.reveal = true;
                     ui.close();
                 }
                 ui.menu_button("Open recent", |ui| {
@@ -473,7 +495,51 @@ impl KestrelApp {
         });
     }
 
+    /// The Open URL window: a STAC item's URL (or any path) typed or pasted.
+    fn url_window(&mut self, ctx: &egui::Context) {
+        let Some(text) = &mut self.url_prompt else {
+            return;
+        };
+        let mut open = true;
+        let mut go = false;
+        egui::Window::new("Open URL")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                let l = ui.label("A STAC item's URL (or a scene's path):");
+                let r = ui
+                    .add(
+                        egui::TextEdit::singleline(text)
+                            .hint_text("https://…/collections/sentinel-2-l2a/items/…")
+                            .desired_width(420.0),
+                    )
+                    .labelled_by(l.id);
+                r.request_focus();
+                let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                go = ui.button("Open").clicked() || enter;
+            });
+        let text = text.trim().to_owned();
+        if go && !text.is_empty() {
+            self.commands.push(Command::Open(vec![PathBuf::from(text)]));
+            open = false;
+        }
+        if !open {
+            self.url_prompt = None;
+        }
+    }
+
     fn layers_ui(&mut self, ui: &mut egui::Ui) {
+        let reveal = std::mem::take(&mut self.find.reveal);
+        let open: Vec<PathBuf> = self.layers.iter().map(|l| l.path.clone()).collect();
+        egui::CollapsingHeader::new(RichText::new("Find scenes").heading())
+            .id_salt("find-scenes")
+            .default_open(false)
+            .open(reveal.then_some(true))
+            .show(ui, |ui| {
+                self.find
+                    .ui(ui, self.view_lonlat, &open, &mut self.commands);
+            });
         ui.heading("Scenes");
         layers_panel::layers_list_ui(ui, &mut self.layers, self.active, &mut self.commands);
         swipe::swipe_ui(ui, &mut self.layer_swipe, &self.layers);
@@ -501,6 +567,17 @@ impl KestrelApp {
                 if let Some(s) = self.layer(id).and_then(|l| l.scene.as_ref()) {
                     self.pending_fit = Some(s.info().bounds_3857);
                 }
+            }
+            Command::FitLonLat {
+                west,
+                south,
+                east,
+                north,
+            } => {
+                let (x0, y0) = lonlat_to_web_mercator(west, south.clamp(-85.0, 85.0));
+                let (x1, y1) = lonlat_to_web_mercator(east, north.clamp(-85.0, 85.0));
+                self.pending_fit =
+                    Some(Bounds::new(x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)));
             }
             Command::Move(id, step) => {
                 if let Some(i) = self.layers.iter().position(|l| l.id == id) {
@@ -549,7 +626,10 @@ impl KestrelApp {
             Command::ShowHit { scene, lon, lat } => {
                 let same = |p: &std::path::Path| {
                     p == scene
-                        || std::fs::canonicalize(p).ok() == std::fs::canonicalize(&scene).ok()
+                        || matches!(
+                            (std::fs::canonicalize(p), std::fs::canonicalize(&scene)),
+                            (Ok(a), Ok(b)) if a == b
+                        )
                 };
                 self.pending_zoom_in = Some(HIT_ZOOM);
                 if let Some(id) = self.layers.iter().find(|l| same(&l.path)).map(|l| l.id) {
@@ -607,6 +687,7 @@ impl KestrelApp {
         let active = self.active;
         let marker = self.inspector.marker;
         let search = &self.search;
+        let find = &self.find;
         let swipe = &mut self.layer_swipe;
         // the label brush paints tiles with the pointer: dragging then labels instead of panning
         let brushing = search.brush.is_some();
@@ -673,6 +754,7 @@ impl KestrelApp {
                     );
                 }
             }
+            find.draw(painter, projector);
             // a query over all open scenes: a heatmap on each of them
             for id in search.result_layers() {
                 if Some(id) != active && layers.iter().any(|l| l.id == id && l.visible) {
@@ -748,6 +830,7 @@ impl KestrelApp {
         });
         let (visible, rect, click, brushed, pointer) = inner.inner;
         self.pointer_lonlat = pointer;
+        self.view_lonlat = Some(view_lonlat(&visible));
         self.map_rect = rect;
         self.commands.extend(click);
         if let (Some((lon, lat)), Some(id)) = (brushed, self.active) {
@@ -776,6 +859,19 @@ impl KestrelApp {
             };
         }
     }
+}
+
+/// The lon/lat box (W, S, E, N) of a visible Mercator rectangle, within the world (the map
+/// repeats the world sideways when zoomed out).
+fn view_lonlat(r: &Bounds) -> [f64; 4] {
+    let (w, s) = web_mercator_to_lonlat(r.min_x, r.min_y);
+    let (e, n) = web_mercator_to_lonlat(r.max_x, r.max_y);
+    let (w, e) = if e - w >= 360.0 {
+        (-180.0, 180.0)
+    } else {
+        (w.max(-180.0), e.min(180.0))
+    };
+    [w, s.max(-90.0), e, n.min(90.0)]
 }
 
 /// The basemap's attribution in the lower-right corner, clickable.
@@ -847,6 +943,7 @@ impl eframe::App for KestrelApp {
             self.apply(c, ctx);
         }
         self.search.follow(self.active);
+        self.find.poll(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -877,6 +974,7 @@ impl eframe::App for KestrelApp {
             .frame(egui::Frame::NONE)
             .show(ui, |ui| self.map_ui(ui));
         self.about_window(ui.ctx());
+        self.url_window(ui.ctx());
         self.apply_commands(ui.ctx());
     }
 

@@ -26,6 +26,13 @@ pub enum Command {
     AssignBands(LayerId, Vec<BandRole>),
     /// Stop a layer's background reads and renders.
     CancelJobs(LayerId),
+    /// Fit the map to a lon/lat box (a STAC item's footprint).
+    FitLonLat {
+        west: f64,
+        south: f64,
+        east: f64,
+        north: f64,
+    },
     /// Centre the map on a point (a search hit).
     CentreOn {
         lon: f64,

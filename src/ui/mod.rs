@@ -10,6 +10,7 @@
 pub mod app;
 pub mod basemap;
 pub mod command;
+pub mod find;
 pub mod geo;
 pub mod inspector;
 pub mod layers_panel;

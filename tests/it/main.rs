@@ -4,6 +4,8 @@
 //! binary. The model's own parity tests live with it, in `crates/kestrel-model/tests`.
 
 mod common;
+#[path = "../common/stac_fixture.rs"]
+mod stac_fixture;
 
 mod bad_input;
 mod cli_compare;

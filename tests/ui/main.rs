@@ -6,11 +6,15 @@
 mod across;
 mod archive;
 mod compare;
+mod find;
 mod labels;
 mod models;
 mod search;
 mod swipe;
 mod viewer;
+
+#[path = "../common/stac_fixture.rs"]
+mod stac_fixture;
 
 /// A hub cache with nothing in it (never created), so the model picker shows "not
 /// downloaded" whatever this machine has downloaded.
