@@ -17,7 +17,7 @@ use super::inspector::Inspector;
 use super::layers_panel;
 use super::scene_layer::{LayerEvent, SceneLayer};
 use super::search::{SearchPanel, SearchSettings};
-use super::swipe::{self, LayerSwipe};
+use super::swipe::{self, CompareMode, LayerSwipe};
 use super::task::{Dialog, DialogEvent};
 use super::world::WorldOutline;
 use super::{LayerId, geo, overlays};
@@ -113,6 +113,8 @@ pub struct KestrelApp {
     view: ViewState,
     basemap_choice: BasemapChoice,
     map_memory: MapMemory,
+    /// The right map of a side-by-side comparison (kept equal to `map_memory`).
+    split_memory: MapMemory,
     basemap: Basemap,
     pub messages: Vec<UiMessage>,
     file_dialog: Dialog<PathBuf>,
@@ -183,6 +185,7 @@ impl KestrelApp {
             recent_files,
             view,
             basemap_choice: basemap,
+            split_memory: map_memory.clone(),
             map_memory,
             basemap: Basemap::new(basemap, ctx),
             messages: Vec::new(),
@@ -665,7 +668,15 @@ impl KestrelApp {
     }
 
     fn map_ui(&mut self, ui: &mut egui::Ui) {
-        let size = ui.available_size();
+        let full = ui.max_rect();
+        let split = self
+            .layer_swipe
+            .filter(|s| s.mode == CompareMode::SideBySide);
+        // side by side: two maps, each half as wide, showing the same centre and zoom
+        let mut size = ui.available_size();
+        if split.is_some() {
+            size.x /= 2.0;
+        }
         if let Some(r) = self.pending_fit.take() {
             let (lon, lat) = geo::centre_lonlat(&r);
             self.map_memory.center_at(lon_lat(lon, lat));
@@ -679,6 +690,57 @@ impl KestrelApp {
         {
             let _ = self.map_memory.set_zoom(z);
         }
+        let out = if split.is_none() {
+            self.map_view(ui, MapSide::Whole)
+        } else {
+            let half = (full.width() / 2.0).floor();
+            let left = egui::Rect::from_min_max(
+                full.min,
+                egui::pos2(full.left() + half - 1.0, full.bottom()),
+            );
+            let right = egui::Rect::from_min_max(
+                egui::pos2(full.left() + half + 1.0, full.top()),
+                full.max,
+            );
+            let l = ui
+                .scope_builder(egui::UiBuilder::new().max_rect(left), |ui| {
+                    ui.shrink_clip_rect(left);
+                    self.map_view(ui, MapSide::Left)
+                })
+                .inner;
+            // the right map follows the left one, and leads it when it is the one moved
+            self.split_memory = self.map_memory.clone();
+            let before = (self.split_memory.detached(), self.split_memory.zoom());
+            let r = ui
+                .scope_builder(egui::UiBuilder::new().max_rect(right), |ui| {
+                    ui.shrink_clip_rect(right);
+                    self.map_view(ui, MapSide::Right)
+                })
+                .inner;
+            if (self.split_memory.detached(), self.split_memory.zoom()) != before {
+                self.map_memory = self.split_memory.clone();
+                ui.ctx().request_repaint();
+            }
+            ui.painter().rect_filled(
+                egui::Rect::from_min_max(left.right_top(), right.left_bottom()),
+                0.0,
+                Color32::from_gray(20),
+            );
+            // the pointer and clicks of whichever map has them; the left map's view
+            MapOut {
+                click: l.click.or(r.click),
+                brushed: l.brushed.or(r.brushed),
+                pointer: l.pointer.or(r.pointer),
+                ..l
+            }
+        };
+        self.map_rect = if split.is_some() { full } else { out.rect };
+        self.after_map_view(ui, out);
+    }
+
+    /// One map: the basemap, the layers (in a side-by-side comparison, the other side's
+    /// layer left out), heatmaps, footprints and markers; what the pointer did.
+    fn map_view(&mut self, ui: &mut egui::Ui, which: MapSide) -> MapOut {
         let default_pos = lon_lat(self.view.lon, self.view.lat);
         let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
         let attribution = self.basemap.attribution();
@@ -688,6 +750,13 @@ impl KestrelApp {
         let marker = self.inspector.marker;
         let search = &self.search;
         let find = &self.find;
+        let compare = self.layer_swipe;
+        // a layer of a side-by-side comparison draws only in its own map
+        let shown = move |id: LayerId| match (which, compare) {
+            (MapSide::Left, Some(c)) => id != c.right,
+            (MapSide::Right, Some(c)) => id != c.left,
+            _ => true,
+        };
         let swipe = &mut self.layer_swipe;
         // the label brush paints tiles with the pointer: dragging then labels instead of panning
         let brushing = search.brush.is_some();
@@ -697,8 +766,12 @@ impl KestrelApp {
         } else {
             egui::DragPanButtons::PRIMARY
         };
-        let map = Map::new(self.basemap.tiles_mut(), &mut self.map_memory, default_pos)
-            .drag_pan_buttons(pan_buttons);
+        let memory = match which {
+            MapSide::Right => &mut self.split_memory,
+            MapSide::Whole | MapSide::Left => &mut self.map_memory,
+        };
+        let map =
+            Map::new(self.basemap.tiles_mut(), memory, default_pos).drag_pan_buttons(pan_buttons);
         let inner = map.show(ui, |ui, response, projector, _memory| {
             let painter = ui.painter();
             if show_graticule {
@@ -710,13 +783,16 @@ impl KestrelApp {
             // swiping between two layers: each of them draws on its side of the divider
             let map_rect = painter.clip_rect();
             let side = |id: LayerId| {
-                swipe.as_ref().map_or_else(
-                    || painter.clone(),
-                    |s| painter.with_clip_rect(s.clip_of(id, map_rect)),
-                )
+                swipe
+                    .as_ref()
+                    .filter(|s| s.mode == CompareMode::Swipe)
+                    .map_or_else(
+                        || painter.clone(),
+                        |s| painter.with_clip_rect(s.clip_of(id, map_rect)),
+                    )
             };
             for layer in layers {
-                if !layer.visible {
+                if !layer.visible || !shown(layer.id) {
                     continue;
                 }
                 let painter = &side(layer.id);
@@ -757,11 +833,12 @@ impl KestrelApp {
             find.draw(painter, projector);
             // a query over all open scenes: a heatmap on each of them
             for id in search.result_layers() {
-                if Some(id) != active && layers.iter().any(|l| l.id == id && l.visible) {
+                if Some(id) != active && shown(id) && layers.iter().any(|l| l.id == id && l.visible)
+                {
                     search.draw_overlay(&side(id), projector, id);
                 }
             }
-            if let Some(id) = active {
+            if let Some(id) = active.filter(|id| shown(*id)) {
                 search.draw_overlay(&side(id), projector, id);
                 if let Some(pos) = response.hover_pos() {
                     let ll = projector.unproject(pos.to_vec2());
@@ -789,7 +866,16 @@ impl KestrelApp {
                         .map_or_else(String::new, SceneLayer::name)
                 };
                 let (left, right) = (name(s.left), name(s.right));
-                s.divider_ui(ui, map_rect, (&left, &right));
+                match (s.mode, which) {
+                    (CompareMode::Swipe, _) => s.divider_ui(ui, map_rect, (&left, &right)),
+                    (CompareMode::SideBySide, MapSide::Left) => {
+                        swipe::draw_map_title(painter, map_rect, &left);
+                    }
+                    (CompareMode::SideBySide, MapSide::Right) => {
+                        swipe::draw_map_title(painter, map_rect, &right);
+                    }
+                    (CompareMode::SideBySide, MapSide::Whole) => {}
+                }
             }
             overlays::draw_scale_bar(painter, projector);
             if let Some(a) = &attribution {
@@ -820,18 +906,29 @@ impl KestrelApp {
                 let ll = projector.unproject(pos.to_vec2());
                 (ll.x(), ll.y())
             });
-            (
-                geo::visible_merc_rect(projector, response.rect),
-                response.rect,
+            MapOut {
+                visible: geo::visible_merc_rect(projector, response.rect),
+                rect: response.rect,
                 click,
                 brushed,
                 pointer,
-            )
+            }
         });
-        let (visible, rect, click, brushed, pointer) = inner.inner;
+        inner.inner
+    }
+
+    /// What follows drawing the map(s): the pointer, clicks and brush strokes, sharper
+    /// renders of what is now visible, the basemap's health, the view to remember.
+    fn after_map_view(&mut self, ui: &egui::Ui, out: MapOut) {
+        let MapOut {
+            visible,
+            rect,
+            click,
+            brushed,
+            pointer,
+        } = out;
         self.pointer_lonlat = pointer;
         self.view_lonlat = Some(view_lonlat(&visible));
-        self.map_rect = rect;
         self.commands.extend(click);
         if let (Some((lon, lat)), Some(id)) = (brushed, self.active) {
             self.search.brush_at(id, lon, lat);
@@ -859,6 +956,27 @@ impl KestrelApp {
             };
         }
     }
+}
+
+/// Which map a frame draws: the only one, or one of a side-by-side comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MapSide {
+    Whole,
+    Left,
+    Right,
+}
+
+/// What one map reported in a frame.
+struct MapOut {
+    /// The visible Mercator rectangle.
+    visible: Bounds,
+    /// Where the map was drawn (points).
+    rect: egui::Rect,
+    click: Option<Command>,
+    /// The point under a pressed pointer while the label brush is on.
+    brushed: Option<(f64, f64)>,
+    /// The lon/lat under the pointer.
+    pointer: Option<(f64, f64)>,
 }
 
 /// The lon/lat box (W, S, E, N) of a visible Mercator rectangle, within the world (the map

@@ -1,20 +1,32 @@
-//! Swipe between two layers: one layer drawn left of a vertical divider, another right of it
-//! (two dates of a tile, or one scene in two band combinations), the divider dragged across
-//! the map or set in the panel. The other layers draw as usual; a search heatmap follows its
-//! scene's side. Only clip rectangles change: each layer draws its own textures.
+//! Comparing two layers (two dates of a tile, or one scene in two band combinations):
+//! a **swipe**, one layer drawn left of a vertical divider and the other right of it, the
+//! divider dragged across the map or set in the panel (only clip rectangles change: each
+//! layer draws its own textures); or **side by side**, two maps of the same centre and zoom,
+//! moved together, one layer in each. The other layers draw as usual; a search heatmap
+//! follows its scene's side.
 
 use egui::{Color32, Id, Rect, RichText, Sense, Stroke, Ui};
 
 use super::LayerId;
 use super::scene_layer::SceneLayer;
 
-/// The two layers and the divider.
+/// How two layers are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareMode {
+    /// One map, a divider between the two layers.
+    Swipe,
+    /// Two linked maps, one layer in each.
+    SideBySide,
+}
+
+/// The two layers, how they are compared, and the divider.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LayerSwipe {
     pub left: LayerId,
     pub right: LayerId,
-    /// Divider position, as a fraction of the map's width.
+    /// Divider position, as a fraction of the map's width (swipe).
     pub at: f32,
+    pub mode: CompareMode,
 }
 
 impl LayerSwipe {
@@ -74,14 +86,26 @@ pub fn draw_divider(painter: &egui::Painter, map: Rect, x: f32, names: (&str, &s
     }
 }
 
-/// The "Swipe" section of the layers panel: on/off, the two layers, the divider.
+/// A layer's name at the top centre of its map (side by side).
+pub fn draw_map_title(painter: &egui::Painter, map: Rect, name: &str) {
+    let font = egui::FontId::proportional(13.0);
+    let galley = painter.layout_no_wrap(name.to_owned(), font, Color32::WHITE);
+    let rect = egui::Align2::CENTER_TOP
+        .anchor_size(egui::pos2(map.center().x, map.top() + 8.0), galley.size())
+        .expand(3.0);
+    painter.rect_filled(rect, 3.0, Color32::from_black_alpha(170));
+    painter.galley(rect.min + egui::vec2(3.0, 3.0), galley, Color32::WHITE);
+}
+
+/// The "Compare two layers" section of the layers panel: on/off, swipe or side by side,
+/// the two layers, the divider.
 pub fn swipe_ui(ui: &mut Ui, swipe: &mut Option<LayerSwipe>, layers: &[SceneLayer]) {
     if layers.len() < 2 {
         *swipe = None;
         return;
     }
     let mut on = swipe.is_some();
-    ui.checkbox(&mut on, "Swipe between two layers");
+    ui.checkbox(&mut on, "Compare two layers");
     if !on {
         *swipe = None;
         return;
@@ -90,6 +114,11 @@ pub fn swipe_ui(ui: &mut Ui, swipe: &mut Option<LayerSwipe>, layers: &[SceneLaye
         left: layers[0].id,
         right: layers[1].id,
         at: 0.5,
+        mode: CompareMode::Swipe,
+    });
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut s.mode, CompareMode::Swipe, "swipe");
+        ui.radio_value(&mut s.mode, CompareMode::SideBySide, "side by side");
     });
     // a closed layer leaves the swipe to the others
     if !layers.iter().any(|l| l.id == s.left) {
@@ -124,6 +153,10 @@ pub fn swipe_ui(ui: &mut Ui, swipe: &mut Option<LayerSwipe>, layers: &[SceneLaye
                 .labelled_by(l.id);
         });
     }
-    ui.add(egui::Slider::new(&mut s.at, 0.0..=1.0).text("divider"));
-    ui.label(RichText::new("or drag the divider on the map").small());
+    if s.mode == CompareMode::Swipe {
+        ui.add(egui::Slider::new(&mut s.at, 0.0..=1.0).text("divider"));
+        ui.label(RichText::new("or drag the divider on the map").small());
+    } else {
+        ui.label(RichText::new("the two maps move together").small());
+    }
 }

@@ -1,8 +1,10 @@
 //! Headless UI test of the swipe between two layers (egui_kittest): the demo scene opened
 //! twice, the second shown as NDVI; with the swipe on, every map pixel left of the divider
 //! is what the first layer alone shows and every pixel right of it what the NDVI layer
-//! alone shows (renders compared pixel by pixel); dragging the divider moves it. Without the
-//! swipe the later layer draws on top, and moving a layer up in the list reverses that.
+//! alone shows (renders compared pixel by pixel); dragging the divider moves it. Side by
+//! side, the left map shows the first layer and the right map the NDVI layer, each as the
+//! full map showed it around its centre, and dragging the right map pans the left one.
+//! Without a comparison the later layer draws on top, and moving a layer up reverses that.
 
 use super::{demo, step_until};
 use egui_kittest::Harness;
@@ -46,6 +48,33 @@ fn mismatch(a: &Render, b: &Render, cols: std::ops::Range<u32>, rows: std::ops::
     bad as f64 / n.max(1) as f64
 }
 
+/// The mean absolute difference (levels, over R, G, B) between `a` in `cols` × `rows` and
+/// `b` `dx` pixels to the right.
+fn mean_diff_shifted(
+    a: &Render,
+    b: &Render,
+    dx: i64,
+    cols: std::ops::Range<u32>,
+    rows: std::ops::Range<u32>,
+) -> f64 {
+    let (mut n, mut sum) = (0u64, 0u64);
+    for y in rows {
+        for x in cols.clone() {
+            let xb = x as i64 + dx;
+            if xb < 0 || xb >= i64::from(b.1) {
+                continue;
+            }
+            let i = ((y * a.1 + x) * 4) as usize;
+            let j = ((y * b.1 + xb as u32) * 4) as usize;
+            for c in 0..3 {
+                n += 1;
+                sum += u64::from(a.0[i + c].abs_diff(b.0[j + c]));
+            }
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
 #[test]
 fn swipe_between_two_layers_shows_each_on_its_side() {
     let mut h = Harness::builder()
@@ -82,7 +111,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     h.state_mut().layers[1].visible = true;
     h.run_steps(3);
 
-    h.get_by_label("Swipe between two layers").click();
+    h.get_by_label("Compare two layers").click();
     h.run_steps(3);
     let s = h.state().layer_swipe.expect("swipe on");
     let (l0, l1) = (h.state().layers[0].id, h.state().layers[1].id);
@@ -131,9 +160,36 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     );
     h.snapshot("layers_swipe");
 
+    // side by side: two maps of the same centre and zoom, half as wide, the first layer in
+    // the left one and the NDVI layer in the right one; each shows what the full map
+    // showed around its centre
+    h.get_by_label("side by side").click();
+    h.run_steps(3);
+    step_until(&mut h, "side by side", settled);
+    let split = render(&mut h);
+    let half = (map.width() / 2.0).floor();
+    let (lw, rw) = (half - 1.0, map.width() - half - 1.0);
+    let (lc, rc) = (map.left() + lw / 2.0, map.left() + half + 1.0 + rw / 2.0);
+    let dx_left = (map.center().x - lc).round() as i64;
+    let dx_right = (map.center().x - rc).round() as i64;
+    let top = map.top() as u32 + 40..map.bottom() as u32 - 60; // below the maps' titles
+    // (the halves sample the layers' renders half a pixel apart from the full map: compare
+    // mean differences, not pixel for pixel)
+    let left_cols = map.left() as u32 + 2..(map.left() + lw) as u32 - 2;
+    let right_cols = (map.left() + half + 3.0) as u32..map.right() as u32 - 2;
+    let l = mean_diff_shifted(&split, &first, dx_left, left_cols.clone(), top.clone());
+    let r = mean_diff_shifted(&split, &second, dx_right, right_cols, top.clone());
+    let cross = mean_diff_shifted(&split, &second, dx_left, left_cols, top);
+    assert!(cross > 20.0, "the references differ there: {cross}");
+    assert!(l < 6.0 && r < 6.0, "left {l}, right {r} levels");
+    h.snapshot("layers_side_by_side");
+    // back to the swipe, then off
+    h.get_by_label("swipe").click();
+    h.run_steps(2);
+
     // without the swipe the later layer draws on top: the NDVI layer everywhere; moved up
     // (before the first), the first layer is on top
-    h.get_by_label("Swipe between two layers").click();
+    h.get_by_label("Compare two layers").click();
     h.run_steps(3);
     assert!(h.state().layer_swipe.is_none());
     step_until(&mut h, "no swipe", settled);
@@ -152,4 +208,26 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     let reordered = render(&mut h);
     let m = mismatch(&reordered, &first, whole, rows);
     assert!(m < 0.01, "{m}");
+
+    h.get_by_label("Compare two layers").click();
+    h.run_steps(2);
+    h.get_by_label("side by side").click();
+    h.run_steps(3);
+    // dragging the right map pans the left one too
+    let centre = h.state().view_centre();
+    let from = egui::pos2(map.right() - 100.0, map.center().y);
+    let to = from + egui::vec2(-80.0, 0.0);
+    h.hover_at(from);
+    h.run_steps(1);
+    h.drag_at(from);
+    h.run_steps(1);
+    h.hover_at(to);
+    h.run_steps(1);
+    h.drop_at(to);
+    h.run_steps(3);
+    let moved = h.state().view_centre();
+    assert!(
+        moved.0 > centre.0 && (moved.1 - centre.1).abs() < 1e-3,
+        "{centre:?} -> {moved:?}"
+    );
 }
