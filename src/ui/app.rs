@@ -731,6 +731,8 @@ impl KestrelApp {
                 click: l.click.or(r.click),
                 brushed: l.brushed.or(r.brushed),
                 pointer: l.pointer.or(r.pointer),
+                box_drag: l.box_drag.or(r.box_drag),
+                box_done: l.box_done || r.box_done,
                 ..l
             }
         };
@@ -760,8 +762,10 @@ impl KestrelApp {
         let swipe = &mut self.layer_swipe;
         // the label brush paints tiles with the pointer: dragging then labels instead of panning
         let brushing = search.brush.is_some();
-        let pan_buttons = if brushing {
-            // the primary button paints; the others still pan
+        // so does drawing the Find panel's box
+        let drawing_box = find.is_drawing();
+        let pan_buttons = if brushing || drawing_box {
+            // the primary button paints or draws; the others still pan
             egui::DragPanButtons::SECONDARY | egui::DragPanButtons::MIDDLE
         } else {
             egui::DragPanButtons::PRIMARY
@@ -906,12 +910,28 @@ impl KestrelApp {
                 let ll = projector.unproject(pos.to_vec2());
                 (ll.x(), ll.y())
             });
+            // drawing the Find panel's box: from where the button went down to the pointer
+            let unproject = |pos: egui::Pos2| {
+                let ll = projector.unproject(pos.to_vec2());
+                (ll.x(), ll.y())
+            };
+            let box_drag = (drawing_box && primary_down && response.is_pointer_button_down_on())
+                .then(|| {
+                    let origin = ui.input(|i| i.pointer.press_origin())?;
+                    let now = response.interact_pointer_pos()?;
+                    Some([unproject(origin), unproject(now)])
+                })
+                .flatten();
+            let box_done =
+                drawing_box && ui.input(|i| i.pointer.primary_released()) && response.hovered();
             MapOut {
                 visible: geo::visible_merc_rect(projector, response.rect),
                 rect: response.rect,
                 click,
                 brushed,
                 pointer,
+                box_drag,
+                box_done,
             }
         });
         inner.inner
@@ -926,7 +946,10 @@ impl KestrelApp {
             click,
             brushed,
             pointer,
+            box_drag,
+            box_done,
         } = out;
+        self.find.drag_box(box_drag, box_done);
         self.pointer_lonlat = pointer;
         self.view_lonlat = Some(view_lonlat(&visible));
         self.commands.extend(click);
@@ -977,6 +1000,10 @@ struct MapOut {
     brushed: Option<(f64, f64)>,
     /// The lon/lat under the pointer.
     pointer: Option<(f64, f64)>,
+    /// Drawing the Find panel's box: the corners so far, and whether the button was
+    /// released.
+    box_drag: Option<[(f64, f64); 2]>,
+    box_done: bool,
 }
 
 /// The lon/lat box (W, S, E, N) of a visible Mercator rectangle, within the world (the map

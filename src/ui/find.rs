@@ -1,5 +1,5 @@
 //! The Find-scenes panel (issue 11): Sentinel-2 items of a STAC API in the current map view
-//! (or a typed box), a date range and a largest cloud cover, searched on a worker with the
+//! (or a box drawn on the map, or typed), a date range and a largest cloud cover, searched on a worker with the
 //! same [`crate::stac::search`] as `kestrel stac search`. The hits are a list (date, cloud
 //! cover, MGRS tile, the item's thumbnail, fetched on a second worker) and footprints on the
 //! map; any of them open as layers, read in place over HTTP like any STAC item.
@@ -64,6 +64,8 @@ impl Default for FindSettings {
 pub enum Area {
     /// What the map shows when *Search* is pressed.
     MapView,
+    /// A box dragged on the map.
+    Drawn,
     /// The box typed as `W,S,E,N`.
     Typed,
 }
@@ -96,6 +98,10 @@ pub struct FindPanel {
     pub bbox_text: String,
     /// Expand the panel at the next frame (File › Find scenes).
     pub reveal: bool,
+    /// The box drawn on the map (W, S, E, N).
+    drawn: Option<[f64; 4]>,
+    /// The next primary drag on the map draws the box (instead of panning).
+    drawing: bool,
     search: Task<SearchOutcome>,
     /// The box the listed search covered.
     searched: Option<[f64; 4]>,
@@ -114,6 +120,8 @@ impl FindPanel {
             area: Area::MapView,
             bbox_text: String::new(),
             reveal: false,
+            drawn: None,
+            drawing: false,
             search: Task::default(),
             searched: None,
             rows: Vec::new(),
@@ -133,6 +141,30 @@ impl FindPanel {
         match &self.rows.get(i)?.thumb {
             Thumb::Ready { image, .. } => Some(image),
             _ => None,
+        }
+    }
+
+    /// Whether the next primary drag on the map draws the search box.
+    pub fn is_drawing(&self) -> bool {
+        self.drawing
+    }
+
+    /// The box drawn on the map (W, S, E, N).
+    pub fn drawn_box(&self) -> Option<[f64; 4]> {
+        self.drawn
+    }
+
+    /// A drag on the map while drawing: from where the button went down to where the
+    /// pointer is (lon, lat); `done` when the button is released, which ends drawing.
+    pub fn drag_box(&mut self, drag: Option<[(f64, f64); 2]>, done: bool) {
+        if !self.drawing {
+            return;
+        }
+        if let Some([a, b]) = drag {
+            self.drawn = Some([a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)]);
+        }
+        if done && self.drawn.is_some() {
+            self.drawing = false;
         }
     }
 
@@ -247,6 +279,14 @@ impl FindPanel {
     fn start_search(&mut self, ctx: &egui::Context, view: Option<[f64; 4]>) {
         let bbox = match self.area {
             Area::MapView => view,
+            Area::Drawn => match self.drawn {
+                Some(b) => Some(b),
+                None => {
+                    self.search
+                        .set_error("draw the box on the map first (press \"draw\", then drag)");
+                    return;
+                }
+            },
             Area::Typed => match parse_bbox(&self.bbox_text) {
                 Ok(b) => Some(b),
                 Err(e) => {
@@ -331,7 +371,8 @@ impl FindPanel {
             .horizontal(|ui| {
                 let l = ui.label("Area");
                 ui.radio_value(&mut self.area, Area::MapView, "map view");
-                ui.radio_value(&mut self.area, Area::Typed, "box");
+                ui.radio_value(&mut self.area, Area::Drawn, "drawn box");
+                ui.radio_value(&mut self.area, Area::Typed, "typed box");
                 l
             })
             .inner;
@@ -344,6 +385,30 @@ impl FindPanel {
                             .monospace(),
                     );
                 }
+            }
+            Area::Drawn => {
+                ui.horizontal(|ui| {
+                    if ui
+                        .selectable_label(self.drawing, "draw")
+                        .on_hover_text("Then drag on the map (the right button still pans)")
+                        .clicked()
+                    {
+                        self.drawing = !self.drawing;
+                    }
+                    match (self.drawing, self.drawn) {
+                        (true, _) => {
+                            ui.label(RichText::new("drag a box on the map").small());
+                        }
+                        (false, Some([w, s, e, n])) => {
+                            ui.label(
+                                RichText::new(format!("{w:.3}, {s:.3}, {e:.3}, {n:.3}"))
+                                    .small()
+                                    .monospace(),
+                            );
+                        }
+                        (false, None) => {}
+                    }
+                });
             }
             Area::Typed => {
                 ui.add(
@@ -482,6 +547,14 @@ impl FindPanel {
     /// The searched box and the hits' footprints on the map (ticked ones thicker, the
     /// hovered one filled).
     pub fn draw(&self, painter: &egui::Painter, projector: &Projector) {
+        if let (Area::Drawn, Some([w, s, e, n])) = (self.area, self.drawn) {
+            overlays::draw_lonlat_ring(
+                painter,
+                projector,
+                &[[w, s], [e, s], [e, n], [w, n]],
+                egui::Stroke::new(2.0, Color32::from_rgb(255, 150, 40)),
+            );
+        }
         if self.rows.is_empty() {
             return;
         }

@@ -1,7 +1,8 @@
 //! Headless UI test of the Find-scenes panel (egui_kittest) against a real STAC API on
 //! loopback (`rustac serve`; skipped with a message without it) and a Range-honouring file
 //! server holding per-band COGs cut from the vendored MajorTOM chip and a PNG thumbnail.
-//! Five items: two in the map view, the dates and the cloud limit; one too cloudy (the
+//! A box is drawn on the map (a drag that does not pan). Five items: two in the box, the
+//! dates and the cloud limit; one too cloudy (the
 //! client drops it: rustac serve has no query extension), one outside the view, one after
 //! the end date. The panel lists the two in date order with their thumbnails (pixels equal
 //! to the PNG's), draws their footprints, and *Open selected* opens both items as layers
@@ -158,6 +159,40 @@ fn find_scenes_lists_thumbnails_and_opens_items() {
     assert!(
         e < b.min_x + 1.0,
         "the eastern item's tile is outside the view: {e}"
+    );
+    // draw the search box on the map: 240 x 180 points around the centre
+    h.get_by_label("drawn box").click();
+    h.run_steps(1);
+    h.get_by_label("draw").click();
+    h.run_steps(1);
+    assert!(h.state().find.is_drawing());
+    let map = h.state().map_rect;
+    let centre = h.state().view_centre();
+    let (from, to) = (
+        map.center() - egui::vec2(120.0, 90.0),
+        map.center() + egui::vec2(120.0, 90.0),
+    );
+    h.hover_at(from);
+    h.run_steps(1);
+    h.drag_at(from);
+    h.run_steps(1);
+    h.hover_at(to);
+    h.run_steps(1);
+    h.drop_at(to);
+    h.run_steps(2);
+    assert!(!h.state().find.is_drawing(), "drawing ends with the drag");
+    assert_eq!(
+        h.state().view_centre(),
+        centre,
+        "drawing does not pan the map"
+    );
+    let [w, s, e, n] = h.state().find.drawn_box().expect("a drawn box");
+    // 240 points at zoom 11 span 240 * 360 / (256 * 2^11) degrees of longitude
+    let span = 240.0 * 360.0 / (256.0 * 2f64.powi(11));
+    assert!(((e - w) - span).abs() < 1e-3, "{} vs {span}", e - w);
+    assert!(
+        w < b.min_x && e > b.max_x && s < b.min_y && n > b.max_y,
+        "{w} {s} {e} {n}"
     );
     h.get_by_label("Search").click();
     h.run_steps(1);
