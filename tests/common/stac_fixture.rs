@@ -21,6 +21,29 @@ use serde_json::{Value, json};
 /// A tiny HTTP/1.1 file server on 127.0.0.1: GET and HEAD, single `Range: bytes=a-b`,
 /// 404 for missing files, `Connection: close`. Paths under `/drop/` send the headers of
 /// the whole answer and then close after `drop_after` body bytes when the answer is longer.
+/// The query a [`RangeServer::start_signed`] server wants on every file.
+pub const SIGNATURE: &str = "sig=kestrel-test";
+
+/// `%XX` escapes decoded (the signing endpoint's `href` parameter).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub struct RangeServer {
     pub base: String,
     sent: Arc<AtomicU64>,
@@ -29,6 +52,17 @@ pub struct RangeServer {
 
 impl RangeServer {
     pub fn start(root: PathBuf, drop_after: u64) -> RangeServer {
+        Self::start_with(root, drop_after, false)
+    }
+
+    /// A server whose files answer 403 unless the query carries [`SIGNATURE`], with a
+    /// Planetary Computer–style signing endpoint at `/api/sas/v1/sign?href=…` that
+    /// answers `{"href": "<href>?<SIGNATURE>"}`.
+    pub fn start_signed(root: PathBuf) -> RangeServer {
+        Self::start_with(root, u64::MAX, true)
+    }
+
+    fn start_with(root: PathBuf, drop_after: u64, signed: bool) -> RangeServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let sent = Arc::new(AtomicU64::new(0));
@@ -38,7 +72,7 @@ impl RangeServer {
             for stream in listener.incoming().flatten() {
                 let (root, s, r) = (root.clone(), s.clone(), r.clone());
                 std::thread::spawn(move || {
-                    let _ = serve_one(stream, &root, &s, &r, drop_after);
+                    let _ = serve_one(stream, &root, &s, &r, drop_after, signed);
                 });
             }
         });
@@ -71,6 +105,7 @@ fn serve_one(
     sent: &AtomicU64,
     requests: &AtomicU64,
     drop_after: u64,
+    signed: bool,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -91,7 +126,36 @@ fn serve_one(
         }
     }
     requests.fetch_add(1, Ordering::SeqCst);
-    let path_part = target.split('?').next().unwrap_or("");
+    let (path_part, query) = target.split_once('?').unwrap_or((&target, ""));
+    if signed {
+        if path_part == "/api/sas/v1/sign" {
+            let href = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("href="))
+                .map(percent_decode)
+                .unwrap_or_default();
+            let body = json!({"href": format!("{href}?{SIGNATURE}"), "msft:expiry": "2099-01-01T00:00:00Z"})
+                .to_string();
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            return Ok(());
+        }
+        if !query.split('&').any(|kv| kv == SIGNATURE) && !path_part.ends_with(".json") {
+            let body = b"AuthenticationFailed";
+            write!(
+                stream,
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            if method != "HEAD" {
+                stream.write_all(body)?;
+            }
+            return Ok(());
+        }
+    }
     let dropping = path_part.starts_with("/drop/");
     let rel = path_part
         .trim_start_matches("/drop/")

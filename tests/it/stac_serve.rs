@@ -1,9 +1,11 @@
 //! STAC on loopback: `rustac serve` (PyPI `rustac`, found next to `$KESTREL_PYTHON`, as
 //! `$KESTREL_RUSTAC` or on `PATH`; the search tests skip with a message without it) serving
-//! items made here, and a small HTTP/1.1 server in this file that honours Range requests,
-//! counts the bytes it sends, answers 404 for missing files and can drop the connection
-//! mid-body. The scenes are per-band COGs in the Earth Search layout cut with GDAL from a
-//! `../shared/data` chip (20 m bands at 20 m), so these tests skip without `../shared`.
+//! items made here, and the small HTTP/1.1 server of `tests/common/stac_fixture.rs` that
+//! honours Range requests, counts the bytes it sends, answers 404 for missing files, can
+//! drop the connection mid-body, and can demand a signature with a signing endpoint of its
+//! own. The scenes are per-band COGs in the Earth Search layout cut with GDAL from a
+//! `../shared/data` chip (20 m bands at 20 m; these tests skip without `../shared`), or
+//! from the vendored chip for the signing test.
 //!
 //! What they assert: search filters (bbox, datetime with an inclusive date-only end, cloud
 //! cover filtered on the client since rustac serve declares no query extension), paging,
@@ -12,8 +14,9 @@
 //! embeddings), its BOA decision from `earthsearch:boa_offset_applied` despite a
 //! `raster:bands` offset, SCL cloud fractions; bytes read by opening (headers) and by the
 //! first sample; an unreachable API, a 404 asset and a dropped connection give clear errors, and
-//! `kestrel index` of the dropping item exits 75 (retry) with nothing left in its `--out-dir`.
-
+//! `kestrel index` of the dropping item exits 75 (retry) with nothing left in its `--out-dir`;
+//! assets answering 403 say to set `KESTREL_STAC_SIGN`, and with it set to the signing
+//! endpoint the item searches to the same scores as the local COGs.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -508,4 +511,109 @@ fn missing_asset_and_dropped_connection_fail_clearly() {
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "nothing is left behind: {left:?}");
+}
+
+/// The score column of a search CSV.
+fn csv_scores(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "score")
+        .expect("a score column");
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn assets_behind_a_signing_endpoint() {
+    // the vendored chip, so this runs without ../shared
+    let tmp = tempfile::tempdir().unwrap();
+    let www = tmp.path().join("www");
+    let chip = repo().join("tests/fixtures/chips/637U_59R_1_3.tif");
+    assert!(make_chip_cogs(&chip, &www.join("chip")));
+    let server = RangeServer::start_signed(www.clone());
+    let local = open(&www.join("chip"));
+    let b = local.info().bounds_wgs84;
+    let id = "S2A_32VNJ_20171030_0_L2A_SIGNED";
+    let item = earth_search_item(
+        id,
+        &server.base,
+        "chip",
+        [b.min_x, b.min_y, b.max_x, b.max_y],
+        "2017-10-30T10:32:09Z",
+    );
+    std::fs::write(www.join(format!("{id}.json")), item.to_string()).unwrap();
+    let url = format!("{}/{id}.json", server.base);
+    let cache = tmp.path().join("cache");
+    let run = |sign: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kestrel"));
+        cmd.args(args)
+            .env("KESTREL_CACHE_DIR", &cache)
+            .env("HF_HUB_OFFLINE", "1")
+            .env_remove("KESTREL_STAC_SIGN");
+        if let Some(s) = sign {
+            cmd.env("KESTREL_STAC_SIGN", s);
+        }
+        cmd.output().unwrap()
+    };
+
+    // unsigned: the asset answers 403 and the error says what to set
+    let out = run(None, &["info", &url]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in [
+        "need signing",
+        "HTTP 403",
+        "KESTREL_STAC_SIGN",
+        &format!("{}/chip/", server.base),
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+
+    // signed at the endpoint: the item opens and searches as the local COGs do
+    let endpoint = format!("{}/api/sas/v1/sign", server.base);
+    let out = run(Some(&endpoint), &["info", &url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Bands (11)"), "ten bands and SCL: {text}");
+    let model = repo().join("tests/fixtures/msclip_tiny/msclip_random.safetensors");
+    let model = model.to_string_lossy();
+    let (signed_csv, local_csv) = (tmp.path().join("signed.csv"), tmp.path().join("local.csv"));
+    let chip_dir = www.join("chip").to_string_lossy().into_owned();
+    for (scene, csv) in [(url.as_str(), &signed_csv), (chip_dir.as_str(), &local_csv)] {
+        let out = run(
+            Some(&endpoint),
+            &[
+                "search",
+                "--model",
+                &model,
+                "--query",
+                "fields",
+                "--top",
+                "5",
+                "--csv",
+                &csv.to_string_lossy(),
+                scene,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (signed, local) = (csv_scores(&signed_csv), csv_scores(&local_csv));
+    assert!(!signed.is_empty());
+    assert_eq!(
+        signed, local,
+        "the signed item's scores are the local COGs' scores"
+    );
 }
