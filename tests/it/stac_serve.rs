@@ -17,6 +17,7 @@
 //! `kestrel index` of the dropping item exits 75 (retry) with nothing left in its `--out-dir`;
 //! assets answering 403 say to set `KESTREL_STAC_SIGN`, and with it set to the signing
 //! endpoint the item searches to the same scores as the local COGs.
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
