@@ -455,6 +455,18 @@ impl KestrelApp {
                     ))
                     .monospace(),
                 );
+                // and in the selected scene's CRS
+                if let Some(layer) = self.active_layer()
+                    && let Some((x, y)) = layer.to_scene_crs(lon, lat)
+                    && let Some(scene) = &layer.scene
+                {
+                    let crs = &scene.info().crs;
+                    let name = crs
+                        .epsg
+                        .map_or_else(|| crs.name.clone(), |e| format!("EPSG:{e}"));
+                    ui.separator();
+                    ui.label(RichText::new(format!("x {x:.1}  y {y:.1}  {name}")).monospace());
+                }
                 ui.separator();
             }
             match self.basemap.health() {

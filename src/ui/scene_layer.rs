@@ -22,6 +22,7 @@ use egui::{ColorImage, TextureHandle, TextureOptions};
 
 use super::LayerId;
 use super::task::{Task, TaskEvent};
+use crate::raster::georef::CrsTransformer;
 use crate::raster::view::{self, RenderOutput, ViewNeed};
 use crate::raster::{BandStack, Bounds, Scene};
 
@@ -67,6 +68,9 @@ pub struct SceneLayer {
     requested_view: Option<(Bounds, usize, usize, LayerStyle)>,
     /// Message for the user when a render fails (shown once).
     pub last_error: Option<String>,
+    /// Lon/lat to the scene's CRS, built at first use (for the status bar; `None` when the
+    /// CRS has no transform).
+    crs_transform: std::cell::OnceCell<Option<CrsTransformer>>,
 }
 
 impl SceneLayer {
@@ -107,7 +111,19 @@ impl SceneLayer {
             wanted_since: Instant::now(),
             requested_view: None,
             last_error: None,
+            crs_transform: std::cell::OnceCell::new(),
         }
+    }
+
+    /// A lon/lat point in the scene's CRS, as the status bar shows it (no I/O; the
+    /// transform is built once).
+    pub fn to_scene_crs(&self, lon: f64, lat: f64) -> Option<(f64, f64)> {
+        let scene = self.scene.as_ref()?;
+        let t = self
+            .crs_transform
+            .get_or_init(|| CrsTransformer::new(&scene.info().crs.wkt).ok())
+            .as_ref()?;
+        t.from_wgs84(&[(lon, lat)]).ok()?.first().copied()
     }
 
     pub fn name(&self) -> String {
@@ -166,6 +182,7 @@ impl SceneLayer {
         }
         let scene = Arc::new(scene);
         self.scene = Some(scene.clone());
+        self.crs_transform = std::cell::OnceCell::new();
         self.state = LayerState::Ready;
         self.sample = None;
         self.overview = None;

@@ -163,6 +163,34 @@ fn status_bar_coordinates_and_keyboard_shortcuts() {
         "{shown} vs {lat} {lon}"
     );
 
+    // and in the scene's CRS (UTM 33N), as GDAL transforms the same point
+    let shown = h
+        .query_all_by_label_contains("EPSG:32633")
+        .filter_map(|n| {
+            let node = n.accesskit_node();
+            node.label().or_else(|| node.value())
+        })
+        .next()
+        .expect("scene coordinates in the status bar");
+    let mut utm = gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap();
+    let mut ll = gdal::spatial_ref::SpatialRef::from_epsg(4326).unwrap();
+    ll.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+    utm.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+    let t = gdal::spatial_ref::CoordTransform::new(&ll, &utm).unwrap();
+    // (the status bar's own lon/lat, printed to 1e-5 degrees: about a metre)
+    let (mut xs, mut ys) = ([nums[1]], [nums[0]]);
+    t.transform_coords(&mut xs, &mut ys, &mut []).unwrap();
+    let xy: Vec<f64> = shown
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    assert!(
+        (xy[0] - xs[0]).abs() < 2.0 && (xy[1] - ys[0]).abs() < 2.0,
+        "{shown} vs {} {}",
+        xs[0],
+        ys[0]
+    );
+
     // H hides and shows the heatmap, + zooms in, Ctrl+W closes the selected scene
     h.key_press(egui::Key::H);
     h.run_steps(2);
