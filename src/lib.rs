@@ -17,7 +17,8 @@
 //! - [`search`]: cutting a scene into model tiles, building and caching the embedding
 //!   index (GeoParquet), scoring queries.
 //! - [`stac`]: STAC API search and STAC items as scene inputs (bands read in place).
-//! - [`export`]: CSV / GeoJSON writers for ranked results.
+//! - [`export`]: CSV / GeoJSON / GeoPackage writers for ranked results.
+//! - [`session_file`]: the viewer's session (layers, styles, view, query) saved and reopened.
 //! - [`jobs`], [`atomic`] (crate `kestrel-base`): worker threads with progress and
 //!   cancellation; atomic file writes.
 //! - [`cli`]: headless subcommands; [`build_info`]: version, commit, features, CPU kernels, GDAL.
@@ -41,5 +42,6 @@ pub mod cli;
 pub mod export;
 pub mod raster;
 pub mod search;
+pub mod session_file;
 pub mod stac;
 pub mod ui;

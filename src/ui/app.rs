@@ -18,11 +18,15 @@ use super::layers_panel;
 use super::scene_layer::{LayerEvent, SceneLayer};
 use super::search::{SearchPanel, SearchSettings};
 use super::swipe::{self, CompareMode, LayerSwipe};
-use super::task::{Dialog, DialogEvent};
+use super::task::{Dialog, DialogEvent, Task};
 use super::world::WorldOutline;
 use super::{LayerId, geo, overlays};
 use crate::raster::Bounds;
 use crate::raster::georef::{lonlat_to_web_mercator, web_mercator_to_lonlat};
+
+mod session;
+
+pub use session::is_session_file;
 
 const SETTINGS_KEY: &str = "kestrel-settings";
 const MAX_RECENT: usize = 12;
@@ -136,6 +140,11 @@ pub struct KestrelApp {
     pub view_lonlat: Option<[f64; 4]>,
     /// The Open URL window's text while it is shown.
     url_prompt: Option<String>,
+    session_dialog: Dialog<session::SessionPick>,
+    session_job: Task<session::SessionDone>,
+    /// Layers opened from a session: they keep the session's view instead of fitting the
+    /// map to themselves.
+    keep_view: std::collections::HashSet<LayerId>,
     /// Where to centre the map at the next frame (a search hit).
     pending_centre: Option<(f64, f64)>,
     /// A scene being opened to show a hit: centre on the hit when it is open.
@@ -201,6 +210,9 @@ impl KestrelApp {
             find: FindPanel::new(find),
             view_lonlat: None,
             url_prompt: None,
+            session_dialog: Dialog::default(),
+            session_job: Task::default(),
+            keep_view: std::collections::HashSet::new(),
             pending_centre: None,
             centre_after_open: None,
             pending_zoom_in: None,
@@ -327,7 +339,9 @@ impl KestrelApp {
                 .set_title("Open Sentinel-2 scene")
                 .add_filter(
                     "Sentinel-2",
-                    &["tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip"],
+                    &[
+                        "tif", "tiff", "xml", "jp2", "vrt", "SAFE", "zip", "json", "kestrel",
+                    ],
                 )
                 .add_filter("All files", &["*"])
                 .pick_file()
@@ -366,6 +380,16 @@ impl KestrelApp {
                     self.url_prompt = Some(String::new());
                     ui.close();
                 }
+                ui.separator();
+                if ui.button("Open session…").clicked() {
+                    self.ask_session(false, ui.ctx());
+                    ui.close();
+                }
+                if ui.button("Save session…").clicked() {
+                    self.ask_session(true, ui.ctx());
+                    ui.close();
+                }
+                ui.separator();
                 if ui.button("Find scenes…").clicked() {
                     self.find.reveal = true;
                     ui.close();
@@ -1067,6 +1091,10 @@ impl eframe::App for KestrelApp {
         self.handle_dropped_files(ctx);
         let to_open = std::mem::take(&mut self.pending_open);
         for p in to_open {
+            if is_session_file(&p) {
+                self.open_session(p, ctx);
+                continue;
+            }
             let id = LayerId(self.next_layer_id);
             self.next_layer_id += 1;
             self.layers.push(SceneLayer::open(id, p, ctx));
@@ -1084,7 +1112,10 @@ impl eframe::App for KestrelApp {
                         }
                         other => {
                             self.centre_after_open = other;
-                            self.pending_fit = layer.scene.as_ref().map(|s| s.info().bounds_3857);
+                            if !self.keep_view.remove(&layer.id) {
+                                self.pending_fit =
+                                    layer.scene.as_ref().map(|s| s.info().bounds_3857);
+                            }
                         }
                     }
                 }
@@ -1101,6 +1132,7 @@ impl eframe::App for KestrelApp {
         }
         self.search.follow(self.active);
         self.find.poll(ctx);
+        self.poll_session(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

@@ -10,6 +10,7 @@ mod find;
 mod labels;
 mod models;
 mod search;
+mod session;
 mod swipe;
 mod viewer;
 
