@@ -14,6 +14,7 @@ pub mod info;
 pub mod model_cmds;
 mod models_cmd;
 mod probe_cmd;
+mod render_cmd;
 mod search_cmds;
 pub mod stac_cmd;
 mod tokenize;
@@ -61,6 +62,9 @@ pub enum Command {
     Compare(compare_cmd::CompareArgs),
     /// Search a STAC API for Sentinel-2 items (`kestrel stac search --api URL --bbox ...`).
     Stac(stac_cmd::StacArgs),
+    /// Draw a scene as the viewer does (band combination, stretch) into a georeferenced
+    /// GeoTIFF or PNG (Web Mercator).
+    Render(render_cmd::RenderArgs),
     /// Time the model towers with random weights (image throughput, text latency).
     BenchModel(model_cmds::BenchModelArgs),
     /// Time indexing a scene: tiles/s, model vs outside-the-model time, peak memory.
@@ -363,5 +367,6 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::BenchModel(a) => model_cmds::bench_model(a),
         Command::BenchIndex(a) => bench_index::run(&a),
         Command::Stac(a) => stac_cmd::run(&a),
+        Command::Render(a) => render_cmd::run(&a),
     }
 }

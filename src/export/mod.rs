@@ -1,6 +1,6 @@
 //! Exports of search results: ranked tiles and zero-shot classification results, to CSV
 //! ([`csv`]), GeoJSON ([`geojson`]) and GeoPackage ([`gpkg`], through GDAL), written
-//! atomically.
+//! atomically; and the rendered map view as a georeferenced picture ([`view_image`]).
 //!
 //! Both formats carry the same columns, built once here: a CSV row and a GeoJSON
 //! feature's properties hold the same names and values (the CSV adds a `wkt` column,
@@ -26,6 +26,7 @@
 pub mod csv;
 pub mod geojson;
 pub mod gpkg;
+pub mod view_image;
 
 use std::collections::HashMap;
 use std::io;

@@ -47,10 +47,14 @@ pub fn init_gdal() {
             .map_or(2, |n| n.get())
             .clamp(1, 4);
         set_default("GDAL_CACHEMAX", "256");
-        // STAC assets read in place through /vsicurl/: no directory listing on open, a
-        // block cache of fetched ranges, parallel range requests with neighbours merged,
-        // and retries of transient HTTP failures.
-        set_default("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
+        // STAC assets read in place through /vsicurl/: no directory listing on open (and
+        // no probing for side files, each a request), a block cache of fetched ranges,
+        // parallel range requests with neighbours merged, and retries of transient HTTP
+        // failures. Only for /vsicurl/: a local GeoTIFF's .ovr and .aux.xml and a PNG's
+        // world file must still be found.
+        if std::env::var_os("GDAL_DISABLE_READDIR_ON_OPEN").is_none() {
+            set_path_option("/vsicurl/", "GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR");
+        }
         set_default(
             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS",
             ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2",
@@ -65,6 +69,19 @@ pub fn init_gdal() {
         set_default("GDAL_HTTP_TIMEOUT", "60");
         set_default("GDAL_NUM_THREADS", &threads.to_string());
     });
+}
+
+/// A GDAL configuration option for paths under `prefix` only (VSISetPathSpecificOption).
+fn set_path_option(prefix: &str, key: &str, value: &str) {
+    let (Ok(p), Ok(k), Ok(v)) = (
+        std::ffi::CString::new(prefix),
+        std::ffi::CString::new(key),
+        std::ffi::CString::new(value),
+    ) else {
+        return;
+    };
+    // SAFETY: three NUL-terminated strings that outlive the call; GDAL copies them.
+    unsafe { gdal_sys::VSISetPathSpecificOption(p.as_ptr(), k.as_ptr(), v.as_ptr()) };
 }
 
 /// A band found while opening, before the radiometry is decided.

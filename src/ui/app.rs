@@ -24,6 +24,7 @@ use super::{LayerId, geo, overlays};
 use crate::raster::Bounds;
 use crate::raster::georef::{lonlat_to_web_mercator, web_mercator_to_lonlat};
 
+mod export_view;
 mod session;
 
 pub use session::is_session_file;
@@ -145,6 +146,12 @@ pub struct KestrelApp {
     /// Layers opened from a session: they keep the session's view instead of fitting the
     /// map to themselves.
     keep_view: std::collections::HashSet<LayerId>,
+    /// The map's Web Mercator rectangle in the last frame.
+    pub view_bounds_3857: Option<Bounds>,
+    view_export_dialog: Dialog<PathBuf>,
+    /// A screenshot of the map asked for (File › Export map view).
+    capture: Option<export_view::PendingCapture>,
+    view_export_job: Task<PathBuf>,
     /// Where to centre the map at the next frame (a search hit).
     pending_centre: Option<(f64, f64)>,
     /// A scene being opened to show a hit: centre on the hit when it is open.
@@ -213,6 +220,10 @@ impl KestrelApp {
             session_dialog: Dialog::default(),
             session_job: Task::default(),
             keep_view: std::collections::HashSet::new(),
+            view_bounds_3857: None,
+            view_export_dialog: Dialog::default(),
+            capture: None,
+            view_export_job: Task::default(),
             pending_centre: None,
             centre_after_open: None,
             pending_zoom_in: None,
@@ -387,6 +398,10 @@ impl KestrelApp {
                 }
                 if ui.button("Save session…").clicked() {
                     self.ask_session(true, ui.ctx());
+                    ui.close();
+                }
+                if ui.button("Export map view…").clicked() {
+                    self.ask_export_view(ui.ctx());
                     ui.close();
                 }
                 ui.separator();
@@ -988,6 +1003,7 @@ impl KestrelApp {
         self.find.drag_box(box_drag, box_done);
         self.pointer_lonlat = pointer;
         self.view_lonlat = Some(view_lonlat(&visible));
+        self.view_bounds_3857 = Some(visible);
         self.commands.extend(click);
         if let (Some((lon, lat)), Some(id)) = (brushed, self.active) {
             self.search.brush_at(id, lon, lat);
@@ -1133,6 +1149,7 @@ impl eframe::App for KestrelApp {
         self.search.follow(self.active);
         self.find.poll(ctx);
         self.poll_session(ctx);
+        self.poll_view_export(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

@@ -13,6 +13,7 @@ mod cli_index_jobs;
 mod cli_info;
 mod cli_probe;
 mod cli_radiometry;
+mod cli_render;
 mod cli_search;
 mod cluster;
 mod export_roundtrip;

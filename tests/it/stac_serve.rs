@@ -397,6 +397,9 @@ fn bytes_read_by_open_and_by_the_first_sample() {
     server.reset();
     let scene = open(Path::new(&format!("{}/aber.json", server.base)));
     let open_bytes = server.bytes();
+    let open_requests = server.requests();
+    // about two a band (10 of them): no directory listing, no probing for side files
+    assert!(open_requests <= 22, "open took {open_requests} requests");
     server.reset();
     let sample = kestrel::raster::view::sample(&scene, &CancelToken::new()).unwrap();
     let sample_bytes = server.bytes();

@@ -210,3 +210,90 @@ fn status_bar_coordinates_and_keyboard_shortcuts() {
     h.run_steps(3);
     assert!(h.state().layers.is_empty());
 }
+
+#[test]
+fn export_map_view_writes_the_map_as_drawn_georeferenced() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-export-view");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut h = harness(vec![demo()]);
+    step_until(&mut h, "the demo scene to render", overview_ready);
+    h.run_steps(5);
+    let ctx = h.ctx.clone();
+    let tif = tmp.join("view.tif");
+    // the map as it is now (a message in the status bar afterwards makes it shorter)
+    let map = h.state().map_rect;
+    let bounds = h.state().view_bounds_3857.unwrap();
+    h.state_mut().export_view_to(tif.clone(), &ctx);
+    h.run_steps(1);
+    let screen = h.render().unwrap();
+    step_until(&mut h, "the map view written", |app| {
+        !app.view_export_busy()
+    });
+    assert!(
+        h.state()
+            .messages
+            .iter()
+            .any(|m| m.text.contains("map view saved")),
+        "{:?}",
+        h.state().messages
+    );
+    let ppp = ctx.pixels_per_point();
+    let ds = gdal::Dataset::open(&tif).unwrap();
+    let (w, h_px) = ds.raster_size();
+    assert_eq!(
+        (w, h_px),
+        (
+            (map.width() * ppp).round() as usize,
+            (map.height() * ppp).round() as usize
+        )
+    );
+    let gt = ds.geo_transform().unwrap();
+    assert!(
+        (gt[0] - bounds.min_x).abs() < 1e-6 && (gt[3] - bounds.max_y).abs() < 1e-6,
+        "{gt:?}"
+    );
+    assert!((gt[1] * w as f64 - bounds.width()).abs() < 1e-6, "{gt:?}");
+    assert_eq!(ds.spatial_ref().unwrap().auth_code().unwrap(), 3857);
+    // its pixels are the map's on screen
+    let bands: Vec<Vec<u8>> = (1..=3)
+        .map(|b| {
+            ds.rasterband(b)
+                .unwrap()
+                .read_as::<u8>((0, 0), (w, h_px), (w, h_px), None)
+                .unwrap()
+                .data()
+                .to_vec()
+        })
+        .collect();
+    let (x0, y0) = (
+        (map.left() * ppp).round() as u32,
+        (map.top() * ppp).round() as u32,
+    );
+    let mut bad = 0usize;
+    for y in 0..h_px {
+        for x in 0..w {
+            let p = screen.get_pixel(x0 + x as u32, y0 + y as u32).0;
+            if (0..3).any(|c| p[c].abs_diff(bands[c][y * w + x]) > 2) {
+                bad += 1;
+            }
+        }
+    }
+    assert!(bad * 1000 < w * h_px, "{bad} of {} pixels differ", w * h_px);
+
+    // a PNG gets a world file; another extension is refused naming the file
+    let png = tmp.join("view.png");
+    h.state_mut().export_view_to(png.clone(), &ctx);
+    h.run_steps(1);
+    step_until(&mut h, "the PNG written", |app| !app.view_export_busy());
+    assert!(png.is_file() && tmp.join("view.wld").is_file());
+    h.state_mut().export_view_to(tmp.join("view.jpg"), &ctx);
+    assert!(
+        h.state()
+            .messages
+            .iter()
+            .any(|m| m.error && m.text.contains("view.jpg")),
+        "{:?}",
+        h.state().messages
+    );
+}
