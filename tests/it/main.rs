@@ -1,11 +1,13 @@
 //! Kestrel's integration tests, one binary (the UI tests are the other, `tests/ui`): the
 //! raster core on the fixtures and `../shared/data`, search end to end with the tiny model,
-//! GeoParquet and export round trips and interop, and every command through the `kestrel`
-//! binary. The model's own parity tests live with it, in `crates/kestrel-model/tests`.
+//! GeoParquet and export round trips and interop, every command through the `kestrel`
+//! binary, and the fuzz targets of the index and STAC readers. The model's own parity
+//! tests live with it, in `crates/kestrel-model/tests`.
 
 mod common;
 
 mod bad_input;
+mod bad_input_corpus;
 mod cli_compare;
 mod cli_index_jobs;
 mod cli_info;
@@ -14,6 +16,7 @@ mod cli_radiometry;
 mod cli_search;
 mod cluster;
 mod export_roundtrip;
+mod fuzz;
 mod geoparquet_interop;
 mod geoparquet_roundtrip;
 mod gpkg_export;
