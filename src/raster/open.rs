@@ -130,6 +130,9 @@ pub(crate) fn gdal_open(source: &Path) -> gdal::errors::Result<Dataset> {
     #[cfg(not(unix))]
     let bytes = source.to_string_lossy().into_owned().into_bytes();
     let c_source = std::ffi::CString::new(bytes)?;
+    // what `Dataset::open` does first: register GDAL's drivers (once)
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(gdal::DriverManager::register_all);
     // SAFETY: a NUL-terminated name; NULL driver, option and sibling lists are allowed.
     let handle = unsafe {
         gdal_sys::GDALOpenEx(

@@ -159,7 +159,7 @@ fn all_zero_and_all_nodata_scenes_say_why_nothing_is_ranked() {
                 .unwrap();
         }
     }
-    let why = "no results: none of the 1 tiles has an embedding (1 skipped for nodata over \
+    let why = "no results: none of the 4 tiles has an embedding (4 skipped for nodata over \
                --max-nodata, 0 for cloud over --max-cloud)";
     for p in [&zero, &nodata] {
         let f = s(p);
@@ -365,11 +365,11 @@ fn a_file_name_that_is_not_utf8_opens_and_searches() {
     );
     assert!(info.contains("Bands (12):"), "{info}");
     let model = tiny();
-    let args: Vec<&OsStr> = ["search", "--model", &model, "--query", "x"]
-        .iter()
+    let mut args: Vec<&OsStr> = ["search", "--model", model.as_str(), "--query", "x"]
+        .into_iter()
         .map(OsStr::new)
-        .chain([odd.as_os_str()])
         .collect();
+    args.push(odd.as_os_str());
     let hits = ok(&kestrel(tmp.path(), &args));
     assert_eq!(hits.lines().count(), 1, "{hits}");
 }
