@@ -18,7 +18,7 @@ use crate::search::archive;
 use crate::search::cache::{self, CacheOutcome};
 use crate::search::geoparquet;
 use crate::search::index::{IndexOptions, TileIndex, build_index, default_readers};
-use crate::search::record::{IndexMeta, TileRecord};
+use crate::search::record::{IndexMeta, TileRecord, TileStatus};
 use crate::search::session::{self, ExportFormat, Query};
 
 impl IndexArgs {
@@ -173,6 +173,9 @@ pub fn run_search(args: &SearchArgs) -> anyhow::Result<()> {
         (metas, tiles, ranking)
     };
     let top: Vec<(usize, f32)> = ranking.visible(f32::NEG_INFINITY, args.top).collect();
+    if top.is_empty() {
+        eprintln!("kestrel: {}", no_results(&tiles));
+    }
     for (path, format) in [
         (&args.csv, ExportFormat::Csv),
         (&args.geojson, ExportFormat::GeoJson),
@@ -217,6 +220,9 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
     let classifier = session::classifier(&model, &classes, args.templates.into())?;
     let (metas, tiles) = collect(&inputs, &args.index, &model)?;
     let result = session::classify(&classifier, &tiles);
+    if result.counts().iter().all(|&n| n == 0) {
+        eprintln!("kestrel: {}", no_results(&tiles));
+    }
     for (path, format) in [
         (&args.csv, ExportFormat::Csv),
         (&args.geojson, ExportFormat::GeoJson),
@@ -235,4 +241,17 @@ pub fn run_classify_scene(args: &ClassifySceneArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why a search or classification found nothing (an all-nodata or all-cloud scene): said
+/// on stderr so that empty output is not mistaken for a failure or for "no match".
+fn no_results(tiles: &[TileRecord]) -> String {
+    let count = |s: TileStatus| tiles.iter().filter(|t| t.status == s).count();
+    format!(
+        "no results: none of the {} tiles has an embedding ({} skipped for nodata over \
+         --max-nodata, {} for cloud over --max-cloud)",
+        tiles.len(),
+        count(TileStatus::SkippedNodata),
+        count(TileStatus::SkippedCloud)
+    )
 }

@@ -9,6 +9,10 @@ use crate::jobs::Cancelled;
 pub enum RasterError {
     #[error("{}: no such file or folder", path.display())]
     NotFound { path: PathBuf },
+    /// The path exists or may exist but cannot be looked at (a name component over 255
+    /// bytes, a folder without search permission, a symlink loop).
+    #[error("{}: cannot read it: {detail}", path.display())]
+    Inaccessible { path: PathBuf, detail: String },
     #[error("{} is not a regular file (it is {kind})", path.display())]
     NotAFile { path: PathBuf, kind: &'static str },
 

@@ -89,7 +89,7 @@ pub(super) struct Found {
     pub(super) role: BandRole,
     pub(super) identified_by: String,
     pub(super) description: String,
-    pub(super) source: String,
+    pub(super) source: PathBuf,
     pub(super) source_band: usize,
     pub(super) grid: Grid,
     pub(super) data_type: GdalTypeInfo,
@@ -128,11 +128,59 @@ fn type_info(t: gdal::raster::GdalDataType) -> GdalTypeInfo {
     }
 }
 
-pub(super) fn open_dataset(path: &Path, source: &str) -> Result<Dataset, RasterError> {
-    Dataset::open(source).map_err(|e| RasterError::Open {
+pub(super) fn open_dataset(path: &Path, source: &Path) -> Result<Dataset, RasterError> {
+    gdal_open(source).map_err(|e| RasterError::Open {
         path: path.to_path_buf(),
         message: unreadable_reason(path).unwrap_or_else(|| gdal_message(&e)),
     })
+}
+
+/// `GDALOpenEx` on the bytes of `source`, as the `gdal` crate's `Dataset::open` does but
+/// without its lossy UTF-8 conversion, so a file whose name is not UTF-8 (any bytes but
+/// NUL are a valid Linux name) opens instead of GDAL looking for `chip_\u{fffd}.tif`.
+pub(crate) fn gdal_open(source: &Path) -> gdal::errors::Result<Dataset> {
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt as _;
+        source.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(not(unix))]
+    let bytes = source.to_string_lossy().into_owned().into_bytes();
+    let c_source = std::ffi::CString::new(bytes)?;
+    // what `Dataset::open` does first: register GDAL's drivers (once)
+    static DRIVERS: Once = Once::new();
+    DRIVERS.call_once(gdal::DriverManager::register_all);
+    // SAFETY: a NUL-terminated name; NULL driver, option and sibling lists are allowed.
+    let handle = unsafe {
+        gdal_sys::GDALOpenEx(
+            c_source.as_ptr(),
+            gdal::GdalOpenFlags::GDAL_OF_READONLY.bits(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if handle.is_null() {
+        return Err(gdal::errors::GdalError::NullPointer {
+            method_name: "GDALOpenEx",
+            msg: last_gdal_error(),
+        });
+    }
+    // SAFETY: a dataset handle GDALOpenEx just returned, owned by the new `Dataset`.
+    Ok(unsafe { Dataset::from_c_dataset(handle) })
+}
+
+/// GDAL's last error message (and reset it), as the `gdal` crate reports a NULL handle.
+fn last_gdal_error() -> String {
+    // SAFETY: CPLGetLastErrorMsg returns a pointer to a thread-local NUL-terminated string
+    // (never NULL), valid until the next CPL call; it is copied before CPLErrorReset.
+    unsafe {
+        let msg = std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg())
+            .to_string_lossy()
+            .into_owned();
+        gdal_sys::CPLErrorReset();
+        msg
+    }
 }
 
 /// Why GDAL cannot open `path`, in plainer words than its own ("NULL pointer" for an empty
@@ -229,7 +277,7 @@ pub(super) fn band_facts(
     ds: &Dataset,
     i: usize,
     path: &Path,
-    source: &str,
+    source: &Path,
     grid: Grid,
 ) -> Result<Found, RasterError> {
     let rb = ds.rasterband(i).map_err(|e| RasterError::Open {
@@ -243,7 +291,7 @@ pub(super) fn band_facts(
         role: BandRole::Other,
         identified_by: String::new(),
         description: rb.description().unwrap_or_default(),
-        source: source.to_string(),
+        source: source.to_path_buf(),
         source_band: i,
         grid,
         data_type: type_info(rb.band_type()),
@@ -251,7 +299,11 @@ pub(super) fn band_facts(
         gdal_scale: rb.scale().filter(|s| *s != 1.0),
         gdal_offset: rb.offset().filter(|o| *o != 0.0),
         overviews: (count, arbitrary),
-        jp2: ds.driver().short_name() == "JP2OpenJPEG" || source.starts_with("SENTINEL2_"),
+        jp2: ds.driver().short_name() == "JP2OpenJPEG"
+            || source
+                .as_os_str()
+                .as_encoded_bytes()
+                .starts_with(b"SENTINEL2_"),
     })
 }
 
@@ -310,10 +362,19 @@ impl Scene {
         if crate::stac::is_item_source(path) {
             return Self::open_stac_item(path, cancel);
         }
-        let Ok(meta) = std::fs::metadata(path) else {
-            return Err(RasterError::NotFound {
-                path: path.to_path_buf(),
-            });
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RasterError::NotFound {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(e) => {
+                return Err(RasterError::Inaccessible {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                });
+            }
         };
         if !meta.is_file() && !meta.is_dir() {
             // a FIFO or a device would block GDAL forever
@@ -341,7 +402,7 @@ impl Scene {
     // ---------------------------------------------------------------- openers
 
     fn open_file(path: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
-        let src = path.to_string_lossy().into_owned();
+        let src = path.to_path_buf();
         let ds = open_dataset(path, &src)?;
         let driver = ds.driver().short_name();
         if driver == "SENTINEL2" {
@@ -507,7 +568,7 @@ impl Scene {
             let Some((role, tok)) = role_from_text(&s) else {
                 continue;
             };
-            let src = f.to_string_lossy().into_owned();
+            let src = f.clone();
             let ds = open_dataset(f, &src)?;
             let c = crs_info(&ds, f, "band file without projection")?;
             match &crs {
@@ -566,6 +627,31 @@ impl Scene {
         for f in &found {
             let b = f.grid.bounds();
             let tol = f.grid.resolution();
+            if b.min_x >= rb.max_x
+                || b.max_x <= rb.min_x
+                || b.min_y >= rb.max_y
+                || b.max_y <= rb.min_y
+            {
+                // Not a band of this scene (another tile, another date): every read would be
+                // nodata, which the user would only see as an empty search.
+                return Err(RasterError::Unsupported {
+                    path: f.source.clone(),
+                    reason: format!(
+                        "its {} extent (x {:.0} .. {:.0}, y {:.0} .. {:.0}) does not overlap \
+                         the other band files (x {:.0} .. {:.0}, y {:.0} .. {:.0}): it belongs \
+                         to another scene",
+                        f.role,
+                        b.min_x,
+                        b.max_x,
+                        b.min_y,
+                        b.max_y,
+                        rb.min_x,
+                        rb.max_x,
+                        rb.min_y,
+                        rb.max_y
+                    ),
+                });
+            }
             if (b.min_x - rb.min_x).abs() > tol
                 || (b.max_x - rb.max_x).abs() > tol
                 || (b.min_y - rb.min_y).abs() > tol
@@ -606,7 +692,7 @@ impl Scene {
     }
 
     fn open_safe(path: &Path, mtd: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
-        let main_src = mtd.to_string_lossy().into_owned();
+        let main_src = mtd.to_path_buf();
         let ds = open_dataset(mtd, &main_src)?;
         let subs: Vec<String> = ds
             .metadata_domain("SUBDATASETS")
@@ -651,13 +737,13 @@ impl Scene {
                 continue;
             };
             cancel.check()?;
-            let sds = open_dataset(path, sub)?;
+            let sds = open_dataset(path, Path::new(sub))?;
             if crs.is_none() {
                 crs = Some(crs_info(&sds, path, "subdataset without CRS")?);
             }
             let grid = dataset_grid(&sds, path)?;
             for i in 1..=sds.raster_count() {
-                let facts = band_facts(&sds, i, path, sub, grid)?;
+                let facts = band_facts(&sds, i, path, Path::new(sub), grid)?;
                 let bandname = sds
                     .rasterband(i)
                     .ok()

@@ -92,7 +92,7 @@ impl Scene {
         for b in &it.bands {
             cancel.check()?;
             let fpath = Path::new(&b.href);
-            let ds = open_dataset(fpath, &b.gdal_path)
+            let ds = open_dataset(fpath, Path::new(&b.gdal_path))
                 .map_err(|e| remote_failure(&b.href, e, sign.is_some()))?;
             let c = crs_info(&ds, fpath, "band asset without projection")?;
             match &crs {
@@ -115,7 +115,7 @@ impl Scene {
             found.push(Found {
                 role: b.role,
                 identified_by: b.identified_by.clone(),
-                ..band_facts(&ds, 1, fpath, &b.gdal_path, grid)?
+                ..band_facts(&ds, 1, fpath, Path::new(&b.gdal_path), grid)?
             });
         }
         let Some(crs) = crs else {

@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void};
+use std::path::PathBuf;
 
 use gdal::Dataset;
 use gdal::raster::GdalDataType;
@@ -371,7 +372,8 @@ struct Opened {
 /// Reads windows of one scene, keeping its GDAL datasets open. `Send`, not `Sync`.
 pub struct SceneReader<'a> {
     scene: &'a Scene,
-    datasets: RefCell<HashMap<String, Opened>>,
+    /// By source and whether it is wrapped in a VRT declaring DN 0 nodata.
+    datasets: RefCell<HashMap<(PathBuf, bool), Opened>>,
 }
 
 impl<'a> SceneReader<'a> {
@@ -418,18 +420,14 @@ impl<'a> SceneReader<'a> {
             && band.nodata.is_none()
             && alg != Resampling::Nearest
             && src_px_per_out <= 1.5;
-        let key = if wrap_nodata {
-            format!("{}\u{0}nodata0", band.source)
-        } else {
-            band.source.clone()
-        };
+        let key = (band.source.clone(), wrap_nodata);
         let mut cache = self.datasets.borrow_mut();
         if !cache.contains_key(&key) {
             let open_err = |e: gdal::errors::GdalError| RasterError::Open {
                 path: band.source.clone().into(),
                 message: gdal_message(&e),
             };
-            let base = Dataset::open(&band.source).map_err(open_err)?;
+            let base = super::open::gdal_open(&band.source).map_err(open_err)?;
             let vrt = if wrap_nodata {
                 let drv = gdal::DriverManager::get_driver_by_name("VRT").map_err(open_err)?;
                 let vrt = base

@@ -47,8 +47,10 @@ pub struct BandInfo {
     pub identified_by: String,
     /// GDAL band description.
     pub description: String,
-    /// GDAL dataset holding the band (a file path or a subdataset name).
-    pub source: String,
+    /// GDAL dataset holding the band (a file path or a subdataset name; a path, so that a
+    /// name that is not UTF-8 reaches GDAL intact).
+    #[serde(serialize_with = "lossy_path")]
+    pub source: PathBuf,
     /// 1-based band number in `source`.
     pub source_band: usize,
     /// The band's own pixel grid (same CRS as the scene).
@@ -306,4 +308,9 @@ impl Scene {
 
 fn is_integer_type_name(name: &str) -> bool {
     !name.starts_with("Float") && name != "Unknown"
+}
+
+/// Serialise a path as text, replacing bytes that are not UTF-8 (JSON has no other way).
+fn lossy_path<S: serde::Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
 }

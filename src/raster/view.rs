@@ -263,7 +263,7 @@ mod tests {
             role,
             identified_by: String::new(),
             description: String::new(),
-            source: String::new(),
+            source: std::path::PathBuf::new(),
             source_band: 1,
             grid: Grid {
                 width: 1,

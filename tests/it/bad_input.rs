@@ -18,21 +18,26 @@ use kestrel::search::record::TileStatus;
 
 use super::common::{fixture, repo};
 
-fn s(p: &Path) -> String {
+pub(super) fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn tiny() -> String {
+pub(super) fn tiny() -> String {
     s(&fixture("msclip_tiny/msclip_random.safetensors"))
 }
 
-fn chip() -> String {
+pub(super) fn chip() -> String {
     s(&fixture("chips/637U_59R_1_3.tif"))
 }
 
 /// Run the binary with `cache` as `KESTREL_CACHE_DIR`; killed (and the test failed) after
 /// 60 s, so an input that blocks fails instead of hanging the suite.
-fn kestrel_in(cache: &Path, cwd: Option<&Path>, env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(super) fn kestrel_in<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    cache: &Path,
+    cwd: Option<&Path>,
+    env: &[(&str, &str)],
+    args: &[A],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kestrel"));
     cmd.args(args)
         .env("KESTREL_CACHE_DIR", cache)
@@ -57,16 +62,19 @@ fn kestrel_in(cache: &Path, cwd: Option<&Path>, env: &[(&str, &str)], args: &[&s
     child.wait_with_output().unwrap()
 }
 
-fn kestrel(cache: &Path, args: &[&str]) -> Output {
+pub(super) fn kestrel<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    cache: &Path,
+    args: &[A],
+) -> Output {
     kestrel_in(cache, None, &[], args)
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Exit code `code`, no panic, and every needle in stderr.
-fn fails(out: &Output, code: i32, needles: &[&str]) {
+pub(super) fn fails(out: &Output, code: i32, needles: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -75,7 +83,7 @@ fn fails(out: &Output, code: i32, needles: &[&str]) {
     }
 }
 
-fn ok(out: &Output) -> String {
+pub(super) fn ok(out: &Output) -> String {
     assert!(out.status.success(), "stderr: {}", stderr(out));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

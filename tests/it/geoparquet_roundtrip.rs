@@ -17,7 +17,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 
 const DIM: usize = 512;
 
-fn meta(scene: &str) -> IndexMeta {
+pub(super) fn meta(scene: &str) -> IndexMeta {
     IndexMeta {
         format_version: INDEX_FORMAT_VERSION,
         kestrel_version: "0.1.0".into(),
@@ -70,7 +70,7 @@ fn embedding(seed: u64) -> Vec<f32> {
 
 /// A 49 x 49 grid (a full 10980 px Sentinel-2 tile at 224 px) or the first `n` tiles of
 /// it, with all three statuses, missing cloud fractions and densified rings.
-fn tiles(scene: &str, n: usize) -> Vec<TileRecord> {
+pub(super) fn tiles(scene: &str, n: usize) -> Vec<TileRecord> {
     (0..n)
         .map(|i| {
             let (row, col) = ((i / 49) as u32, (i % 49) as u32);

@@ -1,13 +1,15 @@
 //! Kestrel's integration tests, one binary (the UI tests are the other, `tests/ui`): the
 //! raster core on the fixtures and `../shared/data`, search end to end with the tiny model,
-//! GeoParquet and export round trips and interop, and every command through the `kestrel`
-//! binary. The model's own parity tests live with it, in `crates/kestrel-model/tests`.
+//! GeoParquet and export round trips and interop, every command through the `kestrel`
+//! binary, and the fuzz targets of the index and STAC readers. The model's own parity
+//! tests live with it, in `crates/kestrel-model/tests`.
 
 mod common;
 #[path = "../common/stac_fixture.rs"]
 mod stac_fixture;
 
 mod bad_input;
+mod bad_input_corpus;
 mod cli_compare;
 mod cli_index_jobs;
 mod cli_info;
@@ -17,6 +19,7 @@ mod cli_render;
 mod cli_search;
 mod cluster;
 mod export_roundtrip;
+mod fuzz;
 mod geoparquet_interop;
 mod geoparquet_roundtrip;
 mod gpkg_export;

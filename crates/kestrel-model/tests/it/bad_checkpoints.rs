@@ -14,7 +14,7 @@ use kestrel_model::tokenize::bpe::ClipTokenizer;
 use super::common::fixture;
 
 /// A torch zip (`torch.save` layout) holding `data.pkl` and the given storage files.
-fn torch_zip(path: &Path, pickle: &[u8], storages: &[(&str, &[u8])]) {
+pub(super) fn torch_zip(path: &Path, pickle: &[u8], storages: &[(&str, &[u8])]) {
     let file = std::fs::File::create(path).unwrap();
     let mut zip = zip::ZipWriter::new(file);
     let opts =
@@ -29,14 +29,14 @@ fn torch_zip(path: &Path, pickle: &[u8], storages: &[(&str, &[u8])]) {
     zip.finish().unwrap();
 }
 
-fn unicode(out: &mut Vec<u8>, s: &str) {
+pub(super) fn unicode(out: &mut Vec<u8>, s: &str) {
     out.push(b'X');
     out.extend((s.len() as u32).to_le_bytes());
     out.extend(s.as_bytes());
 }
 
 /// The pickle `torch.save({"w": torch.zeros(2, 3)})` writes (protocol 2, no memo).
-fn state_dict_pickle() -> Vec<u8> {
+pub(super) fn state_dict_pickle() -> Vec<u8> {
     let mut p = vec![0x80, 2, b'}', b'('];
     unicode(&mut p, "w");
     p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
@@ -130,7 +130,7 @@ fn a_string_longer_than_the_pickle_is_refused() {
     );
 }
 
-fn tiny_config_with(layers: &str) -> String {
+pub(super) fn tiny_config_with(layers: &str) -> String {
     let text = std::fs::read_to_string(fixture("msclip_tiny/open_clip_config.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["model_cfg"]["vision_cfg"]["layers"] = serde_json::from_str(layers).unwrap();
@@ -224,5 +224,90 @@ fn fifos_as_checkpoint_config_or_vocabulary_are_refused_without_blocking() {
             |e| e.contains(&fifo.display().to_string()) && e.contains("is not a regular file")
         ),
         "{e:?}"
+    );
+}
+
+/// `header` (JSON) and `data` as a safetensors file whose length prefix is `claimed`
+/// (the true header length when `None`).
+fn safetensors(path: &Path, header: &serde_json::Value, data: &[u8], claimed: Option<u64>) {
+    let h = serde_json::to_vec(header).unwrap();
+    let mut out = claimed.unwrap_or(h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(data);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn safetensors_whose_header_lies_name_the_file_and_the_lie() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = serde_json::json!({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}});
+    // the control: a well-formed file opens
+    let p = dir.path().join("ok.safetensors");
+    safetensors(&p, &two, &[0u8; 24], None);
+    let ck = Checkpoint::open(&p).unwrap();
+    assert_eq!(
+        ck.entries().collect::<Vec<_>>(),
+        vec![("w", &[2usize, 3][..])]
+    );
+    // a header length past the end of the file
+    let p = dir.path().join("long.safetensors");
+    safetensors(&p, &two, &[0u8; 24], Some(1 << 33));
+    let e = Checkpoint::open(&p).err().expect("refused").to_string();
+    assert!(
+        e.starts_with(&format!(
+            "checkpoint {} is damaged or truncated: ",
+            p.display()
+        )) && e.contains("safetensors header claims 8589934592 bytes but the file has"),
+        "{e}"
+    );
+    // data offsets past the end of the file
+    let p = dir.path().join("past.safetensors");
+    let past = serde_json::json!({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}});
+    safetensors(&p, &past, &[0u8; 10], None);
+    let e = Checkpoint::open(&p).err().expect("refused").to_string();
+    assert!(
+        e.starts_with(&format!(
+            "checkpoint {} is damaged or truncated: ",
+            p.display()
+        )),
+        "{e}"
+    );
+    // a shape whose size disagrees with its offsets
+    let p = dir.path().join("shape.safetensors");
+    let shape =
+        serde_json::json!({"w": {"dtype": "F32", "shape": [4, 3], "data_offsets": [0, 24]}});
+    safetensors(&p, &shape, &[0u8; 24], None);
+    let e = Checkpoint::open(&p).err().expect("refused").to_string();
+    assert!(
+        e.starts_with(&format!(
+            "checkpoint {} is damaged or truncated: ",
+            p.display()
+        )),
+        "{e}"
+    );
+    // a shape that fits its bytes but not the config: the first bad key and both shapes
+    let ckpt = fixture("msclip_tiny/msclip_random.safetensors");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let key = "visual.class_embedding";
+    let width = header[key]["shape"][0].as_u64().unwrap();
+    header[key]["shape"] = serde_json::json!([width / 2, 2]);
+    let p = dir.path().join("reshaped.safetensors");
+    safetensors(&p, &header, &bytes[8 + n..], None);
+    let cfg = ClipConfig::from_file(&fixture("msclip_tiny/open_clip_config.json")).unwrap();
+    let e = Checkpoint::open(&p)
+        .unwrap()
+        .validate(&cfg)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "checkpoint {} does not fit the model config: tensor {key} has shape [{}, 2], \
+             expected [{width}] (is the config the one the checkpoint was trained with?)",
+            p.display(),
+            width / 2
+        )
     );
 }
