@@ -424,7 +424,7 @@ impl<'a> SceneReader<'a> {
         let mut cache = self.datasets.borrow_mut();
         if !cache.contains_key(&key) {
             let open_err = |e: gdal::errors::GdalError| RasterError::Open {
-                path: band.source.clone().into(),
+                path: band.source.clone(),
                 message: gdal_message(&e),
             };
             let base = super::open::gdal_open(&band.source).map_err(open_err)?;
@@ -445,14 +445,14 @@ impl<'a> SceneReader<'a> {
             cache.insert(key.clone(), Opened { vrt, base });
         }
         let opened = cache.get(&key).ok_or_else(|| RasterError::Open {
-            path: band.source.clone().into(),
+            path: band.source.clone(),
             message: "dataset vanished from the cache".into(),
         })?;
         let ds = opened.vrt.as_ref().unwrap_or(&opened.base);
         let fail = |e: ReadFail| match e {
             ReadFail::Cancelled => RasterError::Cancelled(crate::jobs::Cancelled),
             ReadFail::Gdal(message) => RasterError::Read {
-                path: band.source.clone().into(),
+                path: band.source.clone(),
                 band: band.role.label().to_string(),
                 message,
             },

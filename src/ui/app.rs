@@ -88,6 +88,8 @@ pub struct Settings {
     pub recent_files: Vec<PathBuf>,
     pub view: ViewState,
     pub basemap: BasemapChoice,
+    /// The URL template of [`BasemapChoice::Custom`].
+    pub basemap_url: String,
     pub search: SearchSettings,
     pub find: FindSettings,
 }
@@ -117,6 +119,9 @@ pub struct KestrelApp {
     /// The map view to restore next time (updated when the user moves the map).
     view: ViewState,
     basemap_choice: BasemapChoice,
+    /// The custom basemap's URL template (applied) and the text being edited.
+    basemap_url: String,
+    basemap_url_edit: String,
     map_memory: MapMemory,
     /// The right map of a side-by-side comparison (kept equal to `map_memory`).
     split_memory: MapMemory,
@@ -191,6 +196,7 @@ impl KestrelApp {
             recent_files,
             view,
             basemap,
+            basemap_url,
             search,
             find,
         } = settings;
@@ -201,9 +207,11 @@ impl KestrelApp {
             recent_files,
             view,
             basemap_choice: basemap,
+            basemap_url_edit: basemap_url.clone(),
             split_memory: map_memory.clone(),
             map_memory,
-            basemap: Basemap::new(basemap, ctx),
+            basemap: Basemap::new(basemap, &basemap_url, ctx),
+            basemap_url,
             messages: Vec::new(),
             file_dialog: Dialog::default(),
             pending_open: files,
@@ -255,6 +263,7 @@ impl KestrelApp {
             recent_files: self.recent_files.clone(),
             view: self.view,
             basemap: self.basemap_choice,
+            basemap_url: self.basemap_url.clone(),
             search: self.search.settings.clone(),
             find: self.find.settings.clone(),
         }
@@ -428,11 +437,25 @@ impl KestrelApp {
                         .radio(self.basemap_choice == choice, choice.label())
                         .clicked()
                     {
-                        self.basemap_choice = choice;
-                        self.basemap = Basemap::new(choice, ui.ctx());
+                        self.set_basemap(choice, None, ui.ctx());
                         ui.close();
                     }
                 }
+                ui.separator();
+                let l = ui.label(BasemapChoice::Custom.label());
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.basemap_url_edit)
+                            .hint_text("https://tile.example/{z}/{x}/{y}.png")
+                            .desired_width(320.0),
+                    )
+                    .labelled_by(l.id);
+                    if ui.button("use").clicked() {
+                        let url = self.basemap_url_edit.clone();
+                        self.set_basemap(BasemapChoice::Custom, Some(url), ui.ctx());
+                        ui.close();
+                    }
+                });
             });
             ui.menu_button("Help", |ui| {
                 ui.menu_button("Keyboard shortcuts", |ui| {
@@ -450,6 +473,22 @@ impl KestrelApp {
                 }
             });
         });
+    }
+
+    /// Switch the background (and, for [`BasemapChoice::Custom`], its URL template; an
+    /// invalid template is refused with a message and the background stays).
+    pub fn set_basemap(&mut self, choice: BasemapChoice, url: Option<String>, ctx: &egui::Context) {
+        if choice == BasemapChoice::Custom {
+            let url = url.unwrap_or_else(|| self.basemap_url.clone());
+            if let Err(e) = super::basemap::XyzSource::new(&url) {
+                self.error(e);
+                return;
+            }
+            self.basemap_url = url.trim().to_owned();
+            self.basemap_url_edit = self.basemap_url.clone();
+        }
+        self.basemap_choice = choice;
+        self.basemap = Basemap::new(choice, &self.basemap_url, ctx);
     }
 
     /// The About window: version, commit, features, CPU kernels, GDAL, licence notice.

@@ -1,5 +1,7 @@
-//! The map's background: OpenStreetMap raster tiles when the network is there, and a clean
-//! offline fallback (plain background + graticule) when it is not.
+//! The map's background: OpenStreetMap raster tiles, or the user's own XYZ tile service
+//! (`https://…/{z}/{x}/{y}.png`, e.g. a local tile server or an imagery provider), when the
+//! network is there, and a clean offline fallback (plain background + graticule) when it
+//! is not.
 //!
 //! walkers' `HttpTiles` fails each request at once when offline and never retries a
 //! failed tile while it stays cached, so nothing hangs; we only need to notice that no
@@ -19,6 +21,8 @@ pub enum BasemapChoice {
     OpenStreetMap,
     /// No tiles: plain background and graticule (offline use).
     Plain,
+    /// The XYZ tile URL template of the settings ([`XyzSource`]).
+    Custom,
 }
 
 impl BasemapChoice {
@@ -26,6 +30,7 @@ impl BasemapChoice {
         match self {
             Self::OpenStreetMap => "OpenStreetMap",
             Self::Plain => "Plain (offline)",
+            Self::Custom => "XYZ tiles (URL)",
         }
     }
 }
@@ -55,10 +60,69 @@ pub struct Basemap {
 /// `Online` again as soon as any tile arrives.
 const OFFLINE_AFTER: Duration = Duration::from_secs(4);
 
+/// Tiles from a URL template with `{z}`, `{x}` and `{y}` (and optionally `{s}`, replaced
+/// by `a`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct XyzSource {
+    pub template: String,
+}
+
+impl XyzSource {
+    /// A source for `template`, or why it is not one.
+    pub fn new(template: &str) -> Result<XyzSource, String> {
+        let t = template.trim();
+        if !(t.starts_with("http://") || t.starts_with("https://")) {
+            return Err(format!(
+                "{t:?}: an XYZ tile URL starts with http:// or https://"
+            ));
+        }
+        for part in ["{z}", "{x}", "{y}"] {
+            if !t.contains(part) {
+                return Err(format!(
+                    "{t:?}: an XYZ tile URL needs {{z}}, {{x}} and {{y}}"
+                ));
+            }
+        }
+        Ok(XyzSource {
+            template: t.to_owned(),
+        })
+    }
+}
+
+impl walkers::sources::TileSource for XyzSource {
+    fn tile_url(&self, tile_id: TileId) -> String {
+        self.template
+            .replace("{z}", &tile_id.zoom.to_string())
+            .replace("{x}", &tile_id.x.to_string())
+            .replace("{y}", &tile_id.y.to_string())
+            .replace("{s}", "a")
+    }
+
+    fn attribution(&self) -> Attribution {
+        Attribution {
+            text: "tiles from the URL set in View › Basemap",
+            url: "",
+            logo_light: None,
+            logo_dark: None,
+        }
+    }
+}
+
 impl Basemap {
-    pub fn new(choice: BasemapChoice, ctx: &egui::Context) -> Self {
+    /// The background `choice`; `xyz` is the URL template [`BasemapChoice::Custom`] uses
+    /// (an invalid one shows no tiles).
+    pub fn new(choice: BasemapChoice, xyz: &str, ctx: &egui::Context) -> Self {
         let tiles = match choice {
             BasemapChoice::Plain => None,
+            BasemapChoice::Custom => XyzSource::new(xyz).ok().map(|source| {
+                // a tile cache of its own per URL template
+                let key = format!("{:016x}", fnv1a(source.template.as_bytes()));
+                let options = HttpOptions {
+                    cache: dirs::cache_dir().map(|d| d.join("kestrel").join("tiles-xyz").join(key)),
+                    ..HttpOptions::default()
+                };
+                HttpTiles::with_options(source, options, ctx.clone())
+            }),
             BasemapChoice::OpenStreetMap => {
                 let options = HttpOptions {
                     cache: dirs::cache_dir().map(|d| d.join("kestrel").join("tiles")),
@@ -78,6 +142,11 @@ impl Basemap {
             any_tile: false,
             health,
         }
+    }
+
+    /// Whether tiles are asked for at all (a custom URL that is not one asks for none).
+    pub fn has_tiles(&self) -> bool {
+        self.tiles.is_some()
     }
 
     pub fn health(&self) -> BasemapHealth {
@@ -144,5 +213,32 @@ impl Tiles for Basemap {
 
     fn stats(&self) -> walkers::Stats {
         self.tiles.as_ref().map(Tiles::stats).unwrap_or_default()
+    }
+}
+
+/// FNV-1a, to name a tile cache folder after its URL template.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use walkers::sources::TileSource as _;
+
+    #[test]
+    fn xyz_templates_fill_in_the_tile_and_refuse_what_is_not_one() {
+        let s = XyzSource::new(" https://{s}.tile.example/{z}/{x}/{y}.png ").unwrap();
+        let url = s.tile_url(TileId {
+            x: 17,
+            y: 11,
+            zoom: 5,
+        });
+        assert_eq!(url, "https://a.tile.example/5/17/11.png");
+        assert!(XyzSource::new("file:///tiles/{z}/{x}/{y}.png").is_err());
+        let e = XyzSource::new("https://tile.example/{z}/{x}.png").unwrap_err();
+        assert!(e.contains("{y}"), "{e}");
     }
 }

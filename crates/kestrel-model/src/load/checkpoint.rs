@@ -564,6 +564,11 @@ fn scan_pickle(bytes: &[u8]) -> Result<(), String> {
             }
             0x8a => {
                 let n = take!(1)[0];
+                // candle decodes LONG1 into an i64 (and its shift overflows past 8 bytes);
+                // a checkpoint's integers never need more
+                if n > 8 {
+                    return Err(format!("has a {n}-byte integer (LONG1), more than 8"));
+                }
                 take!(usize::from(n));
                 stack.push(atom);
                 objects += 1;

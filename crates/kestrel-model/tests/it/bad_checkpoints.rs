@@ -130,6 +130,23 @@ fn a_string_longer_than_the_pickle_is_refused() {
     );
 }
 
+#[test]
+fn an_integer_longer_than_eight_bytes_is_refused_not_a_panic() {
+    // found by fuzz_pickle: candle shifts each LONG1 byte into an i64, which overflows
+    // (a panic in debug builds) past 8 bytes
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("long1.pt");
+    let mut pickle = vec![0x80, 2, 0x8a, 9];
+    pickle.extend([1u8; 9]);
+    pickle.push(b'.');
+    torch_zip(&p, &pickle, &[]);
+    let e = Checkpoint::open(&p).err().expect("refused").to_string();
+    assert!(
+        e.contains(&p.display().to_string()) && e.contains("9-byte integer (LONG1)"),
+        "{e}"
+    );
+}
+
 pub(super) fn tiny_config_with(layers: &str) -> String {
     let text = std::fs::read_to_string(fixture("msclip_tiny/open_clip_config.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
