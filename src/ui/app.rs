@@ -307,6 +307,11 @@ impl KestrelApp {
     }
 
     /// The map's zoom level.
+    /// Whether the basemap's tiles arrive.
+    pub fn basemap_health(&self) -> super::basemap::BasemapHealth {
+        self.basemap.health()
+    }
+
     pub fn view_zoom(&self) -> f64 {
         self.map_memory.zoom()
     }

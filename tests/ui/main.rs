@@ -5,6 +5,7 @@
 
 mod across;
 mod archive;
+mod basemap;
 mod compare;
 mod find;
 mod labels;
