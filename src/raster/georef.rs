@@ -31,7 +31,7 @@ pub const WEB_MERCATOR_RADIUS: f64 = 6_378_137.0;
 pub const WEB_MERCATOR_HALF_WORLD: f64 = std::f64::consts::PI * WEB_MERCATOR_RADIUS;
 
 /// An axis-aligned rectangle.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Bounds {
     pub min_x: f64,
     pub min_y: f64,

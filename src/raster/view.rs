@@ -34,6 +34,10 @@ pub struct LayerStyle {
     pub composite: Composite,
     pub method: StretchMethod,
     pub gamma: f32,
+    /// Stretch from the pixels of this Web Mercator area ("stretch to view") instead of
+    /// the whole-scene sample.
+    #[serde(default)]
+    pub stretch_area: Option<Bounds>,
 }
 
 impl Default for LayerStyle {
@@ -44,6 +48,7 @@ impl Default for LayerStyle {
             },
             method: StretchMethod::default(),
             gamma: 1.0,
+            stretch_area: None,
         }
     }
 }
@@ -219,12 +224,21 @@ pub fn render(
     cancel: &CancelToken,
 ) -> Result<RenderOutput, ViewError> {
     let bands = style.composite.bands(&scene.roles())?;
-    let stretches = render::auto_stretch(sample, &style.composite, style.method, style.gamma)?;
+    // stretch to view: the statistics of the area's pixels (a sample-sized read of it)
+    let area_sample = match (&style.stretch_area, &style.composite) {
+        (Some(area), Composite::Preset { .. } | Composite::Custom { .. }) => {
+            let (w, h) = fit(area.width(), area.height(), SAMPLE_SIDE);
+            Some(scene.read_web_mercator(&bands, *area, w, h, Resampling::Bilinear, cancel)?)
+        }
+        _ => None,
+    };
+    let stats = area_sample.as_ref().unwrap_or(sample);
+    let stretches = render::auto_stretch(stats, &style.composite, style.method, style.gamma)?;
     let mut histograms = Vec::new();
     if with_histograms {
         histograms = self::histograms(
             scene.bands(),
-            sample,
+            stats,
             &style.composite,
             &bands,
             stretches.as_ref(),

@@ -645,7 +645,7 @@ impl KestrelApp {
             .active
             .and_then(|id| self.layers.iter().find(|l| l.id == id))
         {
-            layers_panel::scene_details_ui(ui, layer, &mut self.commands);
+            layers_panel::scene_details_ui(ui, layer, self.view_bounds_3857, &mut self.commands);
         }
     }
 

@@ -7,7 +7,7 @@ use egui_plot::{Line, Plot, PlotPoints, VLine};
 
 use crate::raster::render::{Composite, Preset, SpectralIndex};
 use crate::raster::stretch::StretchMethod;
-use crate::raster::{BandRole, S2Band};
+use crate::raster::{BandRole, Bounds, S2Band};
 
 use super::LayerId;
 use super::command::Command;
@@ -101,7 +101,14 @@ pub fn layers_list_ui(
 }
 
 /// Details and styling of one scene.
-pub fn scene_details_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
+/// The selected scene's facts, band roles, style and histogram; `view` is the map's Web
+/// Mercator rectangle (for *stretch to view*).
+pub fn scene_details_ui(
+    ui: &mut Ui,
+    layer: &SceneLayer,
+    view: Option<Bounds>,
+    commands: &mut Vec<Command>,
+) {
     let Some(scene) = &layer.scene else { return };
     let info = scene.info();
     ui.heading(&info.name);
@@ -143,7 +150,7 @@ pub fn scene_details_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Comm
     }
     band_roles_ui(ui, layer, commands);
     ui.separator();
-    style_ui(ui, layer, commands);
+    style_ui(ui, layer, view, commands);
 }
 
 fn band_roles_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
@@ -215,7 +222,7 @@ fn band_roles_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
         });
 }
 
-fn style_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
+fn style_ui(ui: &mut Ui, layer: &SceneLayer, view: Option<Bounds>, commands: &mut Vec<Command>) {
     let Some(scene) = &layer.scene else { return };
     let roles = scene.roles();
     let mut style = layer.style.clone();
@@ -280,7 +287,10 @@ fn style_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
     match &style.composite {
         Composite::Index { index } => index_legend_ui(ui, *index),
         Composite::Scl => scl_legend_ui(ui),
-        _ => stretch_ui(ui, &mut style),
+        _ => {
+            let visible = view.and_then(|v| v.intersection(&scene.info().bounds_3857));
+            stretch_ui(ui, &mut style, visible);
+        }
     }
     histogram_ui(ui, layer);
     if style != layer.style {
@@ -288,8 +298,28 @@ fn style_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
     }
 }
 
-fn stretch_ui(ui: &mut Ui, style: &mut LayerStyle) {
+/// The stretch: method, its parameters, gamma, and where its statistics come from (the
+/// whole-scene sample, or `visible`, the part of the scene on the map).
+fn stretch_ui(ui: &mut Ui, style: &mut LayerStyle, visible: Option<Bounds>) {
     ui.label(RichText::new("Stretch").strong());
+    ui.horizontal(|ui| {
+        if ui
+            .radio(style.stretch_area.is_none(), "whole scene")
+            .on_hover_text("Statistics of a sample of the whole scene")
+            .clicked()
+        {
+            style.stretch_area = None;
+        }
+        let to_view = ui
+            .add_enabled(
+                visible.is_some(),
+                egui::RadioButton::new(style.stretch_area.is_some(), "stretch to view"),
+            )
+            .on_hover_text("Statistics of the part of the scene on the map now (press again after moving the map)");
+        if to_view.clicked() {
+            style.stretch_area = visible;
+        }
+    });
     ui.horizontal(|ui| {
         let is_pct = matches!(style.method, StretchMethod::Percentile { .. });
         if ui.radio(is_pct, "Percentile").clicked() && !is_pct {

@@ -608,3 +608,77 @@ fn safe_n0208_has_no_offset() {
     assert_eq!(info.grid.geo_transform[0], 600000.0);
     assert_eq!(info.grid.geo_transform[3], 6400020.0);
 }
+
+#[test]
+fn stretch_to_view_takes_the_areas_pixels() {
+    use kestrel::raster::stretch::StretchMethod;
+    use kestrel::raster::view::{self, LayerStyle};
+    use kestrel::raster::{Bounds, Resampling};
+    let cancel = kestrel::jobs::CancelToken::new();
+    let scene = kestrel::raster::Scene::open(
+        &super::common::repo().join("assets/demo/T33UUU_20170216_L1C"),
+        &cancel,
+    )
+    .unwrap();
+    let b = scene.info().bounds_3857;
+    // a quarter of the scene around its centre
+    let (cx, cy) = b.center();
+    let area = Bounds::new(
+        cx - b.width() / 8.0,
+        cy - b.height() / 8.0,
+        cx + b.width() / 8.0,
+        cy + b.height() / 8.0,
+    );
+    let sample = view::sample(&scene, &cancel).unwrap();
+    let whole = LayerStyle {
+        method: StretchMethod::MinMax,
+        ..LayerStyle::default()
+    };
+    let to_view = LayerStyle {
+        stretch_area: Some(area),
+        ..whole.clone()
+    };
+    let target = [(area, 64, 64)];
+    let cut = |style: &LayerStyle| -> Vec<(f32, f32)> {
+        view::render(&scene, &sample, style, &target, true, &cancel)
+            .unwrap()
+            .histograms
+            .iter()
+            .map(|h| {
+                let s = h.stretch.unwrap();
+                (s.min, s.max)
+            })
+            .collect()
+    };
+    // the min and max of the area's pixels, read here (B04, B03, B02 of true colour)
+    let bands = whole.composite.bands(&scene.roles()).unwrap();
+    let (w, h) = (512, (512.0 * area.height() / area.width()).round() as usize);
+    let stack = scene
+        .read_web_mercator(&bands, area, w, h, Resampling::Bilinear, &cancel)
+        .unwrap();
+    let expected: Vec<(f32, f32)> = bands
+        .iter()
+        .map(|&band| {
+            let v: Vec<f32> = stack
+                .band_of_scene_index(band)
+                .unwrap()
+                .iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .collect();
+            let min = v.iter().copied().fold(f32::INFINITY, f32::min);
+            let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            (min, max)
+        })
+        .collect();
+    let (got, whole_cut) = (cut(&to_view), cut(&whole));
+    for c in 0..3 {
+        assert!(
+            (got[c].0 - expected[c].0).abs() < 1e-3 && (got[c].1 - expected[c].1).abs() < 1e-3,
+            "channel {c}: {:?} vs the area's {:?}",
+            got[c],
+            expected[c]
+        );
+    }
+    assert_ne!(got, whole_cut, "the whole scene stretches differently");
+}

@@ -191,6 +191,17 @@ fn status_bar_coordinates_and_keyboard_shortcuts() {
         ys[0]
     );
 
+    // stretch to view: the statistics come from the part of the scene on the map
+    h.get_by_label("stretch to view").click();
+    h.run_steps(2);
+    let layer = &h.state().layers[0];
+    let scene_b = layer.scene.as_ref().unwrap().info().bounds_3857;
+    let visible = h.state().view_bounds_3857.unwrap();
+    assert_eq!(layer.style.stretch_area, visible.intersection(&scene_b));
+    h.get_by_label("whole scene").click();
+    h.run_steps(2);
+    assert_eq!(h.state().layers[0].style.stretch_area, None);
+
     // H hides and shows the heatmap, + zooms in, Ctrl+W closes the selected scene
     h.key_press(egui::Key::H);
     h.run_steps(2);
