@@ -20,7 +20,8 @@
 //! - [`export`]: CSV / GeoJSON writers for ranked results.
 //! - [`jobs`], [`atomic`] (crate `kestrel-base`): worker threads with progress and
 //!   cancellation; atomic file writes.
-//! - [`cli`]: headless subcommands; [`build_info`]: version, commit, features, CPU kernels, GDAL.
+//! - [`cli`]: headless subcommands; [`build_info`]: version, commit, features, CPU kernels, GDAL;
+//!   [`bundle_data`]: GDAL/PROJ data inside a macOS or Windows bundle.
 //! - [`ui`]: the eframe/egui application.
 //!
 //! # Threads
@@ -37,6 +38,7 @@ pub use kestrel_base::{atomic, jobs, paths, report};
 pub use kestrel_model as model;
 
 pub mod build_info;
+pub mod bundle_data;
 pub mod cli;
 pub mod export;
 pub mod raster;
