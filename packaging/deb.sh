@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build Kestrel's Debian package with cargo-deb (metadata: [package.metadata.deb] in
 # Cargo.toml): target/debian/kestrel_VERSION-1_ARCH.deb, or under $CARGO_TARGET_DIR/debian.
-#   ./packaging/deb.sh         a release build (about 15 min from clean on 2 cores), stripped
+#   ./packaging/deb.sh         a release build (from clean: 36 min on 2 shared cores, 25 min CPU)
 #   ./packaging/deb.sh --dev   package the debug binary already built (cargo build / the test
 #                              suite), stripped, fast compression: what CI installs to check
 #                              the package (packaging/deb-test.sh), not for publishing
+#                              (cargo-deb 3.8 warns that it may refuse dev profiles one
+#                              day: setup-packaging.sh pins that version)
 # Extra arguments go to cargo-deb (e.g. --features cuda). Prints the .deb's path last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
