@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${CONDA_PREFIX:?activate the conda environment with libgdal-core first}"
 lib=$(cygpath -u "$CONDA_PREFIX")/Library
-export GDAL_HOME=$(cygpath -w "$lib")
+GDAL_HOME=$(cygpath -w "$lib")
+export GDAL_HOME
 GDAL_VERSION=$("$lib/bin/gdalinfo.exe" --version 2>/dev/null | sed -n 's/^GDAL \([0-9.]*\).*/\1/p' || true)
 [ -n "$GDAL_VERSION" ] || GDAL_VERSION=$(sed -n 's/.*GDAL_RELEASE_NAME *"\([0-9.]*\)".*/\1/p' "$lib/include/gdal_version.h")
 export GDAL_VERSION
