@@ -21,7 +21,8 @@
 //! - [`session_file`]: the viewer's session (layers, styles, view, query) saved and reopened.
 //! - [`jobs`], [`atomic`] (crate `kestrel-base`): worker threads with progress and
 //!   cancellation; atomic file writes.
-//! - [`cli`]: headless subcommands; [`build_info`]: version, commit, features, CPU kernels, GDAL.
+//! - [`cli`]: headless subcommands; [`build_info`]: version, commit, features, CPU kernels, GDAL;
+//!   [`bundle_data`]: GDAL/PROJ data inside a macOS or Windows bundle.
 //! - [`ui`]: the eframe/egui application.
 //!
 //! # Threads
@@ -38,6 +39,7 @@ pub use kestrel_base::{atomic, jobs, paths, report};
 pub use kestrel_model as model;
 
 pub mod build_info;
+pub mod bundle_data;
 pub mod cli;
 pub mod export;
 pub mod raster;

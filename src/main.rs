@@ -6,6 +6,7 @@ use clap::{CommandFactory as _, FromArgMatches as _};
 use kestrel::cli::{self, Cli};
 
 fn main() -> ExitCode {
+    kestrel::bundle_data::use_bundled_data();
     env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("warn,walkers=error"),
     )

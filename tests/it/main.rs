@@ -24,6 +24,7 @@ mod geoparquet_interop;
 mod geoparquet_roundtrip;
 mod gpkg_export;
 mod model_cli;
+mod packaging;
 mod raster_chips;
 mod raster_errors;
 mod raster_scenes;
