@@ -10,7 +10,6 @@ use clap::{Args, ValueEnum};
 
 use crate::export::view_image::{ImageFormat, write_view_image};
 use crate::jobs::CancelToken;
-use crate::raster::georef::lonlat_to_web_mercator;
 use crate::raster::view::{self, LayerStyle};
 use crate::raster::{Bounds, Composite, Preset, SpectralIndex};
 
@@ -87,9 +86,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<()> {
     let area = match &a.bbox {
         Some(text) => {
             let [w, s, e, n] = crate::stac::parse_bbox(text)?;
-            let (x0, y0) = lonlat_to_web_mercator(w, s.max(-85.0));
-            let (x1, y1) = lonlat_to_web_mercator(e, n.min(85.0));
-            Bounds::new(x0, y0, x1, y1)
+            Bounds::web_mercator_of_lonlat(w, s, e, n)
         }
         None => scene.info().bounds_3857,
     };

@@ -50,16 +50,7 @@ fn field_type(table: &Table, c: usize) -> OGRFieldType::Type {
 }
 
 fn write_table(path: &Path, table: &Table) -> Result<(), ExportError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(ExportError::NoFolder {
-            path: path.to_path_buf(),
-            dir: dir.to_path_buf(),
-        });
-    }
+    super::check_folder(path)?;
     let write = |tmp: &Path| -> Result<(), gdal::errors::GdalError> {
         let driver = gdal::DriverManager::get_driver_by_name("GPKG")?;
         let mut ds = driver.create_vector_only(tmp)?;

@@ -435,11 +435,8 @@ pub(crate) fn classes_table(
     Ok(Table { columns, rows })
 }
 
-/// Check the destination folder exists, then write atomically.
-pub(crate) fn write_file<F>(path: &Path, fill: F) -> Result<(), ExportError>
-where
-    F: FnOnce(&mut dyn io::Write) -> io::Result<()>,
-{
+/// The folder `path` goes into must exist (checked before any work is done).
+pub(crate) fn check_folder(path: &Path) -> Result<(), ExportError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
@@ -448,6 +445,15 @@ where
             dir: dir.to_path_buf(),
         });
     }
+    Ok(())
+}
+
+/// Check the destination folder exists, then write atomically.
+pub(crate) fn write_file<F>(path: &Path, fill: F) -> Result<(), ExportError>
+where
+    F: FnOnce(&mut dyn io::Write) -> io::Result<()>,
+{
+    check_folder(path)?;
     crate::atomic::write_atomic(path, fill).map_err(|e| ExportError::Write {
         path: e.path,
         source: e.source,

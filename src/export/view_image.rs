@@ -62,16 +62,7 @@ pub fn write_view_image(
     if !(bounds.width() > 0.0 && bounds.height() > 0.0) {
         return Err(invalid("the view has no extent".into()));
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(ExportError::NoFolder {
-            path: path.to_path_buf(),
-            dir: dir.to_path_buf(),
-        });
-    }
+    super::check_folder(path)?;
     let transform = [
         bounds.min_x,
         bounds.width() / width as f64,

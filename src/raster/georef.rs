@@ -48,6 +48,14 @@ impl Bounds {
             max_y,
         }
     }
+    /// The Web Mercator rectangle of a lon/lat box (latitudes clamped to ±85°, where the
+    /// projection ends).
+    pub fn web_mercator_of_lonlat(west: f64, south: f64, east: f64, north: f64) -> Bounds {
+        let (x0, y0) = lonlat_to_web_mercator(west, south.clamp(-85.0, 85.0));
+        let (x1, y1) = lonlat_to_web_mercator(east, north.clamp(-85.0, 85.0));
+        Bounds::new(x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1))
+    }
+
     pub fn width(&self) -> f64 {
         self.max_x - self.min_x
     }

@@ -22,7 +22,7 @@ use super::task::{Dialog, DialogEvent, Task};
 use super::world::WorldOutline;
 use super::{LayerId, geo, overlays};
 use crate::raster::Bounds;
-use crate::raster::georef::{lonlat_to_web_mercator, web_mercator_to_lonlat};
+use crate::raster::georef::web_mercator_to_lonlat;
 
 mod export_view;
 mod session;
@@ -672,10 +672,7 @@ impl KestrelApp {
                 east,
                 north,
             } => {
-                let (x0, y0) = lonlat_to_web_mercator(west, south.clamp(-85.0, 85.0));
-                let (x1, y1) = lonlat_to_web_mercator(east, north.clamp(-85.0, 85.0));
-                self.pending_fit =
-                    Some(Bounds::new(x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)));
+                self.pending_fit = Some(Bounds::web_mercator_of_lonlat(west, south, east, north));
             }
             Command::Move(id, step) => {
                 if let Some(i) = self.layers.iter().position(|l| l.id == id) {

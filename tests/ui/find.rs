@@ -172,14 +172,7 @@ fn find_scenes_lists_thumbnails_and_opens_items() {
         map.center() - egui::vec2(120.0, 90.0),
         map.center() + egui::vec2(120.0, 90.0),
     );
-    h.hover_at(from);
-    h.run_steps(1);
-    h.drag_at(from);
-    h.run_steps(1);
-    h.hover_at(to);
-    h.run_steps(1);
-    h.drop_at(to);
-    h.run_steps(2);
+    super::drag(&mut h, from, to, 2);
     assert!(!h.state().find.is_drawing(), "drawing ends with the drag");
     assert_eq!(
         h.state().view_centre(),

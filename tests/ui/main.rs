@@ -73,3 +73,50 @@ fn rsm_tiny_in(dir: &std::path::Path) -> std::path::PathBuf {
     }
     model_dir.join("RSMCLIP-Tiny_random.safetensors")
 }
+
+/// The viewer on `files` with the offline basemap, no stored settings and an empty hub
+/// cache.
+fn harness(
+    files: Vec<std::path::PathBuf>,
+) -> egui_kittest::Harness<'static, kestrel::ui::KestrelApp> {
+    egui_kittest::Harness::builder()
+        .with_size([1280.0, 800.0])
+        .wgpu()
+        .build_eframe(move |cc| {
+            kestrel::ui::KestrelApp::new(
+                cc,
+                kestrel::ui::AppOptions {
+                    basemap: Some(kestrel::ui::basemap::BasemapChoice::Plain),
+                    fresh_settings: true,
+                },
+                files,
+            )
+            .with_hub_cache(empty_hub_cache())
+        })
+}
+
+/// Two layers open, each drawn in its current style, nothing rendering.
+fn two_settled(app: &kestrel::ui::KestrelApp) -> bool {
+    app.layers.len() == 2
+        && app
+            .layers
+            .iter()
+            .all(|l| !l.is_busy() && l.overview.as_ref().is_some_and(|t| t.style == l.style))
+}
+
+/// A primary-button drag from `from` to `to`, a frame for each event, then `settle` frames.
+fn drag(
+    h: &mut egui_kittest::Harness<'_, kestrel::ui::KestrelApp>,
+    from: egui::Pos2,
+    to: egui::Pos2,
+    settle: usize,
+) {
+    h.hover_at(from);
+    h.run_steps(1);
+    h.drag_at(from);
+    h.run_steps(1);
+    h.hover_at(to);
+    h.run_steps(1);
+    h.drop_at(to);
+    h.run_steps(settle);
+}

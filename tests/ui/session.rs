@@ -7,38 +7,10 @@
 
 use std::path::PathBuf;
 
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use kestrel::ui::basemap::BasemapChoice;
 use kestrel::ui::swipe::{CompareMode, LayerSwipe};
-use kestrel::ui::{AppOptions, KestrelApp};
 
-use super::{demo, step_until};
-
-fn harness(files: Vec<PathBuf>) -> Harness<'static, KestrelApp> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .wgpu()
-        .build_eframe(move |cc| {
-            KestrelApp::new(
-                cc,
-                AppOptions {
-                    basemap: Some(BasemapChoice::Plain),
-                    fresh_settings: true,
-                },
-                files,
-            )
-            .with_hub_cache(super::empty_hub_cache())
-        })
-}
-
-fn settled(app: &KestrelApp) -> bool {
-    app.layers.len() == 2
-        && app
-            .layers
-            .iter()
-            .all(|l| !l.is_busy() && l.overview.as_ref().is_some_and(|t| t.style == l.style))
-}
+use super::{demo, harness, step_until, two_settled};
 
 #[test]
 fn a_saved_session_reopens_layers_styles_comparison_view_and_query() {
@@ -48,10 +20,10 @@ fn a_saved_session_reopens_layers_styles_comparison_view_and_query() {
     let file = tmp.join("two looks.kestrel");
 
     let mut h = harness(vec![demo(), demo()]);
-    step_until(&mut h, "both layers", settled);
+    step_until(&mut h, "both layers", two_settled);
     h.get_by_label("NDVI").click();
     h.run_steps(2);
-    step_until(&mut h, "the NDVI render", settled);
+    step_until(&mut h, "the NDVI render", two_settled);
     let (first, second) = (h.state().layers[0].id, h.state().layers[1].id);
     h.state_mut().layers[0].opacity = 0.4;
     h.state_mut().active = Some(first);
@@ -87,7 +59,7 @@ fn a_saved_session_reopens_layers_styles_comparison_view_and_query() {
 
     // reopened in a fresh viewer, as a file on the command line
     let mut h = harness(vec![file.clone()]);
-    step_until(&mut h, "the session's layers", settled);
+    step_until(&mut h, "the session's layers", two_settled);
     let app = h.state();
     let got: Vec<_> = app.layers.iter().map(|l| l.style.clone()).collect();
     assert_eq!(got, styles, "styles, in order");

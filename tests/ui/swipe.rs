@@ -6,25 +6,14 @@
 //! full map showed it around its centre, and dragging the right map pans the left one.
 //! Without a comparison the later layer draws on top, and moving a layer up reverses that.
 
-use super::{demo, step_until};
-use egui_kittest::Harness;
+use super::{demo, step_until, two_settled};
 use egui_kittest::kittest::Queryable as _;
-use kestrel::ui::basemap::BasemapChoice;
-use kestrel::ui::{AppOptions, KestrelApp};
-
-/// Every layer drawn in its current style, nothing rendering.
-fn settled(app: &KestrelApp) -> bool {
-    app.layers.len() == 2
-        && app
-            .layers
-            .iter()
-            .all(|l| !l.is_busy() && l.overview.as_ref().is_some_and(|t| t.style == l.style))
-}
+use kestrel::ui::KestrelApp;
 
 /// A render: RGBA bytes, row by row, and its width.
 type Render = (Vec<u8>, u32);
 
-fn render(h: &mut Harness<'_, KestrelApp>) -> Render {
+fn render(h: &mut egui_kittest::Harness<'_, KestrelApp>) -> Render {
     let img = h.render().unwrap();
     (img.as_raw().clone(), img.width())
 }
@@ -77,36 +66,23 @@ fn mean_diff_shifted(
 
 #[test]
 fn swipe_between_two_layers_shows_each_on_its_side() {
-    let mut h = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .wgpu()
-        .build_eframe(|cc| {
-            KestrelApp::new(
-                cc,
-                AppOptions {
-                    basemap: Some(BasemapChoice::Plain),
-                    fresh_settings: true,
-                },
-                vec![demo(), demo()],
-            )
-            .with_hub_cache(super::empty_hub_cache())
-        });
-    step_until(&mut h, "both layers", settled);
+    let mut h = super::harness(vec![demo(), demo()]);
+    step_until(&mut h, "both layers", two_settled);
     // the second layer (selected: opened last) as NDVI
     assert_eq!(h.state().active, Some(h.state().layers[1].id));
     h.get_by_label("NDVI").click();
     h.run_steps(2);
-    step_until(&mut h, "the NDVI render", settled);
+    step_until(&mut h, "the NDVI render", two_settled);
 
     // references: each layer alone
     h.state_mut().layers[0].visible = false;
     h.run_steps(3);
-    step_until(&mut h, "the NDVI layer alone", settled);
+    step_until(&mut h, "the NDVI layer alone", two_settled);
     let second = render(&mut h);
     h.state_mut().layers[0].visible = true;
     h.state_mut().layers[1].visible = false;
     h.run_steps(3);
-    step_until(&mut h, "the first layer alone", settled);
+    step_until(&mut h, "the first layer alone", two_settled);
     let first = render(&mut h);
     h.state_mut().layers[1].visible = true;
     h.run_steps(3);
@@ -116,7 +92,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     let s = h.state().layer_swipe.expect("swipe on");
     let (l0, l1) = (h.state().layers[0].id, h.state().layers[1].id);
     assert_eq!((s.left, s.right, s.at), (l0, l1, 0.5));
-    step_until(&mut h, "the swipe", settled);
+    step_until(&mut h, "the swipe", two_settled);
     let swiped = render(&mut h);
 
     let map = h.state().map_rect;
@@ -140,14 +116,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     let centre = h.state().view_centre();
     let from = egui::pos2(s.x(map), y);
     let to = egui::pos2(s.x(map) + 100.0, y);
-    h.hover_at(from);
-    h.run_steps(1);
-    h.drag_at(from);
-    h.run_steps(1);
-    h.hover_at(to);
-    h.run_steps(1);
-    h.drop_at(to);
-    h.run_steps(2);
+    super::drag(&mut h, from, to, 2);
     let moved = h.state().layer_swipe.unwrap().at;
     assert_eq!(
         h.state().view_centre(),
@@ -165,7 +134,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     // showed around its centre
     h.get_by_label("side by side").click();
     h.run_steps(3);
-    step_until(&mut h, "side by side", settled);
+    step_until(&mut h, "side by side", two_settled);
     let split = render(&mut h);
     let half = (map.width() / 2.0).floor();
     let (lw, rw) = (half - 1.0, map.width() - half - 1.0);
@@ -192,7 +161,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     h.get_by_label("Compare two layers").click();
     h.run_steps(3);
     assert!(h.state().layer_swipe.is_none());
-    step_until(&mut h, "no swipe", settled);
+    step_until(&mut h, "no swipe", two_settled);
     let whole = map.left() as u32 + 2..map.right() as u32 - 2;
     let stacked = render(&mut h);
     // (both footprints are outlined here, one in the references: under 1 % of the pixels)
@@ -204,7 +173,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     h.run_steps(3);
     let order: Vec<_> = h.state().layers.iter().map(|l| l.id).collect();
     assert_eq!(order, [l1, l0]);
-    step_until(&mut h, "the new order", settled);
+    step_until(&mut h, "the new order", two_settled);
     let reordered = render(&mut h);
     let m = mismatch(&reordered, &first, whole, rows);
     assert!(m < 0.01, "{m}");
@@ -217,14 +186,7 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
     let centre = h.state().view_centre();
     let from = egui::pos2(map.right() - 100.0, map.center().y);
     let to = from + egui::vec2(-80.0, 0.0);
-    h.hover_at(from);
-    h.run_steps(1);
-    h.drag_at(from);
-    h.run_steps(1);
-    h.hover_at(to);
-    h.run_steps(1);
-    h.drop_at(to);
-    h.run_steps(3);
+    super::drag(&mut h, from, to, 3);
     let moved = h.state().view_centre();
     assert!(
         moved.0 > centre.0 && (moved.1 - centre.1).abs() < 1e-3,

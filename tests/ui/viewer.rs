@@ -4,29 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::{demo, step_until};
-use egui_kittest::Harness;
+use super::{demo, harness, step_until};
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use kestrel::raster::render::{Composite, Preset, SpectralIndex};
-use kestrel::ui::basemap::BasemapChoice;
-use kestrel::ui::{AppOptions, KestrelApp};
-
-fn harness(files: Vec<PathBuf>) -> Harness<'static, KestrelApp> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .wgpu()
-        .build_eframe(move |cc| {
-            KestrelApp::new(
-                cc,
-                AppOptions {
-                    basemap: Some(BasemapChoice::Plain),
-                    fresh_settings: true,
-                },
-                files,
-            )
-            .with_hub_cache(super::empty_hub_cache())
-        })
-}
+use kestrel::ui::KestrelApp;
 
 fn overview_ready(app: &KestrelApp) -> bool {
     app.layers
