@@ -9,6 +9,14 @@
 //! blob into place. `HF_HUB_OFFLINE=1` (or no network) gives an error that says how to pass a
 //! local file instead. The weights are never bundled with Kestrel.
 //!
+//! Gated or private repositories: the token of `HF_TOKEN` or the token file `huggingface_hub`
+//! writes (`$HF_TOKEN_PATH`, else `$HF_HOME/token`) is sent as `Authorization: Bearer` to the hub
+//! only, never to the CDN it redirects to. Two processes never write the same partial file: a
+//! download holds an OS file lock on `.locks/models--org--name/<blob>.lock` (the lock
+//! `huggingface_hub` takes), and a process that finds it held waits, then uses the finished blob.
+//! Files on Xet storage come the same way: the hub's redirect carries `X-Linked-Etag` (the
+//! sha256) and `X-Linked-Size`, the bridge's own `ETag`/`X-Xet-Hash` are not the file's hash.
+//!
 //! Runs on a worker thread (blocking HTTP).
 
 use std::fs::{File, OpenOptions};
@@ -58,10 +66,26 @@ pub enum HubError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot lock {path} to download into the Hugging Face cache: {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no Hugging Face cache directory (set HF_HUB_CACHE or HF_HOME), pass --model PATH")]
     NoCacheDir,
     #[error("download cancelled")]
     Cancelled,
+}
+
+/// A Hugging Face access token; never printed (`Debug` shows only that there is one).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HubToken(pub String);
+
+impl std::fmt::Debug for HubToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HubToken(<redacted>)")
+    }
 }
 
 /// Where to look for and fetch a file.
@@ -75,6 +99,40 @@ pub struct HubOptions {
     pub repo: String,
     pub filename: String,
     pub revision: String,
+    /// Sent to the hub (not to the CDN it redirects to); [`default_token`] by default.
+    pub token: Option<HubToken>,
+}
+
+/// The user's token as `huggingface_hub` finds it: `HF_TOKEN` (or the older
+/// `HUGGING_FACE_HUB_TOKEN`), else the token file `$HF_TOKEN_PATH`, else `$HF_HOME/token`
+/// (`HF_HOME` defaulting to `$XDG_CACHE_HOME/huggingface`, `~/.cache/huggingface`), which
+/// `hf auth login` writes.
+pub fn default_token() -> Option<HubToken> {
+    token_from(&|k| std::env::var(k).ok(), dirs::home_dir())
+}
+
+/// [`default_token`] with the environment read through `env` and the home folder given.
+fn token_from(env: &dyn Fn(&str) -> Option<String>, home: Option<PathBuf>) -> Option<HubToken> {
+    let env = |k: &str| {
+        env(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(t) = env("HF_TOKEN").or_else(|| env("HUGGING_FACE_HUB_TOKEN")) {
+        return Some(HubToken(t));
+    }
+    let path = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
+        env("HF_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("huggingface")))
+            .or_else(|| home.map(|h| h.join(".cache").join("huggingface")))
+            .map(|h| h.join("token"))
+    })?;
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .map(HubToken)
 }
 
 /// The hub cache root from the environment, as `huggingface_hub` resolves it.
@@ -122,6 +180,7 @@ impl HubOptions {
             repo: LLAMA3_MS_CLIP_REPO.into(),
             filename: LLAMA3_MS_CLIP_FILE.into(),
             revision: "main".into(),
+            token: default_token(),
         }
     }
 
@@ -219,9 +278,33 @@ fn client(follow_redirects: bool) -> Result<reqwest::blocking::Client, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The token goes to the hub's own host only (scheme, host and port of the endpoint): a
+/// redirect to a CDN or a Xet bridge carries its own signature, and must not see the token.
+fn with_token(
+    req: reqwest::blocking::RequestBuilder,
+    url: &str,
+    opts: &HubOptions,
+) -> reqwest::blocking::RequestBuilder {
+    let origin = |u: &str| {
+        reqwest::Url::parse(u).ok().map(|u| {
+            (
+                u.scheme().to_owned(),
+                u.host_str().map(str::to_owned),
+                u.port_or_known_default(),
+            )
+        })
+    };
+    match &opts.token {
+        Some(HubToken(t)) if origin(url).is_some() && origin(url) == origin(&opts.endpoint) => {
+            req.bearer_auth(t)
+        }
+        _ => req,
+    }
+}
+
 /// HEAD the resolve URL without following the redirect (the hub puts the commit, LFS hash and
 /// size on the redirect), then follow relative redirects as `huggingface_hub` does.
-fn fetch_meta(url: &str) -> Result<Meta, HubError> {
+fn fetch_meta(url: &str, opts: &HubOptions) -> Result<Meta, HubError> {
     let unreachable = |reason: String| HubError::Unreachable {
         url: url.to_owned(),
         reason,
@@ -230,11 +313,12 @@ fn fetch_meta(url: &str) -> Result<Meta, HubError> {
     let mut current = url.to_owned();
     let mut meta = Meta::default();
     for _ in 0..5 {
-        let resp = c
-            .head(&current)
+        let resp = with_token(c.head(&current), &current, opts)
             .send()
             .map_err(|e| unreachable(e.to_string()))?;
         meta.commit = meta.commit.or_else(|| header(&resp, "x-repo-commit"));
+        // The hub's `X-Linked-Etag` is the file's sha256 (LFS and Xet alike); a plain
+        // `ETag` is only used when the hub gives no linked one.
         meta.etag = meta
             .etag
             .or_else(|| header(&resp, "x-linked-etag"))
@@ -263,8 +347,13 @@ fn fetch_meta(url: &str) -> Result<Meta, HubError> {
         }
         if !status.is_success() {
             let hint = match status.as_u16() {
+                401 | 403 if opts.token.is_some() => {
+                    " (a Hugging Face token was sent: it may lack access to this repository, \
+                     or the repository's licence is not yet accepted on huggingface.co)"
+                }
                 401 | 403 => {
-                    " (the repository may need a login or licence acceptance on huggingface.co)"
+                    " (the repository may be gated or private: accept its licence on \
+                     huggingface.co, then set HF_TOKEN or run `hf auth login`)"
                 }
                 404 => " (no such file)",
                 _ => "",
@@ -280,6 +369,59 @@ fn fetch_meta(url: &str) -> Result<Meta, HubError> {
     Ok(meta)
 }
 
+/// An exclusive OS lock on a download's lock file, held while the partial file is written
+/// and the blob linked; released when dropped (and by the OS when the process dies, so a
+/// killed download never blocks the next one).
+struct DownloadLock {
+    _file: File,
+}
+
+impl DownloadLock {
+    /// Take the lock, waiting (cancellably, with progress) while another process holds it.
+    fn acquire(
+        path: &Path,
+        what: &str,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<Self, HubError> {
+        let lock_err = |source| HubError::Lock {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(lock_err)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(lock_err)?;
+        let started = Instant::now();
+        let mut last_report: Option<Instant> = None;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(lock_err(e)),
+            }
+            if cancel.is_cancelled() {
+                return Err(HubError::Cancelled);
+            }
+            if last_report.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
+                last_report = Some(Instant::now());
+                progress.report(&Progress {
+                    label: format!("waiting for another download of {what}"),
+                    done: 0,
+                    total: 0,
+                    elapsed_secs: started.elapsed().as_secs_f64(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Download into the cache (resuming a previous partial download) and return the snapshot path.
 pub fn download(
     opts: &HubOptions,
@@ -287,7 +429,7 @@ pub fn download(
     cancel: &CancelToken,
 ) -> Result<PathBuf, HubError> {
     let url = opts.url();
-    let meta = fetch_meta(&url)?;
+    let meta = fetch_meta(&url, opts)?;
     let repo_dir = opts.repo_dir();
     let blobs = repo_dir.join("blobs");
     let cache_err = |path: &Path| {
@@ -307,10 +449,18 @@ pub fn download(
         .filter(|e| is_sha256_hex(e))
         .map(|e| e.to_lowercase());
 
+    // `huggingface_hub`'s lock file for this blob: no two downloaders (of Kestrel or of
+    // Python) append to one partial file; whoever waited finds the blob ready.
+    let lock_path = opts
+        .cache_dir
+        .join(".locks")
+        .join(repo_dir.file_name().unwrap_or_default())
+        .join(format!("{blob_name}.lock"));
+    let _lock = DownloadLock::acquire(&lock_path, &opts.filename, progress, cancel)?;
     let ready = std::fs::metadata(&blob).is_ok_and(|m| meta.size.is_none_or(|s| m.len() == s));
     if !ready {
         let partial = blobs.join(format!("{blob_name}.incomplete"));
-        transfer(&meta.location, &url, &partial, meta.size, progress, cancel)?;
+        transfer(&meta, &url, opts, &partial, progress, cancel)?;
         let len = std::fs::metadata(&partial)
             .map_err(cache_err(&partial))?
             .len();
@@ -385,15 +535,16 @@ fn sha256_of(path: &Path, cancel: &CancelToken) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// GET `location` into `partial`, resuming from its current length.
+/// GET `meta.location` into `partial`, resuming from its current length.
 fn transfer(
-    location: &str,
+    meta: &Meta,
     url: &str,
+    opts: &HubOptions,
     partial: &Path,
-    size: Option<u64>,
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<(), HubError> {
+    let (location, size) = (meta.location.as_str(), meta.size);
     let interrupted = |reason: String| HubError::Interrupted {
         url: url.to_owned(),
         reason,
@@ -406,7 +557,8 @@ fn transfer(
         url: url.to_owned(),
         reason,
     })?;
-    let mut req = c.get(location);
+    // reqwest drops the Authorization header itself on a redirect to another host.
+    let mut req = with_token(c.get(location), location, opts);
     if have > 0 {
         req = req.header("Range", format!("bytes={have}-"));
     }
@@ -475,4 +627,49 @@ fn transfer(
         elapsed_secs: started.elapsed().as_secs_f64(),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An environment of exactly these variables.
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_token_comes_from_the_environment_then_the_token_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let tok = |t: &str| Some(HubToken(t.to_owned()));
+        let find = |pairs: &[(&str, &str)]| token_from(&env_of(pairs), Some(home.clone()));
+        assert_eq!(find(&[]), None);
+        // `hf auth login` writes ~/.cache/huggingface/token (trailing newline and all).
+        let file = home.join(".cache/huggingface/token");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "hf_from_file\n").unwrap();
+        assert_eq!(find(&[]), tok("hf_from_file"));
+        assert_eq!(find(&[("HF_TOKEN", " hf_env ")]), tok("hf_env"));
+        assert_eq!(find(&[("HUGGING_FACE_HUB_TOKEN", "hf_old")]), tok("hf_old"));
+        // An empty HF_TOKEN is no token: the file is used.
+        assert_eq!(find(&[("HF_TOKEN", "")]), tok("hf_from_file"));
+        // HF_HOME moves the token file; HF_TOKEN_PATH names it.
+        let other = tmp.path().join("hf-home");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("token"), "hf_home").unwrap();
+        let other_s = other.display().to_string();
+        assert_eq!(find(&[("HF_HOME", &other_s)]), tok("hf_home"));
+        let nowhere = other.join("nowhere").display().to_string();
+        assert_eq!(find(&[("HF_TOKEN_PATH", &nowhere)]), None);
+        // Never printed.
+        assert_eq!(
+            format!("{:?}", tok("hf_secret")),
+            "Some(HubToken(<redacted>))"
+        );
+    }
 }

@@ -481,6 +481,7 @@ mod tests {
             repo: String::new(),
             filename: String::new(),
             revision: "main".into(),
+            token: None,
         };
         let rsm = find("rs-m-clip").unwrap();
         assert_eq!(
@@ -532,6 +533,7 @@ mod tests {
             repo: String::new(),
             filename: String::new(),
             revision: "main".into(),
+            token: None,
         };
         let configs = tmp.path().join("configs");
         let files = |id: &str, ck: &Path| {
