@@ -12,6 +12,9 @@ if [ -z "${KESTREL_PYTHON:-}" ]; then
   KESTREL_PYTHON=$(./packaging/setup-python.sh) || true
   export KESTREL_PYTHON
 fi
+# The full-size seeded references (torch + open_clip from PyPI, generated, about 4 min; the
+# full-size parity tests skip when this cannot run or ../shared is absent)
+./packaging/oracle.sh || echo "packaging/oracle.sh failed: the full-size parity tests skip" >&2
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace --all-targets "$@"

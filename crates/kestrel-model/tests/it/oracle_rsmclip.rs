@@ -5,6 +5,11 @@
 //! image embeddings; zero-shot probabilities at the checkpoint's logit scale and at 100;
 //! retrieval rankings. The `.safetensors` layout is vendored in
 //! `tests/fixtures/rsmclip_tiny`; the `.pt` layout comes from `../shared` (skipped when absent).
+//!
+//! The same checks run on the full-size seeded RS-M-CLIP-ViT-B-32 (XLM-R-base, 1.46 GB per
+//! layout: generated with the same test tokenizer, not stored) at the full-model tolerance
+//! (1e-4), from `$KESTREL_FULL_RGB_ORACLE_DIR/RSMCLIP-ViT-B-32` (see `oracle_rgb`); skipped
+//! when absent.
 
 use crate::common::*;
 
@@ -26,51 +31,107 @@ fn dir() -> PathBuf {
     fixture("rsmclip_tiny")
 }
 
-fn reference() -> Value {
-    let text = std::fs::read_to_string(dir().join("reference.json")).expect("reference.json");
-    serde_json::from_str(&text).expect("JSON")
-}
-
-fn config() -> ClipConfig {
-    ClipConfig::from_file(&dir().join("open_clip_config.json")).unwrap()
-}
-
 fn tokenizer() -> HfTokenizer {
     HfTokenizer::from_file(&dir().join("xlmr-test-tokenizer.json"), 77).unwrap()
 }
 
-/// The vendored `.safetensors` and, when `../shared` has it, the `.pt` layout.
-fn checkpoints() -> Vec<PathBuf> {
-    let mut v = vec![dir().join("RSMCLIP-Tiny_random.safetensors")];
-    let pt = repo().join("../shared/oracle/rgb/RSMCLIP-Tiny/RSMCLIP-Tiny_random.pt");
-    if pt.exists() {
-        v.push(pt);
-    } else {
-        eprintln!("skip: {} is absent (.pt layout not tested)", pt.display());
-    }
-    v
+/// One RS-M-CLIP of the oracle: the tiny one (vendored) or the full-size one (generated).
+struct Rsm {
+    dir: PathBuf,
+    checkpoints: Vec<PathBuf>,
+    /// Embedding tolerance.
+    tol: f32,
+    /// Intermediate-summary tolerance, relative to each tensor's largest magnitude.
+    tap_tol: f32,
 }
 
-/// The model and `exp(logit_scale)` from a checkpoint.
-fn load(path: &std::path::Path, kernels: Kernels) -> (ClipModel, f32) {
-    let cfg = config();
-    let w = Checkpoint::open(path)
-        .unwrap()
-        .load(
-            &cfg,
-            &Device::Cpu,
-            DType::F32,
-            &NoProgress,
-            &CancelToken::new(),
-        )
-        .unwrap();
-    let scale = w
-        .get("logit_scale")
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-        .exp();
-    (ClipModel::new(&cfg, &w, kernels).unwrap(), scale)
+impl Rsm {
+    /// The vendored `.safetensors` and, when `../shared` has it, the `.pt` layout.
+    fn tiny() -> Rsm {
+        let mut checkpoints = vec![dir().join("RSMCLIP-Tiny_random.safetensors")];
+        let pt = repo().join("../shared/oracle/rgb/RSMCLIP-Tiny/RSMCLIP-Tiny_random.pt");
+        if pt.exists() {
+            checkpoints.push(pt);
+        } else {
+            eprintln!("skip: {} is absent (.pt layout not tested)", pt.display());
+        }
+        Rsm {
+            dir: dir(),
+            checkpoints,
+            tol: 1e-5,
+            tap_tol: 2e-5,
+        }
+    }
+
+    /// The generated full-size model in both layouts, or `None` (skip).
+    fn full() -> Option<Rsm> {
+        let d = super::oracle_rgb::full_oracle_dir().join("RSMCLIP-ViT-B-32");
+        let checkpoints: Vec<PathBuf> = ["safetensors", "pt"]
+            .iter()
+            .map(|ext| d.join(format!("RSMCLIP-ViT-B-32_random.{ext}")))
+            .filter(|p| p.exists())
+            .collect();
+        if checkpoints.is_empty() || !d.join("inputs.safetensors").exists() {
+            eprintln!(
+                "skip: {} is absent (packaging/oracle.sh makes it)",
+                d.display()
+            );
+            return None;
+        }
+        Some(Rsm {
+            dir: d,
+            checkpoints,
+            tol: 1e-4,
+            tap_tol: 1e-4,
+        })
+    }
+
+    fn reference(&self) -> Value {
+        let text =
+            std::fs::read_to_string(self.dir.join("reference.json")).expect("reference.json");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    fn config(&self) -> ClipConfig {
+        ClipConfig::from_file(&self.dir.join("open_clip_config.json")).unwrap()
+    }
+
+    /// The model and `exp(logit_scale)` from a checkpoint.
+    fn load(&self, path: &std::path::Path, kernels: Kernels) -> (ClipModel, f32) {
+        let cfg = self.config();
+        let w = Checkpoint::open(path)
+            .unwrap()
+            .load(
+                &cfg,
+                &Device::Cpu,
+                DType::F32,
+                &NoProgress,
+                &CancelToken::new(),
+            )
+            .unwrap();
+        let scale = w
+            .get("logit_scale")
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            .exp();
+        (ClipModel::new(&cfg, &w, kernels).unwrap(), scale)
+    }
+
+    /// The 5 preprocessed images of `inputs.safetensors`, in the reference's (sorted) order.
+    fn images(&self) -> (Vec<String>, Vec<f32>) {
+        let t = candle_core::safetensors::load(self.dir.join("inputs.safetensors"), &Device::Cpu)
+            .expect("inputs.safetensors");
+        let img = &t["images"];
+        assert_eq!(img.dims(), &[5, 3, 224, 224]);
+        let names: Vec<String> = self.reference()["image_embeddings"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        (names, img.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+    }
 }
 
 fn queries(r: &Value) -> Vec<(String, Vec<u32>, Vec<f32>)> {
@@ -88,24 +149,9 @@ fn queries(r: &Value) -> Vec<(String, Vec<u32>, Vec<f32>)> {
         .collect()
 }
 
-/// The 5 preprocessed images of `inputs.safetensors`, in the reference's (sorted) order.
-fn images() -> (Vec<String>, Vec<f32>) {
-    let t = candle_core::safetensors::load(dir().join("inputs.safetensors"), &Device::Cpu)
-        .expect("inputs.safetensors");
-    let img = &t["images"];
-    assert_eq!(img.dims(), &[5, 3, 224, 224]);
-    let names: Vec<String> = reference()["image_embeddings"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    (names, img.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-}
-
 #[test]
 fn config_reads_the_hf_tower_and_its_transformers_config() {
-    let cfg = config();
+    let cfg = Rsm::tiny().config();
     let h = cfg.hf_text().expect("an HF text tower");
     assert_eq!(h.pooler, HfPooler::Mean);
     // Not set in the config: open_clip's CLIPTextCfg default 'mlp' without bias.
@@ -156,14 +202,23 @@ fn config_reads_the_hf_tower_and_its_transformers_config() {
 
 #[test]
 fn expected_keys_and_shapes_are_the_reference_state_dict() {
-    let r = reference();
+    let m = Rsm::tiny();
+    check_expected_keys(&m);
+    assert_eq!(
+        kestrel_model::load::weights::expected_tensor_count(&m.config()).unwrap(),
+        72
+    );
+}
+
+fn check_expected_keys(m: &Rsm) {
+    let r = m.reference();
     let want: Vec<String> = r["checkpoint"]["keys_in_order"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    let got = kestrel_model::load::weights::expected_shapes(&config()).unwrap();
+    let got = kestrel_model::load::weights::expected_shapes(&m.config()).unwrap();
     let names: Vec<String> = got.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(names, want);
     for (name, shape) in &got {
@@ -176,14 +231,18 @@ fn expected_keys_and_shapes_are_the_reference_state_dict() {
         assert_eq!(&s, shape, "{name}");
     }
     assert_eq!(
-        kestrel_model::load::weights::expected_tensor_count(&config()).unwrap(),
-        72
+        kestrel_model::load::weights::expected_tensor_count(&m.config()).unwrap(),
+        want.len()
     );
 }
 
 #[test]
 fn tokenizer_ids_match_open_clip_hftokenizer() {
-    let r = reference();
+    check_tokenizer_ids(&Rsm::tiny());
+}
+
+fn check_tokenizer_ids(m: &Rsm) {
+    let r = m.reference();
     let tok = tokenizer();
     let mut n = 0;
     for p in r["tokenizer"]["probes"].as_array().unwrap() {
@@ -250,7 +309,11 @@ fn check_summary(name: &str, t: &Tensor, want: &Value, tol: f32) {
 
 #[test]
 fn every_text_intermediate_matches_for_query0() {
-    let r = reference();
+    check_text_intermediates(&Rsm::tiny());
+}
+
+fn check_text_intermediates(m: &Rsm) {
+    let r = m.reference();
     let inter = &r["intermediates"];
     let ids = u32s(&inter["text.input_ids"]);
     assert_eq!(ids, queries(&r)[0].1);
@@ -265,10 +328,19 @@ fn every_text_intermediate_matches_for_query0() {
         .keys()
         .filter(|k| k.starts_with("text.") && inter[k.as_str()].get("shape").is_some())
         .collect();
-    assert_eq!(text_keys.len(), 7, "{text_keys:?}");
-    for path in checkpoints() {
+    // Embeddings, one per encoder layer, pooler, projection and its two linears.
+    let cfg = m.config();
+    let layers = cfg
+        .hf_text()
+        .unwrap()
+        .encoder
+        .as_ref()
+        .unwrap()
+        .num_hidden_layers;
+    assert_eq!(text_keys.len(), layers + 5, "{text_keys:?}");
+    for path in &m.checkpoints {
         for kernels in [Kernels::Auto, Kernels::Generic] {
-            let (model, _) = load(&path, kernels);
+            let (model, _) = m.load(path, kernels);
             let mut seen = Vec::new();
             let mut tap = |name: &str, t: &Tensor| -> candle_core::Result<()> {
                 let want = &inter[name];
@@ -278,7 +350,7 @@ fn every_text_intermediate_matches_for_query0() {
                     &format!("{name} ({kernels:?}, {})", path.display()),
                     &t.get(0)?,
                     want,
-                    2e-5,
+                    m.tap_tol,
                 );
                 seen.push(name.to_owned());
                 Ok(())
@@ -297,33 +369,37 @@ fn every_text_intermediate_matches_for_query0() {
                 .map(|v| (*v as f64).powi(2))
                 .sum::<f64>()
                 .sqrt();
-            assert!((norm - want["norm"].as_f64().unwrap()).abs() < 1e-5);
+            assert!((norm - want["norm"].as_f64().unwrap()).abs() < f64::from(m.tol));
         }
     }
 }
 
 #[test]
 fn text_embeddings_match_within_1e5_batched_and_alone() {
-    let r = reference();
+    check_text_embeddings(&Rsm::tiny());
+}
+
+fn check_text_embeddings(m: &Rsm) {
+    let r = m.reference();
     let qs = queries(&r);
     let rows: Vec<&[u32]> = qs.iter().map(|q| q.1.as_slice()).collect();
-    for path in checkpoints() {
+    for path in &m.checkpoints {
         for kernels in [Kernels::Auto, Kernels::Generic] {
-            let (model, _) = load(&path, kernels);
+            let (model, _) = m.load(path, kernels);
             // One batch of 12 rows of 9 different lengths.
             let batch = normalized_rows(&model.encode_token_ids(&rows).unwrap()).unwrap();
             for ((label, ids, want), got) in qs.iter().zip(&batch) {
                 let d = max_abs_diff(got, want);
-                assert!(d <= 1e-5, "{label:?} ({kernels:?}): off by {d}");
+                assert!(d <= m.tol, "{label:?} ({kernels:?}): off by {d}");
                 let alone = normalized_rows(&model.encode_token_ids(&[ids]).unwrap()).unwrap();
-                assert!(max_abs_diff(&alone[0], want) <= 1e-5, "{label:?} alone");
+                assert!(max_abs_diff(&alone[0], want) <= m.tol, "{label:?} alone");
             }
             for c in r["prompts"].as_object().unwrap().values() {
                 for p in c.as_object().unwrap().values() {
                     let ids = u32s(&p["ids"]);
                     let e = normalized_rows(&model.encode_token_ids(&[&ids]).unwrap()).unwrap();
                     let d = max_abs_diff(&e[0], &f32s(&p["embedding"]));
-                    assert!(d <= 1e-5, "{}: off by {d}", p["text"]);
+                    assert!(d <= m.tol, "{}: off by {d}", p["text"]);
                 }
             }
         }
@@ -332,24 +408,28 @@ fn text_embeddings_match_within_1e5_batched_and_alone() {
 
 #[test]
 fn image_embeddings_zero_shot_and_rankings_match() {
-    let r = reference();
-    let (names, pixels) = images();
+    check_images_zero_shot_rankings(&Rsm::tiny());
+}
+
+fn check_images_zero_shot_rankings(m: &Rsm) {
+    let r = m.reference();
+    let (names, pixels) = m.images();
     let classes: Vec<String> = r["classes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
-    for path in checkpoints() {
+    for path in &m.checkpoints {
         for kernels in [Kernels::Auto, Kernels::Generic] {
-            let (model, scale) = load(&path, kernels);
+            let (model, scale) = m.load(path, kernels);
             let want_scale = r["checkpoint"]["logit_scale_exp"].as_f64().unwrap() as f32;
             assert!((scale - want_scale).abs() < 1e-5, "{scale}");
             let imgs =
                 normalized_rows(&model.encode_images(&pixels, names.len()).unwrap()).unwrap();
             for (n, e) in names.iter().zip(&imgs) {
                 let d = max_abs_diff(e, &f32s(&r["image_embeddings"][n]));
-                assert!(d <= 1e-5, "{n} ({kernels:?}): off by {d}");
+                assert!(d <= m.tol, "{n} ({kernels:?}): off by {d}");
             }
             // Prompt embeddings from the reference's ids, as the classifier builds them.
             let emb = |class: &str, variant: &str| -> Vec<f32> {
@@ -369,7 +449,7 @@ fn image_embeddings_zero_shot_and_rankings_match() {
                     .collect();
                 for (c, v) in classes.iter().zip(&vectors) {
                     let d = max_abs_diff(v, &f32s(&zs["classifier"][c]));
-                    assert!(d <= 1e-5, "{variant} classifier {c}: off by {d}");
+                    assert!(d <= m.tol, "{variant} classifier {c}: off by {d}");
                 }
                 for (key, s) in [("scale100", 100.0f32), ("scale_exp_logit_scale", scale)] {
                     for (n, e) in names.iter().zip(&imgs) {
@@ -408,7 +488,7 @@ fn image_embeddings_zero_shot_and_rankings_match() {
 
 #[test]
 fn embedder_tokenizes_with_the_hf_file_and_warns_on_empty_and_long_texts() {
-    let r = reference();
+    let r = Rsm::tiny().reference();
     let spec = ModelSpec {
         checkpoint: Some(dir().join("RSMCLIP-Tiny_random.safetensors")),
         tokenizer: Some(dir().join("xlmr-test-tokenizer.json")),
@@ -538,4 +618,14 @@ fn hf_tower_config_errors_name_the_field() {
     let ck = Checkpoint::open(&dir().join("RSMCLIP-Tiny_random.safetensors")).unwrap();
     let e = ck.validate(&c).unwrap_err().to_string();
     assert!(e.contains("text.proj.weight"), "{e}");
+}
+
+#[test]
+fn full_rsmclip_vit_b32_matches_the_reference() {
+    let Some(m) = Rsm::full() else { return };
+    check_expected_keys(&m);
+    check_tokenizer_ids(&m);
+    check_text_intermediates(&m);
+    check_text_embeddings(&m);
+    check_images_zero_shot_rankings(&m);
 }
