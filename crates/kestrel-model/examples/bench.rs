@@ -5,9 +5,9 @@
 //!
 //! `cargo run --release -p kestrel-model --example bench -- [--batch 8] [--iters 3]
 //!  [--dtype f32|bf16] [--full-shape] [--generic] [--text-only]
-//!  [--arch RN50|ViT-B-32 | --config open_clip_config.json|reference.json]`
+//!  [--arch RN50|ViT-B-32|ViT-L-14 | --config open_clip_config.json|reference.json]`
 //!
-//! `--arch` takes open_clip's own RN50 / ViT-B-32 configs (RemoteCLIP's architectures);
+//! `--arch` takes open_clip's own RN50 / ViT-B-32 / ViT-L-14 configs (RemoteCLIP's architectures);
 //! `--config` any open_clip config, or an oracle `reference.json` (its `arch_config`).
 
 use kestrel_model::clip::Kernels;
@@ -35,7 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = match (value("--arch").as_deref(), value("--config")) {
         (Some("RN50"), _) => ClipConfig::from_json_str(RN50, Path::new("RN50.json"))?,
         (Some("ViT-B-32"), _) => ClipConfig::from_json_str(VIT_B_32, Path::new("ViT-B-32.json"))?,
-        (Some(other), _) => return Err(format!("--arch {other}: expected RN50 or ViT-B-32").into()),
+        (Some("ViT-L-14"), _) => ClipConfig::from_json_str(VIT_L_14, Path::new("ViT-L-14.json"))?,
+        (Some(other), _) => {
+            return Err(format!("--arch {other}: expected RN50, ViT-B-32 or ViT-L-14").into());
+        }
         (None, Some(path)) => config_file(Path::new(&path))?,
         (None, None) => ClipConfig::llama3_ms_clip(),
     };
@@ -76,6 +79,11 @@ const RN50: &str = r#"{"embed_dim": 1024,
 const VIT_B_32: &str = r#"{"embed_dim": 512,
   "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
   "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}}"#;
+
+/// open_clip 3.3.0 `model_configs/ViT-L-14.json`.
+const VIT_L_14: &str = r#"{"embed_dim": 768,
+  "vision_cfg": {"image_size": 224, "layers": 24, "width": 1024, "patch_size": 14},
+  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 768, "heads": 12, "layers": 12}}"#;
 
 /// A config file, or an oracle reference whose `arch_config` is the config.
 fn config_file(path: &Path) -> Result<ClipConfig, Box<dyn std::error::Error>> {
