@@ -10,8 +10,9 @@
 //! once nobody holds its lock (never a live write's file, in this process or another).
 //!
 //! For the crash-safety tests, `KESTREL_TEST_WRITE_PAUSE_MS` makes [`write_atomic`]
-//! stop for that long halfway through writing the temporary file, so a kill lands
-//! mid-write; it is not meant for normal use.
+//! stop for that long halfway through writing the temporary file (and
+//! [`write_atomic_via_path`] before its rename), so a kill lands mid-write; it is not
+//! meant for normal use.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -203,6 +204,9 @@ where
     let _ = lock.try_lock();
     let tmp = tmp_dir.join(path.file_name().unwrap_or_else(|| "out".as_ref()));
     fill(&tmp).map_err(wrap)?;
+    if let Some(d) = test_pause() {
+        std::thread::sleep(d);
+    }
     std::fs::rename(&tmp, path).map_err(wrap)?;
     sync_dir(&dir).map_err(wrap)
 }
