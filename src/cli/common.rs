@@ -59,7 +59,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Check output files before any work: none may be one of the inputs (or another output),
-/// and each one's folder must exist and be writable. Errors name the user's paths.
+/// and each one's folder must exist and be writable. Errors name the user's paths. The
+/// temporary files that killed runs left in those folders are removed
+/// ([`crate::atomic::remove_stale_temp_files`]).
 pub fn check_outputs<'a>(
     outputs: impl IntoIterator<Item = (&'static str, &'a Path)>,
     inputs: &[&Path],
@@ -100,6 +102,16 @@ pub fn check_outputs<'a>(
                 out.display(),
                 dir.display()
             ),
+        }
+        // temporary files of an earlier run killed while writing here (never a live
+        // write's: those are locked)
+        let removed =
+            crate::atomic::remove_stale_temp_files(dir, crate::search::cache::STALE_TEMP_AGE);
+        if removed > 0 {
+            log::info!(
+                "removed {removed} temporary file(s) of interrupted writes from {}",
+                dir.display()
+            );
         }
         // writable? (a probe file, removed at once; the real write is atomic, later)
         tempfile::Builder::new()

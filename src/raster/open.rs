@@ -170,6 +170,38 @@ pub(crate) fn gdal_open(source: &Path) -> gdal::errors::Result<Dataset> {
     Ok(unsafe { Dataset::from_c_dataset(handle) })
 }
 
+/// The values of the `*_NAME` items of a dataset's `SUBDATASETS` metadata, byte for byte:
+/// the `gdal` crate's `metadata_domain` converts them lossily, and a subdataset name
+/// holds the product's path (`SENTINEL2_L2A:/data/café/…/MTD_MSIL2A.xml:10m:EPSG_32634`),
+/// so a folder whose name is not UTF-8 would become one that does not exist.
+pub(super) fn subdataset_names(ds: &Dataset) -> Vec<PathBuf> {
+    let domain = c"SUBDATASETS";
+    // SAFETY: a valid dataset handle and a NUL-terminated domain; GDALGetMetadata returns
+    // NULL or a NULL-terminated list of NUL-terminated strings owned by the dataset, which
+    // are copied here before the dataset can change.
+    let items: Vec<Vec<u8>> = unsafe {
+        let list = gdal_sys::GDALGetMetadata(ds.c_dataset(), domain.as_ptr());
+        let mut items = Vec::new();
+        if !list.is_null() {
+            let mut i = 0;
+            while !(*list.add(i)).is_null() {
+                items.push(std::ffi::CStr::from_ptr(*list.add(i)).to_bytes().to_vec());
+                i += 1;
+            }
+        }
+        items
+    };
+    items
+        .into_iter()
+        .filter_map(|kv| {
+            let eq = kv.iter().position(|&b| b == b'=')?;
+            let (k, v) = (&kv[..eq], &kv[eq + 1..]);
+            k.ends_with(b"_NAME")
+                .then(|| crate::paths::path_from_bytes(v.to_vec()))
+        })
+        .collect()
+}
+
 /// GDAL's last error message (and reset it), as the `gdal` crate reports a NULL handle.
 fn last_gdal_error() -> String {
     // SAFETY: CPLGetLastErrorMsg returns a pointer to a thread-local NUL-terminated string
@@ -694,21 +726,17 @@ impl Scene {
     fn open_safe(path: &Path, mtd: &Path, cancel: &CancelToken) -> Result<Scene, RasterError> {
         let main_src = mtd.to_path_buf();
         let ds = open_dataset(mtd, &main_src)?;
-        let subs: Vec<String> = ds
-            .metadata_domain("SUBDATASETS")
-            .unwrap_or_default()
+        // (name as text to match on, exact name to open)
+        let subs: Vec<(String, PathBuf)> = subdataset_names(&ds)
             .into_iter()
-            .filter_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                k.ends_with("_NAME").then(|| v.to_string())
-            })
+            .map(|p| (p.to_string_lossy().into_owned(), p))
             .collect();
         let epsg_of = |s: &str| s.rsplit(':').next().unwrap_or("").to_string();
         let zone = subs
             .iter()
-            .find(|s| s.contains(":10m:"))
+            .find(|(s, _)| s.contains(":10m:"))
             .or_else(|| subs.first())
-            .map(|s| epsg_of(s))
+            .map(|(s, _)| epsg_of(s))
             .ok_or_else(|| RasterError::Unsupported {
                 path: path.to_path_buf(),
                 reason: "the SENTINEL2 driver lists no subdatasets (no band files found)".into(),
@@ -716,7 +744,7 @@ impl Scene {
         let mut notes = Vec::new();
         let other_zones: Vec<String> = subs
             .iter()
-            .map(|s| epsg_of(s))
+            .map(|(s, _)| epsg_of(s))
             .filter(|z| *z != zone)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -733,17 +761,20 @@ impl Scene {
         // GDAL >= 3.7 exposes BOA_ADD_OFFSET / RADIO_ADD_OFFSET per band; 3.6 only the XML.
         let mut item_offsets: Vec<(S2Band, f64)> = Vec::new();
         for res in [":10m:", ":20m:", ":60m:"] {
-            let Some(sub) = subs.iter().find(|s| s.contains(res) && epsg_of(s) == zone) else {
+            let Some((_, sub)) = subs
+                .iter()
+                .find(|(s, _)| s.contains(res) && epsg_of(s) == zone)
+            else {
                 continue;
             };
             cancel.check()?;
-            let sds = open_dataset(path, Path::new(sub))?;
+            let sds = open_dataset(path, sub)?;
             if crs.is_none() {
                 crs = Some(crs_info(&sds, path, "subdataset without CRS")?);
             }
             let grid = dataset_grid(&sds, path)?;
             for i in 1..=sds.raster_count() {
-                let facts = band_facts(&sds, i, path, Path::new(sub), grid)?;
+                let facts = band_facts(&sds, i, path, sub, grid)?;
                 let bandname = sds
                     .rasterband(i)
                     .ok()

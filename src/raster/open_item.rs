@@ -61,9 +61,9 @@ impl Scene {
             path: path.to_path_buf(),
             source: e,
         };
-        let (item, bytes) = stac_item::load(&source).map_err(stac_err)?;
+        let (item, bytes) = stac_item::load(path).map_err(stac_err)?;
         let sign = std::env::var(SIGN_ENV).ok().filter(|s| !s.is_empty());
-        let it = ItemScene::from_item(&item, &source, sign.as_deref()).map_err(stac_err)?;
+        let it = ItemScene::from_item(&item, path, sign.as_deref()).map_err(stac_err)?;
         if it.bands.is_empty() {
             return Err(RasterError::EmptyFolder {
                 path: path.to_path_buf(),
@@ -91,8 +91,14 @@ impl Scene {
         let mut driver = String::new();
         for b in &it.bands {
             cancel.check()?;
-            let fpath = Path::new(&b.href);
-            let ds = open_dataset(fpath, Path::new(&b.gdal_path))
+            // errors name the URL, or the local file exactly
+            let remote = b.href.starts_with("http://") || b.href.starts_with("https://");
+            let fpath = if remote {
+                Path::new(&b.href)
+            } else {
+                b.gdal_path.as_path()
+            };
+            let ds = open_dataset(fpath, &b.gdal_path)
                 .map_err(|e| remote_failure(&b.href, e, sign.is_some()))?;
             let c = crs_info(&ds, fpath, "band asset without projection")?;
             match &crs {
@@ -115,7 +121,7 @@ impl Scene {
             found.push(Found {
                 role: b.role,
                 identified_by: b.identified_by.clone(),
-                ..band_facts(&ds, 1, fpath, Path::new(&b.gdal_path), grid)?
+                ..band_facts(&ds, 1, fpath, &b.gdal_path, grid)?
             });
         }
         let Some(crs) = crs else {

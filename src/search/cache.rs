@@ -20,8 +20,9 @@ use crate::jobs::{CancelToken, ProgressSink};
 use crate::model::ModelError;
 use crate::raster::Scene;
 
-/// Temporary files (`.kestrel-tmp-*`) in the cache older than this are left by a process
-/// killed mid-write (a live write touches its file all the time) and are removed.
+/// Temporary files (`.kestrel-tmp-*`) whose writer died are removed as soon as their lock
+/// is free ([`crate::atomic::remove_stale_temp_files`]); on filesystems without locks,
+/// those older than this.
 pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Where indexes are cached: `index/` under Kestrel's cache root

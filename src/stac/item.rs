@@ -15,7 +15,7 @@
 //! href is signed (`GET endpoint?href=…` → `{"href": signed}`); without it an asset answering
 //! 403 (or an Azure blob URL) is reported as needing signing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -39,19 +39,29 @@ pub fn is_item_source(path: &Path) -> bool {
         && path.is_file()
 }
 
-/// Read an item from a URL or a local file. Returns the item and the raw bytes (for the
-/// scene identity).
-pub fn load(source: &str) -> Result<(stac::Item, Vec<u8>), StacError> {
-    let bytes = if source.starts_with("http://") || source.starts_with("https://") {
+/// The URL `source` names, if it is an `http(s)://` one.
+fn url_of(source: &Path) -> Option<&str> {
+    source
+        .to_str()
+        .filter(|s| s.starts_with("http://") || s.starts_with("https://"))
+}
+
+/// Read an item from a URL or a local file (any path, also one that is not UTF-8).
+/// Returns the item and the raw bytes (for the scene identity).
+pub fn load(source: impl AsRef<Path>) -> Result<(stac::Item, Vec<u8>), StacError> {
+    let path = source.as_ref();
+    let bytes = if let Some(url) = url_of(path) {
         let http = Http::new()?;
-        let v: Value = http.get_json(source, "item")?;
+        let v: Value = http.get_json(url, "item")?;
         serde_json::to_vec(&v).unwrap_or_default()
     } else {
-        std::fs::read(source).map_err(|e| StacError::Io {
-            path: source.into(),
+        std::fs::read(path).map_err(|e| StacError::Io {
+            path: path.into(),
             detail: e.to_string(),
         })?
     };
+    let source = path.to_string_lossy();
+    let source = source.as_ref();
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| StacError::NotStac {
         url: source.to_string(),
         what: "item",
@@ -83,8 +93,8 @@ pub struct ItemBand {
     pub key: String,
     /// The asset href made absolute (and signed, when a signing endpoint is set).
     pub href: String,
-    /// What GDAL opens: `/vsicurl/URL` or a local path.
-    pub gdal_path: String,
+    /// What GDAL opens: `/vsicurl/URL` or a local path (exactly, also when not UTF-8).
+    pub gdal_path: PathBuf,
     pub identified_by: String,
 }
 
@@ -159,28 +169,58 @@ fn role_from_band_names(asset: &stac::Asset) -> Option<(BandRole, String)> {
     })
 }
 
-/// Resolve a relative href against the item's location (a URL or a file path).
-fn absolute_href(href: &str, base: &str) -> String {
+/// Resolve a relative href against the item's location (a URL or a file path): the href
+/// as text, and what GDAL opens (a local path joined byte for byte, so an item in a folder
+/// whose name is not UTF-8 finds its files).
+fn absolute_href(href: &str, base: &Path) -> (String, PathBuf) {
+    let local = |p: PathBuf| (p.to_string_lossy().into_owned(), p);
     if href.contains("://") || href.starts_with('/') {
-        return href.to_string();
+        return (href.to_string(), gdal_path(href));
     }
-    if base.starts_with("http://") || base.starts_with("https://") {
-        let dir = base.rsplit_once('/').map_or(base, |(d, _)| d);
-        return format!("{dir}/{}", href.trim_start_matches("./"));
+    if let Some(url) = url_of(base) {
+        let dir = url.rsplit_once('/').map_or(url, |(d, _)| d);
+        let abs = format!("{dir}/{}", href.trim_start_matches("./"));
+        let g = gdal_path(&abs);
+        return (abs, g);
     }
-    let dir = Path::new(base).parent().unwrap_or(Path::new("."));
-    dir.join(href.trim_start_matches("./"))
-        .to_string_lossy()
-        .into_owned()
+    let dir = base.parent().unwrap_or(Path::new("."));
+    local(dir.join(href.trim_start_matches("./")))
 }
 
-/// GDAL's path for an href: `/vsicurl/` for http(s), the path itself for a file.
-pub fn gdal_path(href: &str) -> String {
+/// GDAL's path for an absolute href: `/vsicurl/` for http(s), the path itself for a file
+/// (a `file://` URL percent-decoded to bytes, the one way JSON can name a path that is
+/// not UTF-8: `file:///data/caf%E9/B04.tif`).
+pub fn gdal_path(href: &str) -> PathBuf {
     if href.starts_with("http://") || href.starts_with("https://") {
-        format!("/vsicurl/{href}")
+        format!("/vsicurl/{href}").into()
+    } else if let Some(p) = href.strip_prefix("file://") {
+        crate::paths::path_from_bytes(percent_decode(p))
     } else {
-        href.strip_prefix("file://").unwrap_or(href).to_string()
+        href.into()
     }
+}
+
+/// `%XX` escapes to bytes; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Sign an href at a Planetary Computer–style endpoint.
@@ -219,9 +259,10 @@ impl ItemScene {
     /// `sign_endpoint`: sign every remote asset href there first.
     pub fn from_item(
         item: &stac::Item,
-        source: &str,
+        source: impl AsRef<Path>,
         sign_endpoint: Option<&str>,
     ) -> Result<ItemScene, StacError> {
+        let source = source.as_ref();
         let mut bands: Vec<ItemBand> = Vec::new();
         let mut notes = Vec::new();
         let mut scale = None;
@@ -258,11 +299,12 @@ impl ItemScene {
             if bands.iter().any(|b| b.role == role) {
                 continue;
             }
-            let mut href = absolute_href(&asset.href, source);
+            let (mut href, mut gdal) = absolute_href(&asset.href, source);
             if let (Some(ep), Some(http)) = (sign_endpoint, &http)
                 && href.starts_with("http")
             {
                 href = sign(http, ep, &href)?;
+                gdal = gdal_path(&href);
             }
             if scale.is_none() && role.spectral().is_some() {
                 scale = asset
@@ -276,7 +318,7 @@ impl ItemScene {
             bands.push(ItemBand {
                 role,
                 key: key.clone(),
-                gdal_path: gdal_path(&href),
+                gdal_path: gdal,
                 href,
                 identified_by: why,
             });
@@ -368,7 +410,7 @@ mod tests {
         assert_eq!(s.bands[3].href, "https://pc/api/items/rel/x.tif");
         assert_eq!(
             s.bands[0].gdal_path,
-            "/vsicurl/https://pc.blob.core.windows.net/a/B02_10m.tif"
+            Path::new("/vsicurl/https://pc.blob.core.windows.net/a/B02_10m.tif")
         );
         assert!(looks_unsigned_azure(&s.bands[0].href));
         assert_eq!(s.mgrs_tile.as_deref(), Some("34UCF"));
@@ -392,8 +434,8 @@ mod tests {
         let s = ItemScene::from_item(&it, "/items/x.json", None).unwrap();
         let roles: Vec<String> = s.bands.iter().map(|b| b.role.to_string()).collect();
         assert_eq!(roles, ["B04", "SCL"]);
-        assert_eq!(s.bands[0].gdal_path, "/items/B04.tif");
-        assert_eq!(s.bands[1].gdal_path, "/data/SCL.tif");
+        assert_eq!(s.bands[0].gdal_path, Path::new("/items/B04.tif"));
+        assert_eq!(s.bands[1].gdal_path, Path::new("/data/SCL.tif"));
         assert_eq!(s.scale, Some(0.0001));
         assert_eq!(s.boa_offset_applied, Some(true));
         assert_eq!(s.mgrs_tile.as_deref(), Some("09UWA"));
@@ -404,5 +446,28 @@ mod tests {
             "{:?}",
             s.notes
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn local_hrefs_keep_the_bytes_of_a_folder_that_is_not_utf8() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let it = item(
+            json!({
+                "red": {"href": "./B04.tif"},
+                "green": {"href": "file:///d/caf%E9/B03.tif"},
+                "blue": {"href": "file:///d/100%/B02.tif"}
+            }),
+            json!({"datetime": "2023-08-23T10:00:00Z"}),
+        );
+        let base = Path::new(std::ffi::OsStr::from_bytes(b"/d/caf\xe9/item.json"));
+        let s = ItemScene::from_item(&it, base, None).unwrap();
+        let path = |role: &str| {
+            let b = s.bands.iter().find(|b| b.role.to_string() == role).unwrap();
+            b.gdal_path.as_os_str().as_bytes().to_vec()
+        };
+        assert_eq!(path("B04"), b"/d/caf\xe9/B04.tif");
+        assert_eq!(path("B03"), b"/d/caf\xe9/B03.tif");
+        assert_eq!(path("B02"), b"/d/100%/B02.tif", "a bare % stays");
     }
 }

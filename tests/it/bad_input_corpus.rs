@@ -2,7 +2,8 @@
 //! and 13 unnamed bands, no CRS, NaN nodata, all-zero and all-nodata scenes, a sparse
 //! 100 000² GeoTIFF, RGB PNG/JPEG pictures, a SAFE whose `MTD_MSIL2A.xml` is cut in half,
 //! band folders with a missing band or a band file of another scene, 255-byte and
-//! non-UTF-8 file names, safetensors whose header lies, corrupt cache entries and index
+//! non-UTF-8 file names, a `.SAFE` and a local STAC item (relative and percent-encoded
+//! `file://` hrefs) inside folders whose names are not UTF-8, safetensors whose header lies, corrupt cache entries and index
 //! files, empty / control-character / 1 MB queries, and zero, duplicate and 1 000
 //! classes. Each case asserts the exit code and that stderr names the file and the
 //! problem (and never "panicked"), or the correct result.
@@ -649,4 +650,116 @@ fn zero_duplicate_and_a_thousand_classes() {
         })
         .sum();
     assert_eq!(total, 1, "the chip's one tile is in exactly one class");
+}
+
+/// `bytes` as a path (unix: any bytes but NUL).
+#[cfg(unix)]
+fn odd_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt as _;
+    PathBuf::from(OsStr::from_bytes(bytes))
+}
+
+#[cfg(unix)]
+#[test]
+fn a_safe_in_a_folder_whose_name_is_not_utf8_opens_and_reads() {
+    let src = repo().join(
+        "../shared/data/gdal-sentinel2-synthetic-safe/fake_l2a_processing_baseline_5_09/\
+         S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759.SAFE",
+    );
+    if !src.is_dir() {
+        eprintln!("skipped: {} is absent (../shared/data)", src.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // the parent folder and the .SAFE itself (GDAL joins the band paths to both)
+    let parent = tmp.path().join(odd_path(b"caf\xe9"));
+    let safe = parent.join(odd_path(
+        b"S2B_MSIL2A_20230823T095559_N0509_R122_T34UCF_20230823T124759_\xff.SAFE",
+    ));
+    copy_dir(&src, &safe);
+    for input in [safe.clone(), safe.join("MTD_MSIL2A.xml")] {
+        let info = ok(&kestrel(
+            tmp.path(),
+            &[OsStr::new("info"), input.as_os_str()],
+        ));
+        assert!(info.contains("Source:     SAFE product"), "{info}");
+        assert!(info.contains("Bands (15):"), "{info}");
+        assert!(info.contains("Baseline:   05.09"), "{info}");
+        assert!(info.contains("EPSG:32634"), "{info}");
+    }
+    // pixels are read from the band files inside (all-zero placeholders: nodata)
+    let cancel = CancelToken::new();
+    let scene = kestrel::raster::Scene::open(&safe, &cancel).unwrap();
+    assert_eq!(scene.info().bands.len(), 15);
+    let sample = scene.sample(&[3, 2, 1, 12], 64, &cancel).unwrap();
+    assert_eq!((sample.width, sample.height), (64, 64));
+    assert!(sample.data[..3 * 64 * 64].iter().all(|v| v.is_nan()));
+    assert!(sample.plane(3).iter().all(|v| *v == 0.0), "SCL class 0");
+}
+
+/// `%XX` for every byte of `bytes` outside the unreserved set and `/`.
+fn percent_encode_path(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stac_item_in_a_folder_whose_name_is_not_utf8_finds_its_assets() {
+    use crate::stac_fixture::{earth_search_item, make_chip_cogs};
+    use std::os::unix::ffi::OsStrExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    // the COGs are made in a UTF-8 folder (gdal_translate is given text), then moved
+    let made = tmp.path().join("made");
+    assert!(make_chip_cogs(
+        &fixture("chips/637U_59R_1_3.tif"),
+        &made.join("chip")
+    ));
+    let dir = tmp.path().join(odd_path(b"caf\xe9"));
+    std::fs::rename(&made, &dir).unwrap();
+    let bounds = [9.826, 57.217, 9.864, 57.237];
+    // relative hrefs (`./chip/B04.tif`), resolved against the item's folder byte for byte
+    let relative = earth_search_item("S2B_REL", ".", "chip", bounds, "2017-10-30T10:32:09Z");
+    let rel_item = dir.join("relative.json");
+    std::fs::write(&rel_item, relative.to_string()).unwrap();
+    // absolute file:// hrefs, the folder percent-encoded (`file:///…/caf%E9/chip`)
+    let base = format!("file://{}", percent_encode_path(dir.as_os_str().as_bytes()));
+    let absolute = earth_search_item("S2B_ABS", &base, "chip", bounds, "2017-10-30T10:32:09Z");
+    assert!(absolute.to_string().contains("caf%E9/chip/B04.tif"));
+    let abs_item = dir.join("absolute.json");
+    std::fs::write(&abs_item, absolute.to_string()).unwrap();
+    let model = tiny();
+    for (item, id) in [(&rel_item, "S2B_REL"), (&abs_item, "S2B_ABS")] {
+        let info = ok(&kestrel(
+            tmp.path(),
+            &[OsStr::new("info"), item.as_os_str()],
+        ));
+        assert!(info.contains(&format!("Name:       {id}")), "{info}");
+        assert!(info.contains("Source:     STAC item"), "{info}");
+        assert!(info.contains("Bands (11):"), "{info}");
+        let mut args: Vec<&OsStr> = ["search", "--model", model.as_str(), "--query", "x"]
+            .into_iter()
+            .map(OsStr::new)
+            .collect();
+        args.push(item.as_os_str());
+        let hits = ok(&kestrel(tmp.path(), &args));
+        assert_eq!(hits.lines().count(), 1, "{hits}");
+    }
+    // a missing asset is named exactly (lossily shown), not as another file
+    std::fs::remove_file(dir.join("chip/B11.tif")).unwrap();
+    let out = kestrel(tmp.path(), &[OsStr::new("info"), rel_item.as_os_str()]);
+    fails(&out, 1, &["B11.tif"]);
+    assert!(
+        stderr(&out).contains("caf\u{fffd}/chip/B11.tif"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -18,6 +18,7 @@ mod cli_radiometry;
 mod cli_render;
 mod cli_search;
 mod cluster;
+mod crash_safety;
 mod export_roundtrip;
 mod fuzz;
 mod geoparquet_interop;

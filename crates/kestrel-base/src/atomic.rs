@@ -3,8 +3,16 @@
 //! leaves a half-written file where the user's previous one was.
 //!
 //! The new file gets the permissions of the file it replaces, else those of any newly
-//! created file (0666 less the umask). Temporary files are named `.kestrel-tmp-*`; a
-//! process killed mid-write leaves one behind, which [`remove_stale_temp_files`] clears.
+//! created file (0666 less the umask). Temporary files are named
+//! `.kestrel-tmp-<pid>-<nanos>-<n>` and are held under an exclusive lock
+//! ([`File::try_lock`], released by the OS when the process dies) until renamed; a
+//! process killed mid-write leaves one behind, which [`remove_stale_temp_files`] removes
+//! once nobody holds its lock (never a live write's file, in this process or another).
+//!
+//! For the crash-safety tests, `KESTREL_TEST_WRITE_PAUSE_MS` makes [`write_atomic`]
+//! stop for that long halfway through writing the temporary file (and
+//! [`write_atomic_via_path`] before its rename), so a kill lands mid-write; it is not
+//! meant for normal use.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -14,6 +22,18 @@ use std::time::{Duration, SystemTime};
 
 /// Prefix of the temporary files of [`write_atomic`].
 pub const TEMP_PREFIX: &str = ".kestrel-tmp-";
+
+/// Name of the lock file inside a temporary folder of [`write_atomic_via_path`].
+const DIR_LOCK: &str = ".kestrel-lock";
+
+/// A temporary file or folder younger than this is never removed: between its creation
+/// and its lock there is a moment when it is not yet locked. Longer than the coarsest
+/// file-time resolution (2 s) and usual clock skew.
+pub const TEMP_GRACE: Duration = Duration::from_secs(5);
+
+/// Environment variable: pause this many milliseconds halfway through writing a
+/// temporary file (crash-safety tests only).
+pub const PAUSE_ENV: &str = "KESTREL_TEST_WRITE_PAUSE_MS";
 
 /// Error of an atomic write, naming the destination.
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +55,48 @@ impl Drop for TempGuard {
     }
 }
 
-/// Create a new temporary file in `dir` with the mode a normally created file gets.
+/// Create a new temporary file in `dir` with the mode a normally created file gets, and
+/// lock it (where the filesystem has locks) so [`remove_stale_temp_files`] leaves it.
 fn create_temp(dir: &Path) -> io::Result<(File, PathBuf)> {
-    create_unique(dir, |p| {
+    let (file, p) = create_unique(dir, |p| {
         OpenOptions::new().write(true).create_new(true).open(p)
-    })
+    })?;
+    // a new file nobody else has opened: the lock is free, or locks are unsupported here
+    // (then only the age rule of `remove_stale_temp_files` applies)
+    let _ = file.try_lock();
+    Ok((file, p))
+}
+
+/// The pause of [`PAUSE_ENV`], if set.
+fn test_pause() -> Option<Duration> {
+    let ms: u64 = std::env::var(PAUSE_ENV).ok()?.trim().parse().ok()?;
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// A writer that, once, writes half of a write, flushes it to the file and sleeps
+/// ([`PAUSE_ENV`]): the temporary file is then visibly half-written.
+struct PauseHalfway<W: Write> {
+    inner: W,
+    pause: Option<Duration>,
+}
+
+impl<W: Write> Write for PauseHalfway<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.pause {
+            Some(d) if buf.len() >= 2 => {
+                self.pause = None;
+                let n = self.inner.write(&buf[..buf.len() / 2])?;
+                self.inner.flush()?;
+                std::thread::sleep(d);
+                Ok(n)
+            }
+            _ => self.inner.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Create a new, uniquely named temporary entry in `dir` with `create` (which must fail
@@ -93,16 +150,28 @@ where
     let mut guard = TempGuard(Some(tmp.clone()));
     {
         let mut buf = io::BufWriter::new(&mut file);
-        fill(&mut buf).map_err(wrap)?;
+        match test_pause() {
+            None => fill(&mut buf).map_err(wrap)?,
+            pause => fill(&mut PauseHalfway {
+                inner: &mut buf,
+                pause,
+            })
+            .map_err(wrap)?,
+        }
         buf.flush().map_err(wrap)?;
     }
     if let Some(perm) = keep {
         file.set_permissions(perm).map_err(wrap)?;
     }
     file.sync_all().map_err(wrap)?;
+    // On unix the file stays open (and locked) through the rename, so its temporary name
+    // is never unlocked; elsewhere it is closed first, and `TEMP_GRACE` covers the moment.
+    #[cfg(not(unix))]
     drop(file);
     std::fs::rename(&tmp, path).map_err(wrap)?;
     guard.0 = None;
+    #[cfg(unix)]
+    drop(file);
     sync_dir(&dir).map_err(wrap)
 }
 
@@ -130,8 +199,14 @@ where
     };
     let ((), tmp_dir) = create_unique(&dir, |p| std::fs::create_dir(p)).map_err(wrap)?;
     let _guard = DirGuard(tmp_dir.clone());
+    // held while the library writes, so `remove_stale_temp_files` leaves the folder
+    let lock = File::create(tmp_dir.join(DIR_LOCK)).map_err(wrap)?;
+    let _ = lock.try_lock();
     let tmp = tmp_dir.join(path.file_name().unwrap_or_else(|| "out".as_ref()));
     fill(&tmp).map_err(wrap)?;
+    if let Some(d) = test_pause() {
+        std::thread::sleep(d);
+    }
     std::fs::rename(&tmp, path).map_err(wrap)?;
     sync_dir(&dir).map_err(wrap)
 }
@@ -160,9 +235,32 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Remove this module's temporary files (`.kestrel-tmp-*`, regular files only) in `dir`
-/// last modified more than `older_than` ago: left by a process killed mid-write (a live
-/// write touches its file continually). Returns how many were removed; errors are ignored.
+/// Whether nobody holds the lock of `lock_file`: `Some(true)` free (its writer is gone),
+/// `Some(false)` held (a live write), `None` when the filesystem cannot tell.
+fn lock_is_free(lock_file: &Path) -> Option<bool> {
+    let f = File::open(lock_file).ok()?;
+    match f.try_lock() {
+        Ok(()) => Some(true),
+        Err(std::fs::TryLockError::WouldBlock) => Some(false),
+        Err(std::fs::TryLockError::Error(_)) => None,
+    }
+}
+
+/// The pid in a temporary name `.kestrel-tmp-<pid>-...`.
+fn pid_of(name: &str) -> Option<u32> {
+    name.strip_prefix(TEMP_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Remove the temporary files and folders of this module (`.kestrel-tmp-*`) in `dir`
+/// that were left by a process killed mid-write: those whose lock nobody holds (the OS
+/// drops a dead process's locks), at least [`TEMP_GRACE`] old. Where the filesystem has
+/// no locks, and for names of this process (whose locks it cannot see on every
+/// filesystem), only those last modified more than `older_than` ago. A live write's
+/// temporary file is never removed. Returns how many were removed; errors are ignored.
 pub fn remove_stale_temp_files(dir: &Path, older_than: Duration) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -170,15 +268,49 @@ pub fn remove_stale_temp_files(dir: &Path, older_than: Duration) -> usize {
     let now = SystemTime::now();
     let mut removed = 0;
     for entry in entries.flatten() {
-        let stale = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            && entry.metadata().is_ok_and(|m| {
-                m.is_file()
-                    && m.modified()
-                        .ok()
-                        .and_then(|t| now.duration_since(t).ok())
-                        .is_some_and(|age| age > older_than)
-            });
-        if stale && std::fs::remove_file(entry.path()).is_ok() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or(Duration::ZERO);
+        if age < TEMP_GRACE {
+            continue;
+        }
+        let path = entry.path();
+        let lock_file = if meta.is_dir() {
+            path.join(DIR_LOCK)
+        } else if meta.is_file() {
+            path.clone()
+        } else {
+            continue;
+        };
+        let ours = pid_of(&name) == Some(std::process::id());
+        let free = if ours {
+            None
+        } else if meta.is_dir() && !lock_file.exists() {
+            Some(true) // killed before it made its lock file
+        } else {
+            lock_is_free(&lock_file)
+        };
+        let stale = match free {
+            Some(free) => free,
+            None => age > older_than,
+        };
+        if !stale {
+            continue;
+        }
+        let gone = if meta.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if gone.is_ok() {
             removed += 1;
         }
     }
@@ -303,5 +435,82 @@ mod tests {
             remove_stale_temp_files(&dir.path().join("missing"), Duration::ZERO),
             0
         );
+    }
+
+    /// A temporary file or folder, `age` old.
+    fn aged(p: &Path, age: Duration) {
+        let t = SystemTime::now() - age;
+        let f = File::open(p).unwrap();
+        f.set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn locked_temp_files_are_kept_and_unlocked_ones_go_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let minute = Duration::from_secs(60);
+        let hour = Duration::from_secs(3600);
+        // a dead writer's file (pid 1 is never this test), a minute old: no lock, removed
+        let dead = dir.path().join(".kestrel-tmp-1-00-0");
+        std::fs::write(&dead, b"half").unwrap();
+        aged(&dead, minute);
+        // a live writer's, locked through another handle, two hours old: kept
+        let live = dir.path().join(".kestrel-tmp-2-00-0");
+        std::fs::write(&live, b"half").unwrap();
+        aged(&live, 2 * hour);
+        let holder = File::open(&live).unwrap();
+        holder.lock().unwrap();
+        // an unlocked one just created (it may be about to be locked): kept
+        let young = dir.path().join(".kestrel-tmp-3-00-0");
+        std::fs::write(&young, b"").unwrap();
+        // this process's own, a minute old: only the age rule applies, kept
+        let ours = dir
+            .path()
+            .join(format!(".kestrel-tmp-{}-00-0", std::process::id()));
+        std::fs::write(&ours, b"").unwrap();
+        aged(&ours, minute);
+        // a folder of write_atomic_via_path whose writer died, and a live one
+        let dead_dir = dir.path().join(".kestrel-tmp-4-00-0");
+        std::fs::create_dir(&dead_dir).unwrap();
+        std::fs::write(dead_dir.join("out.gpkg"), b"half").unwrap();
+        std::fs::write(dead_dir.join(DIR_LOCK), b"").unwrap();
+        aged(&dead_dir, minute);
+        let live_dir = dir.path().join(".kestrel-tmp-5-00-0");
+        std::fs::create_dir(&live_dir).unwrap();
+        let dir_holder = File::create(live_dir.join(DIR_LOCK)).unwrap();
+        dir_holder.lock().unwrap();
+        aged(&live_dir, minute);
+        assert_eq!(remove_stale_temp_files(dir.path(), hour), 2);
+        assert!(!dead.exists() && !dead_dir.exists());
+        assert!(live.exists() && young.exists() && ours.exists() && live_dir.exists());
+        // once the live writers are gone, their files go too
+        drop((holder, dir_holder));
+        assert_eq!(remove_stale_temp_files(dir.path(), hour), 2);
+        assert!(!live.exists() && !live_dir.exists());
+        assert!(young.exists() && ours.exists());
+    }
+
+    #[test]
+    fn a_write_holds_its_temp_file_locked_until_the_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.bin");
+        write_atomic(&p, |w| {
+            let tmp: Vec<PathBuf> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(tmp.len(), 1, "{tmp:?}");
+            assert_eq!(lock_is_free(&tmp[0]), Some(false), "not locked");
+            w.write_all(b"x")
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"x");
+        write_atomic_via_path(&dir.path().join("out.gpkg"), |tmp| {
+            let lock = tmp.parent().unwrap().join(DIR_LOCK);
+            assert_eq!(lock_is_free(&lock), Some(false), "folder not locked");
+            std::fs::write(tmp, b"y")
+        })
+        .unwrap();
+        assert_eq!(pid_of(".kestrel-tmp-4242-0a-7"), Some(4242));
+        assert_eq!(pid_of(".kestrel-tmp-Xy12ab"), None);
     }
 }

@@ -4,10 +4,25 @@
 //! not depend on the environment (tests, an app with its own folder) pass a root explicitly.
 //!
 //! Also the check that an input path is a regular file before it is opened: opening a FIFO
-//! blocks until someone writes to it, and a device never ends.
+//! blocks until someone writes to it, and a device never ends; and [`path_from_bytes`],
+//! for names that come back from C libraries as bytes.
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// A path from the bytes a C library (GDAL) or a percent-decoded URL gives: any bytes on
+/// unix, so a name that is not UTF-8 survives; elsewhere read as UTF-8, lossily.
+pub fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt as _;
+        PathBuf::from(std::ffi::OsString::from_vec(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
 
 /// The cache root from the environment (see the module docs).
 pub fn cache_root() -> PathBuf {

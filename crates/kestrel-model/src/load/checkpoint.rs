@@ -747,6 +747,10 @@ pub fn checkpoint_sha256_cached(
 ) -> Result<String, ModelError> {
     let stamp = size_and_mtime(path);
     let sidecar = cache_root.map(|root| sidecar_path(path, root));
+    if let Some(dir) = sidecar.as_deref().and_then(Path::parent) {
+        // what a run killed while writing a sidecar left (never a live write's)
+        kestrel_base::atomic::remove_stale_temp_files(dir, std::time::Duration::from_secs(3600));
+    }
     if let (Some((size, mtime_ns)), Some(p)) = (stamp, &sidecar)
         && let Ok(text) = std::fs::read_to_string(p)
         && let Ok(s) = serde_json::from_str::<ShaSidecar>(&text)
