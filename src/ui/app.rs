@@ -165,6 +165,9 @@ pub struct KestrelApp {
     pub layer_swipe: Option<LayerSwipe>,
     /// Where the map was drawn in the last frame (points).
     pub map_rect: egui::Rect,
+    /// Where the selected scene's histogram and its stretch handles were drawn in the last
+    /// frame.
+    pub histogram_handles: Option<layers_panel::HistogramHandles>,
     /// The lon/lat under the pointer in the last frame (for the status bar).
     pub pointer_lonlat: Option<(f64, f64)>,
     /// Zoom in to at least this level (showing a hit: its tile, not a continent).
@@ -237,6 +240,7 @@ impl KestrelApp {
             pending_zoom_in: None,
             layer_swipe: None,
             map_rect: egui::Rect::NOTHING,
+            histogram_handles: None,
             pointer_lonlat: None,
             commands: Vec::new(),
             about: None,
@@ -645,7 +649,14 @@ impl KestrelApp {
             .active
             .and_then(|id| self.layers.iter().find(|l| l.id == id))
         {
-            layers_panel::scene_details_ui(ui, layer, self.view_bounds_3857, &mut self.commands);
+            self.histogram_handles = layers_panel::scene_details_ui(
+                ui,
+                layer,
+                self.view_bounds_3857,
+                &mut self.commands,
+            );
+        } else {
+            self.histogram_handles = None;
         }
     }
 

@@ -1,9 +1,10 @@
 //! The left panel: the list of opened scenes (visibility, opacity, zoom to, remove) and,
 //! for the selected scene, what Kestrel decided about it (level, radiometry, band roles,
-//! with a way to reassign bands), the band combination, the stretch and its histogram.
+//! with a way to reassign bands), the band combination, the stretch and its histogram, whose
+//! low/high lines are handles: dragging one sets a fixed stretch range, as in QGIS.
 
-use egui::{Color32, RichText, Ui};
-use egui_plot::{Line, Plot, PlotPoints, VLine};
+use egui::{Color32, CursorIcon, Rect, RichText, Ui};
+use egui_plot::{Line, Plot, PlotPoint, PlotPoints, VLine};
 
 use crate::raster::render::{Composite, Preset, SpectralIndex};
 use crate::raster::stretch::StretchMethod;
@@ -103,13 +104,16 @@ pub fn layers_list_ui(
 /// Details and styling of one scene.
 /// The selected scene's facts, band roles, style and histogram; `view` is the map's Web
 /// Mercator rectangle (for *stretch to view*).
+/// Returns where the histogram's stretch handles were drawn, if it has them.
 pub fn scene_details_ui(
     ui: &mut Ui,
     layer: &SceneLayer,
     view: Option<Bounds>,
     commands: &mut Vec<Command>,
-) {
-    let Some(scene) = &layer.scene else { return };
+) -> Option<HistogramHandles> {
+    let Some(scene) = &layer.scene else {
+        return None;
+    };
     let info = scene.info();
     ui.heading(&info.name);
     egui::Grid::new("scene-facts")
@@ -150,7 +154,7 @@ pub fn scene_details_ui(
     }
     band_roles_ui(ui, layer, commands);
     ui.separator();
-    style_ui(ui, layer, view, commands);
+    style_ui(ui, layer, view, commands)
 }
 
 fn band_roles_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
@@ -222,8 +226,13 @@ fn band_roles_ui(ui: &mut Ui, layer: &SceneLayer, commands: &mut Vec<Command>) {
         });
 }
 
-fn style_ui(ui: &mut Ui, layer: &SceneLayer, view: Option<Bounds>, commands: &mut Vec<Command>) {
-    let Some(scene) = &layer.scene else { return };
+fn style_ui(
+    ui: &mut Ui,
+    layer: &SceneLayer,
+    view: Option<Bounds>,
+    commands: &mut Vec<Command>,
+) -> Option<HistogramHandles> {
+    let scene = layer.scene.as_ref()?;
     let roles = scene.roles();
     let mut style = layer.style.clone();
     ui.label(RichText::new("Band combination").strong());
@@ -292,10 +301,11 @@ fn style_ui(ui: &mut Ui, layer: &SceneLayer, view: Option<Bounds>, commands: &mu
             stretch_ui(ui, &mut style, visible);
         }
     }
-    histogram_ui(ui, layer);
+    let handles = histogram_ui(ui, layer, &mut style);
     if style != layer.style {
         commands.push(Command::SetStyle(layer.id, style));
     }
+    handles
 }
 
 /// The stretch: method, its parameters, gamma, and where its statistics come from (the
@@ -335,6 +345,18 @@ fn stretch_ui(ui: &mut Ui, style: &mut LayerStyle, visible: Option<Bounds>) {
         if ui.radio(is_sd, "Mean ± kσ").clicked() && !is_sd {
             style.method = StretchMethod::StdDev { k: 2.0 };
         }
+        let is_fixed = matches!(style.method, StretchMethod::Fixed { .. });
+        if ui
+            .radio(is_fixed, "Fixed")
+            .on_hover_text("A range in the band's units; or drag a line in the histogram")
+            .clicked()
+            && !is_fixed
+        {
+            style.method = StretchMethod::Fixed {
+                min: 0.0,
+                max: 3000.0,
+            };
+        }
     });
     match &mut style.method {
         StretchMethod::Percentile { low, high } => {
@@ -352,7 +374,23 @@ fn stretch_ui(ui: &mut Ui, style: &mut LayerStyle, visible: Option<Bounds>) {
         StretchMethod::StdDev { k } => {
             ui.add(egui::Slider::new(k, 0.5..=4.0).text("k").fixed_decimals(1));
         }
-        _ => {}
+        StretchMethod::Fixed { min, max } => {
+            ui.horizontal(|ui| {
+                let hi = *max;
+                ui.add(
+                    egui::DragValue::new(min)
+                        .prefix("min ")
+                        .range(f32::MIN..=hi),
+                );
+                let lo = *min;
+                ui.add(
+                    egui::DragValue::new(max)
+                        .prefix("max ")
+                        .range(lo..=f32::MAX),
+                );
+            });
+        }
+        StretchMethod::MinMax => {}
     }
     ui.add(
         egui::Slider::new(&mut style.gamma, 0.3..=3.0)
@@ -414,16 +452,65 @@ fn scl_legend_ui(ui: &mut Ui) {
     });
 }
 
-fn histogram_ui(ui: &mut Ui, layer: &SceneLayer) {
+/// Where the histogram's stretch handles were drawn (screen points), for tests and tools.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistogramHandles {
+    /// The plot area.
+    pub rect: Rect,
+    /// The low and the high handle's x.
+    pub low_x: f32,
+    pub high_x: f32,
+}
+
+/// Which handle a drag in the histogram holds, and where it is now (band units); kept in
+/// egui's memory between frames.
+#[derive(Debug, Clone, Copy)]
+struct HandleDrag {
+    high: bool,
+    value: f64,
+}
+
+/// How close to a handle (points) a press must be to take it.
+const HANDLE_REACH: f32 = 8.0;
+
+/// The band histograms with the stretch's low/high lines. The lines are the handles: the
+/// outermost cut over the channels, or the fixed range; dragging one sets
+/// `StretchMethod::Fixed` when it is let go (one render per drag, not per frame).
+fn histogram_ui(
+    ui: &mut Ui,
+    layer: &SceneLayer,
+    style: &mut LayerStyle,
+) -> Option<HistogramHandles> {
     if layer.histograms.is_empty() {
-        return;
+        return None;
     }
-    ui.label(RichText::new("Histogram (whole-scene sample)").small());
-    Plot::new(("histogram", layer.id))
+    // Where the handles are: the fixed range, else the widest cut the render applied.
+    let range = match style.method {
+        StretchMethod::Fixed { min, max } => Some((f64::from(min), f64::from(max))),
+        _ => layer
+            .histograms
+            .iter()
+            .filter_map(|h| h.stretch)
+            .map(|s| (f64::from(s.min), f64::from(s.max)))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
+    };
+    let title = if style.stretch_area.is_some() {
+        "Histogram (the part on the map)"
+    } else {
+        "Histogram (whole-scene sample)"
+    };
+    ui.label(RichText::new(title).small())
+        .on_hover_text("Drag a vertical line to set the stretch's low or high end");
+    let memory = ui.make_persistent_id(("histogram-handle", layer.id));
+    let mut drag: Option<HandleDrag> = ui.data(|d| d.get_temp(memory));
+    let mut released = false;
+    let shown = Plot::new(("histogram", layer.id))
         .height(130.0)
         .allow_zoom(false)
         .allow_drag(false)
         .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
         .show_axes([true, false])
         .show(ui, |plot| {
             for (c, h) in layer.histograms.iter().enumerate() {
@@ -448,7 +535,7 @@ fn histogram_ui(ui: &mut Ui, layer: &SceneLayer) {
                     })
                     .collect();
                 plot.line(Line::new(h.label.clone(), pts).color(color));
-                if let Some(s) = h.stretch {
+                if let (Some(s), None) = (h.stretch, drag) {
                     plot.vline(
                         VLine::new(format!("{} low", h.label), f64::from(s.min)).color(color),
                     );
@@ -457,5 +544,76 @@ fn histogram_ui(ui: &mut Ui, layer: &SceneLayer) {
                     );
                 }
             }
+            let (lo, hi) = range?;
+            let transform = *plot.transform();
+            let x_of = |v: f64| transform.position_from_point(&PlotPoint::new(v, 0.0)).x;
+            let response = plot.response().clone();
+            // The pointer in band units (the plot does not move, so last frame's transform
+            // is this frame's).
+            let pointer = plot
+                .ctx()
+                .input(|i| i.pointer.latest_pos())
+                .map(|p| transform.value_from_position(p));
+            let near = |p: PlotPoint| -> Option<bool> {
+                let x = x_of(p.x);
+                let (dl, dh) = ((x - x_of(lo)).abs(), (x - x_of(hi)).abs());
+                (dl.min(dh) <= HANDLE_REACH).then_some(dh < dl)
+            };
+            // Taken where the button went down (the drag starts a few points later).
+            let origin = plot.ctx().input(|i| i.pointer.press_origin());
+            if response.drag_started()
+                && let Some(o) = origin.map(|o| transform.value_from_position(o))
+                && let Some(high) = near(o)
+            {
+                drag = Some(HandleDrag {
+                    high,
+                    value: pointer.map_or(o.x, |p| p.x),
+                });
+            }
+            if let (Some(d), Some(p)) = (drag.as_mut(), pointer) {
+                d.value = p.x;
+            }
+            if response.hovered() && (drag.is_some() || pointer.and_then(near).is_some()) {
+                plot.ctx().set_cursor_icon(CursorIcon::ResizeHorizontal);
+            }
+            released = drag.is_some() && !response.dragged();
+            // While dragging, the new range in white.
+            let shown = match drag {
+                Some(HandleDrag { high: false, value }) => (value, hi),
+                Some(HandleDrag { high: true, value }) => (lo, value),
+                None => (lo, hi),
+            };
+            if drag.is_some() {
+                for (name, v) in [("low", shown.0), ("high", shown.1)] {
+                    plot.vline(VLine::new(name, v).color(Color32::WHITE).width(2.0));
+                }
+            }
+            Some((x_of(shown.0), x_of(shown.1)))
         });
+    if released && let Some(d) = drag.take() {
+        let (lo, hi) = range.unwrap_or((0.0, 1.0));
+        // Never a crossed or empty range: a handle stops just short of the other one.
+        let gap = ((hi - lo).abs() * 1e-3).max(1e-6);
+        let (min, max) = if d.high {
+            (lo, d.value.max(lo + gap))
+        } else {
+            (d.value.min(hi - gap), hi)
+        };
+        style.method = StretchMethod::Fixed {
+            min: min as f32,
+            max: max as f32,
+        };
+    }
+    ui.data_mut(|m| match drag {
+        Some(d) => {
+            m.insert_temp(memory, d);
+        }
+        None => m.remove::<HandleDrag>(memory),
+    });
+    let (low_x, high_x) = shown.inner?;
+    Some(HistogramHandles {
+        rect: shown.response.rect,
+        low_x,
+        high_x,
+    })
 }

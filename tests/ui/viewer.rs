@@ -289,3 +289,65 @@ fn export_map_view_writes_the_map_as_drawn_georeferenced() {
         h.state().messages
     );
 }
+
+#[test]
+fn dragging_a_histogram_line_sets_a_fixed_stretch() {
+    use kestrel::raster::stretch::StretchMethod;
+    let mut h = harness(vec![demo()]);
+    // Tall enough for the whole scene panel, histogram included.
+    h.set_size(egui::vec2(1280.0, 1100.0));
+    step_until(&mut h, "the demo scene to render", overview_ready);
+    let before = h
+        .state()
+        .histogram_handles
+        .expect("handles on the histogram");
+    // The handles sit on the widest cut the render applied (2–98 % by default).
+    let (lo, hi) = h.state().layers[0]
+        .histograms
+        .iter()
+        .filter_map(|c| c.stretch)
+        .fold((f32::MAX, f32::MIN), |a, s| {
+            (a.0.min(s.min), a.1.max(s.max))
+        });
+    assert!(
+        before.low_x < before.high_x && lo < hi,
+        "{before:?} {lo} {hi}"
+    );
+    // Drag the low line a third of the way towards the high one.
+    let y = before.rect.center().y;
+    let dx = (before.high_x - before.low_x) / 3.0;
+    super::drag(
+        &mut h,
+        egui::pos2(before.low_x + 1.0, y),
+        egui::pos2(before.low_x + 1.0 + dx, y),
+        3,
+    );
+    let StretchMethod::Fixed { min, max } = h.state().layers[0].style.method else {
+        panic!("{:?}", h.state().layers[0].style.method)
+    };
+    // The plot's x axis is linear: a third of the way in points is a third in band units.
+    let want = lo + (hi - lo) * (1.0 + dx) / (before.high_x - before.low_x);
+    assert!(
+        (min - want).abs() <= (hi - lo) * 0.02,
+        "min {min}, expected about {want} ({lo}..{hi})"
+    );
+    assert_eq!(max, hi);
+    // The render applies it to every channel, and the handles follow.
+    step_until(&mut h, "the fixed-stretch render", overview_ready);
+    for c in &h.state().layers[0].histograms {
+        let s = c.stretch.unwrap();
+        assert_eq!((s.min, s.max), (min, max), "{}", c.label);
+    }
+    let after = h.state().histogram_handles.unwrap();
+    assert!(
+        after.low_x > before.low_x + dx * 0.5,
+        "{before:?} -> {after:?}"
+    );
+    // A press away from the lines moves nothing.
+    let far = egui::pos2((after.low_x + after.high_x) / 2.0, y);
+    super::drag(&mut h, far, far + egui::vec2(20.0, 0.0), 3);
+    assert_eq!(
+        h.state().layers[0].style.method,
+        StretchMethod::Fixed { min, max }
+    );
+}
