@@ -984,6 +984,17 @@ impl KestrelApp {
                     (CompareMode::SideBySide, MapSide::Whole) => {}
                 }
             }
+            // two models by swipe: their divider, drawn with the heatmaps, dragged here
+            let model_divider = active
+                .filter(|id| shown(*id) && search.compare_swipe_shown(*id))
+                .map(|_| {
+                    swipe::drag_divider(
+                        ui,
+                        map_rect,
+                        search.compare.swipe,
+                        egui::Id::unique("model-swipe-divider"),
+                    )
+                });
             overlays::draw_scale_bar(painter, projector);
             if let Some(a) = &attribution {
                 draw_attribution(ui, a);
@@ -1035,6 +1046,7 @@ impl KestrelApp {
                 pointer,
                 box_drag,
                 box_done,
+                model_divider,
             }
         });
         inner.inner
@@ -1051,7 +1063,11 @@ impl KestrelApp {
             pointer,
             box_drag,
             box_done,
+            model_divider,
         } = out;
+        if let Some(at) = model_divider {
+            self.search.compare.swipe = at;
+        }
         self.find.drag_box(box_drag, box_done);
         self.pointer_lonlat = pointer;
         self.view_lonlat = Some(view_lonlat(&visible));
@@ -1108,6 +1124,8 @@ struct MapOut {
     /// released.
     box_drag: Option<[(f64, f64); 2]>,
     box_done: bool,
+    /// The two-model swipe's divider after this frame's drag (a fraction of the width).
+    model_divider: Option<f32>,
 }
 
 /// The lon/lat box (W, S, E, N) of a visible Mercator rectangle, within the world (the map

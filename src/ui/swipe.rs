@@ -50,18 +50,27 @@ impl LayerSwipe {
 
     /// Draw the divider and let it be dragged (call inside the map, after the layers).
     pub fn divider_ui(&mut self, ui: &Ui, map: Rect, names: (&str, &str)) {
-        let x = self.x(map);
-        let handle = Rect::from_min_max(
-            egui::pos2(x - 6.0, map.top()),
-            egui::pos2(x + 6.0, map.bottom()),
-        );
-        let resp = ui
-            .interact(handle, Id::unique("layer-swipe-divider"), Sense::drag())
-            .on_hover_cursor(egui::CursorIcon::ResizeHorizontal);
-        if resp.dragged() && map.width() > 0.0 {
-            self.at = (self.at + resp.drag_delta().x / map.width()).clamp(0.0, 1.0);
-        }
+        self.at = drag_divider(ui, map, self.at, Id::unique("layer-swipe-divider"));
         draw_divider(ui.painter(), map, self.x(map), names, map.bottom() - 54.0);
+    }
+}
+
+/// A divider at `at` (a fraction of `map`'s width) that the pointer can take and drag
+/// across the map (a band 12 points wide; dragging it does not pan the map): the new
+/// fraction. Used by the layer swipe and the two-model swipe.
+pub fn drag_divider(ui: &Ui, map: Rect, at: f32, id: Id) -> f32 {
+    let x = map.left() + at.clamp(0.0, 1.0) * map.width();
+    let handle = Rect::from_min_max(
+        egui::pos2(x - 6.0, map.top()),
+        egui::pos2(x + 6.0, map.bottom()),
+    );
+    let resp = ui
+        .interact(handle, id, Sense::drag())
+        .on_hover_cursor(egui::CursorIcon::ResizeHorizontal);
+    if resp.dragged() && map.width() > 0.0 {
+        (at + resp.drag_delta().x / map.width()).clamp(0.0, 1.0)
+    } else {
+        at
     }
 }
 

@@ -65,6 +65,7 @@ fn compare_two_models_on_one_query_swipe_and_side_by_side() {
     h.run_steps(2);
     assert_eq!(h.state().search.compare.model_id, "rs-m-clip");
     h.state_mut().search.compare.checkpoint = checkpoint_b.display().to_string();
+    let load_b = h.get_by_label("Load model B").rect().center();
     h.get_by_label("Load model B").click();
     h.run_steps(2);
     step_until(&mut h, "B's ranking", move |a| {
@@ -91,7 +92,22 @@ fn compare_two_models_on_one_query_swipe_and_side_by_side() {
     let summary = g.summary();
     assert!(h.query_by_label(&summary).is_some(), "shows {summary}");
 
-    // swipe: the divider at 40 % of the map
+    // swipe: the divider dragged from the middle to 40 % of the map
+    assert_eq!(h.state().search.compare.swipe, 0.5);
+    let map = h.state().map_rect;
+    let centre = h.state().view_centre();
+    let y = map.center().y + 60.0;
+    super::drag(
+        &mut h,
+        egui::pos2(map.center().x, y),
+        egui::pos2(map.center().x - 0.1 * map.width(), y),
+        2,
+    );
+    let at = h.state().search.compare.swipe;
+    assert!((at - 0.4).abs() < 0.01, "divider at {at}");
+    assert_eq!(h.state().view_centre(), centre, "the map did not pan");
+    // the pointer back where the last click left it, for the snapshot
+    h.hover_at(load_b);
     h.state_mut().search.compare.swipe = 0.4;
     h.run_steps(3);
     mask_machine_lines(&mut h);

@@ -324,6 +324,12 @@ impl SearchPanel {
         });
     }
 
+    /// Whether `layer`'s map shows the two models by swipe now (so its divider can be
+    /// dragged).
+    pub fn compare_swipe_shown(&self, layer: LayerId) -> bool {
+        self.compare.view == CompareView::Swipe && self.compared(layer).is_some()
+    }
+
     /// With the swipe view and both rankings: A's heatmap (`fill_a`) left of the divider,
     /// B's right of it, then the divider and its labels. False (nothing drawn) otherwise.
     pub(super) fn draw_swipe(
