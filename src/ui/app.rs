@@ -10,6 +10,9 @@ use std::time::Instant;
 use egui::{Color32, RichText};
 use walkers::{Map, MapMemory, lon_lat};
 
+use super::basemap::natural_earth::{DrawStats, NaturalEarth};
+use super::basemap::tile_file::TileArchive;
+use super::basemap::world::WorldOutline;
 use super::basemap::{Basemap, BasemapChoice, BasemapHealth};
 use super::command::Command;
 use super::find::{FindPanel, FindSettings};
@@ -19,11 +22,12 @@ use super::scene_layer::{LayerEvent, SceneLayer};
 use super::search::{SearchPanel, SearchSettings};
 use super::swipe::{self, CompareMode, LayerSwipe};
 use super::task::{Dialog, DialogEvent, Task};
-use super::world::WorldOutline;
 use super::{LayerId, geo, overlays};
 use crate::raster::Bounds;
 use crate::raster::georef::web_mercator_to_lonlat;
+use basemap_menu::Offline;
 
+mod basemap_menu;
 mod export_view;
 mod session;
 
@@ -90,6 +94,8 @@ pub struct Settings {
     pub basemap: BasemapChoice,
     /// The URL template of [`BasemapChoice::Custom`].
     pub basemap_url: String,
+    /// The MBTiles / PMTiles file of [`BasemapChoice::LocalFile`].
+    pub basemap_file: Option<PathBuf>,
     pub search: SearchSettings,
     pub find: FindSettings,
 }
@@ -133,6 +139,15 @@ pub struct KestrelApp {
     /// Where the map should go at the next frame (zoom-to-scene).
     pending_fit: Option<Bounds>,
     world: Option<WorldOutline>,
+    /// The bundled Natural Earth basemap, decoded on a worker when first needed.
+    natural_earth: Task<std::sync::Arc<NaturalEarth>>,
+    natural_earth_started: bool,
+    /// What the Natural Earth basemap drew in the last frame (its cost, for tests and logs).
+    pub offline_draw: Option<DrawStats>,
+    /// The tile file of [`BasemapChoice::LocalFile`], its dialog and its opening.
+    basemap_file: Option<PathBuf>,
+    tile_file_dialog: Dialog<PathBuf>,
+    tile_file_job: Task<TileArchive>,
     /// Opened scenes, drawn bottom to top.
     pub layers: Vec<SceneLayer>,
     /// The scene the side panels talk about.
@@ -200,13 +215,14 @@ impl KestrelApp {
             view,
             basemap,
             basemap_url,
+            basemap_file,
             search,
             find,
         } = settings;
         let mut map_memory = MapMemory::default();
         map_memory.center_at(lon_lat(view.lon, view.lat));
         let _ = map_memory.set_zoom(view.zoom);
-        Self {
+        let mut app = Self {
             recent_files,
             view,
             basemap_choice: basemap,
@@ -220,6 +236,12 @@ impl KestrelApp {
             pending_open: files,
             pending_fit: None,
             world: WorldOutline::bundled(),
+            natural_earth: Task::default(),
+            natural_earth_started: false,
+            offline_draw: None,
+            basemap_file,
+            tile_file_dialog: Dialog::default(),
+            tile_file_job: Task::default(),
             layers: Vec::new(),
             active: None,
             next_layer_id: 1,
@@ -244,7 +266,14 @@ impl KestrelApp {
             pointer_lonlat: None,
             commands: Vec::new(),
             about: None,
+        };
+        // a tile file chosen last time: opened on a worker, the offline map until then
+        if app.basemap_choice == BasemapChoice::LocalFile
+            && let Some(f) = app.basemap_file.clone()
+        {
+            app.set_basemap_file(f, ctx);
         }
+        app
     }
 
     /// Keep indexes and checksums under `root` (tests: a temporary folder, without touching
@@ -268,6 +297,7 @@ impl KestrelApp {
             view: self.view,
             basemap: self.basemap_choice,
             basemap_url: self.basemap_url.clone(),
+            basemap_file: self.basemap_file.clone(),
             search: self.search.settings.clone(),
             find: self.find.settings.clone(),
         }
@@ -439,33 +469,7 @@ impl KestrelApp {
                     }
                 });
             });
-            ui.menu_button("View", |ui| {
-                ui.label("Basemap");
-                for choice in [BasemapChoice::OpenStreetMap, BasemapChoice::Plain] {
-                    if ui
-                        .radio(self.basemap_choice == choice, choice.label())
-                        .clicked()
-                    {
-                        self.set_basemap(choice, None, ui.ctx());
-                        ui.close();
-                    }
-                }
-                ui.separator();
-                let l = ui.label(BasemapChoice::Custom.label());
-                ui.horizontal(|ui| {
-                    ui.add(
-                        egui::TextEdit::singleline(&mut self.basemap_url_edit)
-                            .hint_text("https://tile.example/{z}/{x}/{y}.png")
-                            .desired_width(320.0),
-                    )
-                    .labelled_by(l.id);
-                    if ui.button("use").clicked() {
-                        let url = self.basemap_url_edit.clone();
-                        self.set_basemap(BasemapChoice::Custom, Some(url), ui.ctx());
-                        ui.close();
-                    }
-                });
-            });
+            ui.menu_button("View", |ui| self.basemap_menu(ui));
             ui.menu_button("Help", |ui| {
                 ui.menu_button("Keyboard shortcuts", |ui| {
                     egui::Grid::new("shortcuts").num_columns(2).show(ui, |ui| {
@@ -482,22 +486,6 @@ impl KestrelApp {
                 }
             });
         });
-    }
-
-    /// Switch the background (and, for [`BasemapChoice::Custom`], its URL template; an
-    /// invalid template is refused with a message and the background stays).
-    pub fn set_basemap(&mut self, choice: BasemapChoice, url: Option<String>, ctx: &egui::Context) {
-        if choice == BasemapChoice::Custom {
-            let url = url.unwrap_or_else(|| self.basemap_url.clone());
-            if let Err(e) = super::basemap::XyzSource::new(&url) {
-                self.error(e);
-                return;
-            }
-            self.basemap_url = url.trim().to_owned();
-            self.basemap_url_edit = self.basemap_url.clone();
-        }
-        self.basemap_choice = choice;
-        self.basemap = Basemap::new(choice, &self.basemap_url, ctx);
     }
 
     /// The About window: version, commit, features, CPU kernels, GDAL, licence notice.
@@ -847,7 +835,7 @@ impl KestrelApp {
     /// layer left out), heatmaps, footprints and markers; what the pointer did.
     fn map_view(&mut self, ui: &mut egui::Ui, which: MapSide) -> MapOut {
         let default_pos = lon_lat(self.view.lon, self.view.lat);
-        let show_graticule = !matches!(self.basemap.health(), BasemapHealth::Online);
+        let offline = self.offline(ui.ctx());
         let attribution = self.basemap.attribution();
         let world = self.world.as_ref();
         let layers = &self.layers;
@@ -879,13 +867,22 @@ impl KestrelApp {
         };
         let map =
             Map::new(self.basemap.tiles_mut(), memory, default_pos).drag_pan_buttons(pan_buttons);
-        let inner = map.show(ui, |ui, response, projector, _memory| {
+        let mut offline_draw = None;
+        let inner = map.show(ui, |ui, response, projector, memory| {
             let painter = ui.painter();
-            if show_graticule {
-                if let Some(w) = world {
-                    w.draw(painter, projector);
+            match offline {
+                Offline::None => {}
+                Offline::NaturalEarth(Some(ne)) => {
+                    // the graticule under the names
+                    overlays::draw_graticule(painter, projector);
+                    offline_draw = Some(ne.draw(painter, projector, memory.zoom()));
                 }
-                overlays::draw_graticule(painter, projector);
+                Offline::Outlines | Offline::NaturalEarth(None) => {
+                    if let Some(w) = world {
+                        w.draw(painter, projector);
+                    }
+                    overlays::draw_graticule(painter, projector);
+                }
             }
             // swiping between two layers: each of them draws on its side of the divider
             let map_rect = painter.clip_rect();
@@ -1049,6 +1046,9 @@ impl KestrelApp {
                 model_divider,
             }
         });
+        if offline_draw.is_some() {
+            self.offline_draw = offline_draw;
+        }
         inner.inner
     }
 
@@ -1174,6 +1174,7 @@ impl eframe::App for KestrelApp {
             ctx.request_repaint();
         }
         self.poll_file_dialog();
+        self.poll_basemap(ctx);
         self.handle_dropped_files(ctx);
         let to_open = std::mem::take(&mut self.pending_open);
         for p in to_open {

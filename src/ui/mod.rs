@@ -19,7 +19,6 @@ pub mod scene_layer;
 pub mod search;
 pub mod swipe;
 pub mod task;
-pub mod world;
 
 use std::path::PathBuf;
 

@@ -1,17 +1,24 @@
-//! The map's background: OpenStreetMap raster tiles, or the user's own XYZ tile service
-//! (`https://…/{z}/{x}/{y}.png`, e.g. a local tile server or an imagery provider), when the
-//! network is there, and a clean offline fallback (plain background + graticule) when it
-//! is not.
+//! The map's background: OpenStreetMap raster tiles, the user's own XYZ tile service
+//! (`https://…/{z}/{x}/{y}.png`, e.g. a local tile server or an imagery provider) or tile
+//! file (MBTiles / PMTiles, [`tile_file`]), and offline the bundled Natural Earth basemap
+//! ([`natural_earth`]: coastlines, borders and places down to regional zoom) or just the
+//! 1:110m outlines ([`world`]) and a graticule.
 //!
 //! walkers' `HttpTiles` fails each request at once when offline and never retries a
 //! failed tile while it stays cached, so nothing hangs; we only need to notice that no
 //! tile ever arrives and say so once, instead of leaving a blank map unexplained. The
 //! fetch warnings walkers logs per tile are filtered out in `main` (no log spam).
 
+pub mod natural_earth;
+pub mod tile_file;
+pub mod world;
+
 use std::time::{Duration, Instant};
 
 use walkers::sources::{Attribution, OpenStreetMap};
 use walkers::{HttpOptions, HttpTiles, TileId, TilePiece, Tiles};
+
+use tile_file::{FileTiles, TileArchive};
 
 /// Which background the user chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
@@ -23,6 +30,10 @@ pub enum BasemapChoice {
     Plain,
     /// The XYZ tile URL template of the settings ([`XyzSource`]).
     Custom,
+    /// The bundled Natural Earth basemap (offline, detail down to regional zoom).
+    NaturalEarth,
+    /// The MBTiles / PMTiles file of the settings ([`tile_file`]).
+    LocalFile,
 }
 
 impl BasemapChoice {
@@ -31,6 +42,8 @@ impl BasemapChoice {
             Self::OpenStreetMap => "OpenStreetMap",
             Self::Plain => "Plain (offline)",
             Self::Custom => "XYZ tiles (URL)",
+            Self::NaturalEarth => "Natural Earth (offline)",
+            Self::LocalFile => "Local tile file",
         }
     }
 }
@@ -48,9 +61,9 @@ pub enum BasemapHealth {
     Offline,
 }
 
-/// Network tiles wrapped with a health check.
+/// Tiles (from the network or a file) wrapped with a health check.
 pub struct Basemap {
-    tiles: Option<HttpTiles>,
+    tiles: Option<Box<dyn Tiles>>,
     first_request: Option<Instant>,
     any_tile: bool,
     health: BasemapHealth,
@@ -110,10 +123,11 @@ impl walkers::sources::TileSource for XyzSource {
 
 impl Basemap {
     /// The background `choice`; `xyz` is the URL template [`BasemapChoice::Custom`] uses
-    /// (an invalid one shows no tiles).
+    /// (an invalid one shows no tiles); [`BasemapChoice::LocalFile`] is made with
+    /// [`Basemap::from_file`], here it shows no tiles.
     pub fn new(choice: BasemapChoice, xyz: &str, ctx: &egui::Context) -> Self {
-        let tiles = match choice {
-            BasemapChoice::Plain => None,
+        let tiles: Option<Box<dyn Tiles>> = match choice {
+            BasemapChoice::Plain | BasemapChoice::NaturalEarth | BasemapChoice::LocalFile => None,
             BasemapChoice::Custom => XyzSource::new(xyz).ok().map(|source| {
                 // a tile cache of its own per URL template; none for a server on this
                 // machine (nothing to save, and tests leave nothing behind)
@@ -127,16 +141,29 @@ impl Basemap {
                         .map(|d| d.join("kestrel").join("tiles-xyz").join(key)),
                     ..HttpOptions::default()
                 };
-                HttpTiles::with_options(source, options, ctx.clone())
+                Box::new(HttpTiles::with_options(source, options, ctx.clone())) as Box<dyn Tiles>
             }),
             BasemapChoice::OpenStreetMap => {
                 let options = HttpOptions {
                     cache: dirs::cache_dir().map(|d| d.join("kestrel").join("tiles")),
                     ..HttpOptions::default()
                 };
-                Some(HttpTiles::with_options(OpenStreetMap, options, ctx.clone()))
+                Some(Box::new(HttpTiles::with_options(
+                    OpenStreetMap,
+                    options,
+                    ctx.clone(),
+                )))
             }
         };
+        Self::with_tiles(tiles)
+    }
+
+    /// Tiles from an opened archive ([`BasemapChoice::LocalFile`]).
+    pub fn from_file(archive: TileArchive, ctx: &egui::Context) -> Self {
+        Self::with_tiles(Some(Box::new(FileTiles::new(archive, ctx))))
+    }
+
+    fn with_tiles(tiles: Option<Box<dyn Tiles>>) -> Self {
         let health = if tiles.is_some() {
             BasemapHealth::Waiting
         } else {
@@ -170,7 +197,7 @@ impl Basemap {
 
     /// Attribution to draw on the map (OSM requires it to be visible).
     pub fn attribution(&self) -> Option<Attribution> {
-        self.tiles.as_ref().map(Tiles::attribution)
+        self.tiles.as_ref().map(|t| t.attribution())
     }
 
     /// Update the health state; call once per frame after the map was drawn.
@@ -214,11 +241,11 @@ impl Tiles for Basemap {
     }
 
     fn tile_size(&self) -> u32 {
-        self.tiles.as_ref().map_or(256, Tiles::tile_size)
+        self.tiles.as_ref().map_or(256, |t| t.tile_size())
     }
 
     fn stats(&self) -> walkers::Stats {
-        self.tiles.as_ref().map(Tiles::stats).unwrap_or_default()
+        self.tiles.as_ref().map(|t| t.stats()).unwrap_or_default()
     }
 }
 

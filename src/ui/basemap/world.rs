@@ -6,7 +6,7 @@ use std::io::Read as _;
 use egui::{Color32, Painter, Pos2, Shape, Stroke};
 use walkers::Projector;
 
-use super::geo::lonlat_to_screen;
+use crate::ui::geo::lonlat_to_screen;
 
 static COUNTRIES_GZ: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
