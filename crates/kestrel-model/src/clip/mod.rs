@@ -74,7 +74,7 @@ impl TextTower {
 #[derive(Debug, Clone)]
 pub enum VisionTower {
     Vit(VisionTransformer),
-    ResNet(ModifiedResNet),
+    ResNet(Box<ModifiedResNet>),
 }
 
 impl VisionTower {
@@ -166,9 +166,9 @@ impl ClipModel {
         Ok(Self {
             config: config.clone(),
             vision: match &config.vision {
-                VisionTowerConfig::ModifiedResNet(r) => {
-                    VisionTower::ResNet(ModifiedResNet::load(w, r, config.in_channels, exec)?)
-                }
+                VisionTowerConfig::ModifiedResNet(r) => VisionTower::ResNet(Box::new(
+                    ModifiedResNet::load(w, r, config.in_channels, exec)?,
+                )),
                 _ => VisionTower::Vit(VisionTransformer::load(
                     w,
                     config.vit()?,

@@ -9,13 +9,16 @@
 //! BatchNorm runs in eval mode from the running statistics. With the fused CPU kernels each
 //! BN is folded into its convolution at load time (`w·γ/√(σ²+ε)`, `β − μ·γ/√(σ²+ε)`); the
 //! generic path keeps them apart so the taps see the convolution and the BN outputs the
-//! oracle lists (`visual.conv1`, `visual.bn1`, …). Convolutions are candle's `conv2d`.
+//! oracle lists (`visual.conv1`, `visual.bn1`, …). In f32 with the fused kernels the
+//! convolutions run on the packed matmul ([`crate::nn::conv`]: im2col + the same micro-kernel
+//! as the ViT's linears); otherwise they are candle's `conv2d`.
 
 use candle_core::{DType, Tensor};
 
 use crate::ModelError;
 use crate::load::config::{ClipConfig, ResNetConfig};
 use crate::load::weights::Weights;
+use crate::nn::conv::PackedConv;
 use crate::nn::layers::{Exec, Linear, Tap};
 
 type CResult<T> = candle_core::Result<T>;
@@ -35,6 +38,8 @@ struct ConvBn {
     padding: usize,
     stride: usize,
     folded: bool,
+    /// The folded convolution on the packed f32 matmul (fused f32 path on AVX2/AVX-512).
+    packed: Option<PackedConv>,
 }
 
 impl ConvBn {
@@ -45,6 +50,7 @@ impl ConvBn {
         padding: usize,
         stride: usize,
         fold: bool,
+        pack: bool,
     ) -> Result<Self, ModelError> {
         let weight = w.get(&format!("{conv}.weight"))?;
         let out = weight.dim(0)?;
@@ -69,6 +75,19 @@ impl ConvBn {
         } else {
             weight
         };
+        let packed = if pack && fold && dtype == DType::F32 {
+            let (_, inp, k, _) = weight.dims4()?;
+            Some(PackedConv::new(
+                &weight.flatten_all()?.to_vec1::<f32>()?,
+                shift.to_vec1::<f32>()?,
+                inp,
+                k,
+                stride,
+                padding,
+            ))
+        } else {
+            None
+        };
         Ok(Self {
             weight,
             scale: scale.reshape((1, out, 1, 1))?.to_dtype(dtype)?,
@@ -76,12 +95,22 @@ impl ConvBn {
             padding,
             stride,
             folded: fold,
+            packed,
         })
     }
 
     /// `bn(conv(x))`; `taps` names the convolution and BN outputs for the tap (generic path
     /// only: folded layers have no separate convolution output).
     fn forward(&self, x: &Tensor, taps: Option<(&str, &str)>, tap: Tap) -> CResult<Tensor> {
+        if let Some(conv) = &self.packed {
+            let (b, _, h, w) = x.dims4()?;
+            let (y, ho, wo) = conv.forward(&x.flatten_all()?.to_vec1::<f32>()?, b, h, w);
+            let y = Tensor::from_vec(y, (b, self.weight.dim(0)?, ho, wo), x.device())?;
+            if let Some((_, bn)) = taps {
+                tap(bn, &y)?;
+            }
+            return Ok(y);
+        }
         let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
         if self.folded {
             let y = y.broadcast_add(&self.shift)?;
@@ -199,6 +228,8 @@ impl ModifiedResNet {
         exec: Exec,
     ) -> Result<Self, ModelError> {
         let fold = exec.fused();
+        // f32 convolutions on the packed matmul where this CPU has it
+        let pack = exec == Exec::Fused && crate::nn::matmul::available();
         let stem = |i: usize, stride| {
             ConvBn::load(
                 w,
@@ -207,6 +238,7 @@ impl ModifiedResNet {
                 1,
                 stride,
                 fold,
+                pack,
             )
         };
         let stem = [stem(1, 2)?, stem(2, 1)?, stem(3, 1)?];
@@ -224,6 +256,7 @@ impl ModifiedResNet {
                         pad,
                         1,
                         fold,
+                        pack,
                     )
                 };
                 let downsample = if i == 0 {
@@ -234,6 +267,7 @@ impl ModifiedResNet {
                         0,
                         1,
                         fold,
+                        pack,
                     )?)
                 } else {
                     None

@@ -6,6 +6,7 @@
 pub(crate) mod alloc_tune;
 #[cfg(target_arch = "x86_64")]
 mod bf16_dp;
+pub mod conv;
 pub mod isa;
 pub mod kernels;
 pub mod layers;
