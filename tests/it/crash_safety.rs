@@ -132,6 +132,14 @@ fn backdate_by(paths: &[PathBuf], age: Duration) {
     }
 }
 
+/// The killed runs' temporary files in `dir`, aged past the grace, are gone after one
+/// more uninterrupted run.
+fn next_run_cleans(cache: &Path, dir: &Path, args: &[&str]) {
+    backdate(&temps(dir));
+    ok(&kestrel_in(cache, None, &[], args));
+    assert_eq!(temps(dir), Vec::<PathBuf>::new());
+}
+
 /// Counts for the report line.
 #[derive(Default)]
 struct Tally {
@@ -212,9 +220,7 @@ fn kill_during_index_out_leaves_the_old_or_the_complete_new_index() {
     tally.print("index --out", run);
     assert!(tally.mid_run >= 3, "too few kills landed mid-run");
     // a later run removes what the killed writes left next to the user's file
-    backdate(&temps(&out));
-    ok(&kestrel_in(&cache, None, &[], &args));
-    assert_eq!(temps(&out), Vec::<PathBuf>::new());
+    next_run_cleans(&cache, &out, &args);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
 
@@ -379,9 +385,7 @@ fn kill_during_an_export_leaves_the_old_or_the_complete_new_files() {
     }
     tally.print("export", run);
     assert!(tally.mid_run >= 3, "too few kills landed mid-run");
-    backdate(&temps(&out));
-    ok(&kestrel_in(&cache, None, &[], &args));
-    assert_eq!(temps(&out), Vec::<PathBuf>::new());
+    next_run_cleans(&cache, &out, &args);
 }
 
 /// `path` is a complete GeoPackage of one hit for `query`.
@@ -435,9 +439,7 @@ fn kill_during_a_geopackage_export_leaves_the_old_or_the_complete_new_file() {
     tally.print("GeoPackage export", run);
     assert!(tally.mid_run >= 3, "too few kills landed mid-run");
     // the killed writes' temporary folders go with the next run's clean-up
-    backdate(&temps(&out));
-    ok(&kestrel_in(&cache, None, &[], &args));
-    assert_eq!(temps(&out), Vec::<PathBuf>::new());
+    next_run_cleans(&cache, &out, &args);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
 

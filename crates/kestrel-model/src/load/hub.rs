@@ -121,18 +121,22 @@ fn token_from(env: &dyn Fn(&str) -> Option<String>, home: Option<PathBuf>) -> Op
     if let Some(t) = env("HF_TOKEN").or_else(|| env("HUGGING_FACE_HUB_TOKEN")) {
         return Some(HubToken(t));
     }
-    let path = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| {
-        env("HF_HOME")
-            .map(PathBuf::from)
-            .or_else(|| env("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("huggingface")))
-            .or_else(|| home.map(|h| h.join(".cache").join("huggingface")))
-            .map(|h| h.join("token"))
-    })?;
+    let path = env("HF_TOKEN_PATH")
+        .map(PathBuf::from)
+        .or_else(|| hf_home(&|k| env(k).map(PathBuf::from), home).map(|h| h.join("token")))?;
     std::fs::read_to_string(path)
         .ok()
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
         .map(HubToken)
+}
+
+/// `huggingface_hub`'s home folder: `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else
+/// `~/.cache/huggingface` (the cache and the token file live under it).
+fn hf_home(env: &dyn Fn(&str) -> Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    env("HF_HOME")
+        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("huggingface")))
+        .or_else(|| home.map(|h| h.join(".cache").join("huggingface")))
 }
 
 /// The hub cache root from the environment, as `huggingface_hub` resolves it.
@@ -142,10 +146,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    env("HF_HUB_CACHE")
-        .or_else(|| env("HF_HOME").map(|h| h.join("hub")))
-        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("huggingface").join("hub")))
-        .or_else(|| dirs::home_dir().map(|h| h.join(".cache").join("huggingface").join("hub")))
+    env("HF_HUB_CACHE").or_else(|| hf_home(&env, dirs::home_dir()).map(|h| h.join("hub")))
 }
 
 fn env_flag(name: &str) -> bool {
