@@ -3,7 +3,8 @@
 # full-size parity tests (crates/kestrel-model/tests/it/full.rs, oracle_rgb.rs,
 # oracle_rsmclip.rs): Llama3-MS-CLIP ViT-B/16 (10 bands) into $KESTREL_FULL_ORACLE_DIR
 # (default /tmp/oracle/seed0), RemoteCLIP-ViT-B-32, RemoteCLIP-RN50 and RS-M-CLIP-ViT-B-32
-# into $KESTREL_FULL_RGB_ORACLE_DIR (default /tmp/oracle-rgb). The weights are too big to
+# into $KESTREL_FULL_RGB_ORACLE_DIR (default /tmp/oracle-rgb), and there too a tiny RS-M-CLIP
+# with open_clip's cls_pooler (packaging/oracle/rsmclip_cls_pooler.py; a few seconds). The weights are too big to
 # store (7.5 GB in both layouts) and reproducible from the seed, so they are made, not kept.
 #
 # Needs ../shared/oracle (the generators; a user's clone has none: then this says so and the
@@ -22,11 +23,13 @@ fi
 ms=$(realpath -m "${KESTREL_FULL_ORACLE_DIR:-/tmp/oracle/seed0}")
 rgb=$(realpath -m "${KESTREL_FULL_RGB_ORACLE_DIR:-/tmp/oracle-rgb}")
 models=(RemoteCLIP-ViT-B-32 RemoteCLIP-RN50 RSMCLIP-ViT-B-32)
+cls=RSMCLIP-Tiny-ClsPooler
 missing=()
 for m in "${models[@]}"; do
   [ -f "$rgb/$m/reference.json" ] || missing+=("$m")
 done
-if [ -f "$ms/msclip_random.safetensors" ] && [ ${#missing[@]} -eq 0 ]; then
+if [ -f "$ms/msclip_random.safetensors" ] && [ ${#missing[@]} -eq 0 ] &&
+  [ -f "$rgb/$cls/reference.json" ]; then
   say "full-size references already in $ms and $rgb"
   exit 0
 fi
@@ -57,5 +60,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   # queries (its ids fit the full 250 002-token vocabulary).
   (cd "$shared/rgb" && "$py" rgbclip_oracle.py --seed 0 --models "${missing[@]}" \
     --xlmr-tokenizer xlmr-test-tokenizer.json --out-root "$rgb" >/dev/null)
+fi
+if [ ! -f "$rgb/$cls/reference.json" ]; then
+  say "$cls -> $rgb"
+  "$py" packaging/oracle/rsmclip_cls_pooler.py --shared "$shared/rgb" --out-root "$rgb" >/dev/null
 fi
 say "done: $(du -sh "$ms" | cut -f1) in $ms, $(du -sh "$rgb" | cut -f1) in $rgb"

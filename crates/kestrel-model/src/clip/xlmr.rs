@@ -3,7 +3,8 @@
 //! (`p = cumsum(ids != pad)·(ids != pad) + pad`, so real tokens count from `pad + 1`), post-LN
 //! BERT layers (`h = LN(h + O·attn(h))`, `h = LN(h + W2·gelu(W1·h))`, separate q/k/v with
 //! bias, scale `1/√head_dim`, pad keys masked), open_clip's pooler (`mean_pooler`: the mean
-//! over non-pad tokens, `<s>` and `</s>` included; or the first token) and projection
+//! over non-pad tokens, `<s>` and `</s>` included; `cls_last_hidden_state_pooler`: the first
+//! token; `cls_pooler`: the encoder's pooler, `tanh(dense(h₀))`) and projection
 //! (`mlp`: Linear, GELU, Linear; `linear`; or none).
 //!
 //! Written with the crate's own layers rather than `candle_transformers::models::xlm_roberta`
@@ -110,6 +111,8 @@ pub struct XlmRobertaText {
     token_type0: Tensor,
     embeddings_ln: LayerNorm,
     layers: Vec<EncoderLayer>,
+    /// `text.transformer.pooler.dense` of [`HfPooler::Cls`].
+    pooler_dense: Option<Linear>,
     proj: Projection,
 }
 
@@ -143,6 +146,15 @@ impl XlmRobertaText {
                 exec,
             )?,
             layers,
+            pooler_dense: match cfg.pooler {
+                HfPooler::Cls => Some(Linear::load(
+                    w,
+                    &format!("{PREFIX}.pooler.dense"),
+                    true,
+                    exec,
+                )?),
+                HfPooler::Mean | HfPooler::ClsLastHiddenState => None,
+            },
             proj,
             cfg: cfg.clone(),
             enc,
@@ -267,6 +279,13 @@ impl XlmRobertaText {
         let pooled = match self.cfg.pooler {
             HfPooler::Mean => x.mean(1)?,
             HfPooler::ClsLastHiddenState => x.i((.., 0, ..))?.contiguous()?,
+            HfPooler::Cls => {
+                let first = x.i((.., 0, ..))?.contiguous()?;
+                match &self.pooler_dense {
+                    Some(dense) => dense.forward(&first, None, None)?.tanh()?,
+                    None => candle_core::bail!("cls_pooler without its dense layer"),
+                }
+            }
         };
         tap("text.pooler", &pooled)?;
         match &self.proj {

@@ -25,6 +25,10 @@ pub enum HfPooler {
     Mean,
     /// `cls_last_hidden_state_pooler`: the hidden state of the first token.
     ClsLastHiddenState,
+    /// `cls_pooler`: the encoder's own pooler on the first token, `tanh(W·h₀ + b)`
+    /// (`text.transformer.pooler.dense`; open_clip builds the encoder with
+    /// `add_pooling_layer=True` for this pooler only).
+    Cls,
 }
 
 /// open_clip's projection after pooling (`hf_proj_type`, `proj_bias`).
@@ -197,12 +201,23 @@ impl HfTextConfig {
         let pooler = match raw.pooler_type.as_deref() {
             Some("mean_pooler") => HfPooler::Mean,
             Some("cls_last_hidden_state_pooler") => HfPooler::ClsLastHiddenState,
+            Some("cls_pooler") => HfPooler::Cls,
             // open_clip's CLIPTextCfg default.
             None => HfPooler::Mean,
+            // open_clip 3.3.0's MaxPooler hands `masked_fill` the int64 attention mask, which
+            // torch refuses, so no open_clip model can have run (or been trained) with it;
+            // guessing the intended function would make up results.
+            Some("max_pooler") => {
+                return Err("text_cfg.hf_pooler_type \"max_pooler\" is not supported: \
+                     open_clip's MaxPooler cannot run (it passes an int64 mask to masked_fill, \
+                     which torch refuses), so there is no reference to match; mean_pooler, \
+                     cls_pooler and cls_last_hidden_state_pooler are"
+                    .into());
+            }
             Some(other) => {
                 return Err(format!(
                     "text_cfg.hf_pooler_type {other:?} is not supported; \
-                     mean_pooler and cls_last_hidden_state_pooler are"
+                     mean_pooler, cls_pooler and cls_last_hidden_state_pooler are"
                 ));
             }
         };

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::ModelError;
 use crate::load::config::{ClipConfig, VisionTowerConfig};
-use crate::load::hf_text::{HfProj, HfTextConfig};
+use crate::load::hf_text::{HfPooler, HfProj, HfTextConfig};
 
 /// Parameters by open_clip name, all on one device in one dtype.
 #[derive(Debug, Clone)]
@@ -146,12 +146,14 @@ pub fn expected_tensor_count(cfg: &ClipConfig) -> Result<usize, ModelError> {
             HfProj::Linear { bias } => 1 + bias as usize,
             HfProj::Mlp { bias } => 2 + 2 * bias as usize,
         };
-        // Text: the HF encoder, its embeddings, the projection, and `logit_scale` (the one
-        // tensor of the CLIP text tower's others that an HF model keeps).
+        let pooler = if h.pooler == HfPooler::Cls { 2 } else { 0 };
+        // Text: the HF encoder, its embeddings, its pooler, the projection, and
+        // `logit_scale` (the one tensor of the CLIP text tower's others that an HF model
+        // keeps).
         let text = enc
             .num_hidden_layers
             .saturating_mul(HF_LAYER_TENSORS)
-            .saturating_add(TEXT_OTHER_TENSORS - 5 + HF_EMBEDDING_TENSORS + proj);
+            .saturating_add(TEXT_OTHER_TENSORS - 5 + HF_EMBEDDING_TENSORS + pooler + proj);
         return Ok(text.saturating_add(vision_tensor_count(cfg)?));
     }
     let t = cfg.text_transformer()?;
@@ -218,6 +220,10 @@ pub fn hf_text_shapes(
         push(format!("{l}.output.dense.bias"), &[d]);
         push(format!("{l}.output.LayerNorm.weight"), &[d]);
         push(format!("{l}.output.LayerNorm.bias"), &[d]);
+    }
+    if h.pooler == HfPooler::Cls {
+        push("text.transformer.pooler.dense.weight".into(), &[d, d]);
+        push("text.transformer.pooler.dense.bias".into(), &[d]);
     }
     match h.proj {
         HfProj::Identity => {}
