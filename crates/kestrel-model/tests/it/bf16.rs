@@ -7,9 +7,7 @@
 use crate::common::*;
 
 use candle_core::{DType, Device, Tensor};
-use kestrel_base::jobs::{CancelToken, NoProgress};
 use kestrel_model::clip::{ClipModel, Kernels};
-use kestrel_model::load::checkpoint::Checkpoint;
 use kestrel_model::load::config::ClipConfig;
 use kestrel_model::nn::layers::Exec;
 use serde_json::Value;
@@ -20,10 +18,11 @@ fn crate_fixture(name: &str) -> std::path::PathBuf {
 
 fn load(dtype: DType) -> ClipModel {
     let cfg = ClipConfig::from_file(&fixture("msclip_tiny/open_clip_config.json")).unwrap();
-    let w = Checkpoint::open(&fixture("msclip_tiny/msclip_random.safetensors"))
-        .unwrap()
-        .load(&cfg, &Device::Cpu, dtype, &NoProgress, &CancelToken::new())
-        .unwrap();
+    let w = weights(
+        &cfg,
+        &fixture("msclip_tiny/msclip_random.safetensors"),
+        dtype,
+    );
     ClipModel::new(&cfg, &w, Kernels::Auto).unwrap()
 }
 

@@ -1,9 +1,28 @@
 //! Helpers shared by the integration tests: fixture paths, the tiny oracle's reference,
 //! JSON number lists and tolerances. (Each test module uses a different subset.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use candle_core::{DType, Device};
+use kestrel_base::jobs::{CancelToken, NoProgress};
+use kestrel_model::clip::{ClipModel, Kernels};
+use kestrel_model::load::checkpoint::Checkpoint;
+use kestrel_model::load::config::ClipConfig;
+use kestrel_model::load::weights::Weights;
 use serde_json::Value;
+
+/// The tensors of the checkpoint `path` for `cfg`, on the CPU in `dtype`.
+pub fn weights(cfg: &ClipConfig, path: &Path, dtype: DType) -> Weights {
+    Checkpoint::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .load(cfg, &Device::Cpu, dtype, &NoProgress, &CancelToken::new())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The model `cfg` from the checkpoint `path`, in f32 on the CPU.
+pub fn model(cfg: &ClipConfig, path: &Path, kernels: Kernels) -> ClipModel {
+    ClipModel::new(cfg, &weights(cfg, path, DType::F32), kernels).unwrap()
+}
 
 /// The repository root (this crate lives in `crates/kestrel-model`; the fixtures are the
 /// workspace's `tests/fixtures`).

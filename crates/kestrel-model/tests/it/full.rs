@@ -7,10 +7,8 @@ use crate::common::*;
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use kestrel_base::jobs::{CancelToken, NoProgress};
+use candle_core::Tensor;
 use kestrel_model::clip::{ClipModel, Kernels, normalize, normalized_rows};
-use kestrel_model::load::checkpoint::Checkpoint;
 use kestrel_model::load::config::ClipConfig;
 use kestrel_model::tasks::preprocess;
 use kestrel_model::tasks::retrieval::{rank, score};
@@ -42,18 +40,7 @@ fn setup() -> Option<(PathBuf, Value)> {
 }
 
 fn load(path: &Path, kernels: Kernels) -> ClipModel {
-    let cfg = ClipConfig::llama3_ms_clip();
-    let ck = Checkpoint::open(path).unwrap();
-    let w = ck
-        .load(
-            &cfg,
-            &Device::Cpu,
-            DType::F32,
-            &NoProgress,
-            &CancelToken::new(),
-        )
-        .unwrap();
-    ClipModel::new(&cfg, &w, kernels).unwrap()
+    model(&ClipConfig::llama3_ms_clip(), path, kernels)
 }
 
 fn chips(r: &Value) -> (Vec<String>, Vec<f32>) {

@@ -32,18 +32,7 @@ fn config() -> ClipConfig {
 }
 
 fn load_model(path: &Path, kernels: Kernels) -> ClipModel {
-    let cfg = config();
-    let ck = Checkpoint::open(path).unwrap();
-    let w = ck
-        .load(
-            &cfg,
-            &Device::Cpu,
-            DType::F32,
-            &NoProgress,
-            &CancelToken::new(),
-        )
-        .unwrap();
-    ClipModel::new(&cfg, &w, kernels).unwrap()
+    model(&config(), path, kernels)
 }
 
 /// Checkpoints to test: the fixture, and the `.pt` layout when `../shared` is there.

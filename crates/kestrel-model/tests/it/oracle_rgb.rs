@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use kestrel_base::jobs::{CancelToken, NoProgress};
 use kestrel_model::clip::{ClipModel, Kernels, normalize, normalized_rows};
 use kestrel_model::load::checkpoint::Checkpoint;
 use kestrel_model::load::config::{Activation, ClipConfig, PixelScale, VisionTowerConfig};
@@ -123,17 +122,7 @@ impl Case {
 }
 
 fn load(cfg: &ClipConfig, path: &Path, kernels: Kernels) -> ClipModel {
-    let w = Checkpoint::open(path)
-        .unwrap()
-        .load(
-            cfg,
-            &Device::Cpu,
-            DType::F32,
-            &NoProgress,
-            &CancelToken::new(),
-        )
-        .unwrap();
-    ClipModel::new(cfg, &w, kernels).unwrap()
+    model(cfg, path, kernels)
 }
 
 fn image_names(r: &Value) -> Vec<String> {
@@ -242,16 +231,7 @@ fn check_param_stats(case: Case) {
     let stats = r["checkpoint"]["param_stats"].as_object().unwrap();
     let cfg = case.config();
     for path in case.checkpoints() {
-        let w = Checkpoint::open(&path)
-            .unwrap()
-            .load(
-                &cfg,
-                &Device::Cpu,
-                DType::F32,
-                &NoProgress,
-                &CancelToken::new(),
-            )
-            .unwrap();
+        let w = weights(&cfg, &path, DType::F32);
         let floats = stats
             .iter()
             .filter(|(_, s)| s["dtype"] == "float32")
@@ -661,16 +641,7 @@ fn check_zero_shot(case: Case) {
     let pixels = oracle_pixels(&inputs);
     for path in case.checkpoints() {
         let model = load(&cfg, &path, Kernels::Auto);
-        let logit_scale = Checkpoint::open(&path)
-            .unwrap()
-            .load(
-                &cfg,
-                &Device::Cpu,
-                DType::F32,
-                &NoProgress,
-                &CancelToken::new(),
-            )
-            .unwrap()
+        let logit_scale = weights(&cfg, &path, DType::F32)
             .get("logit_scale")
             .unwrap()
             .to_scalar::<f32>()
