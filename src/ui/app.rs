@@ -92,8 +92,10 @@ pub struct Settings {
     pub recent_files: Vec<PathBuf>,
     pub view: ViewState,
     pub basemap: BasemapChoice,
-    /// The URL template of [`BasemapChoice::Custom`].
+    /// The URL template of [`BasemapChoice::Custom`], or a WMTS GetCapabilities URL.
     pub basemap_url: String,
+    /// The WMTS layer of that capabilities document (none: its first usable layer).
+    pub basemap_layer: Option<String>,
     /// The MBTiles / PMTiles file of [`BasemapChoice::LocalFile`].
     pub basemap_file: Option<PathBuf>,
     pub search: SearchSettings,
@@ -128,6 +130,10 @@ pub struct KestrelApp {
     /// The custom basemap's URL template (applied) and the text being edited.
     basemap_url: String,
     basemap_url_edit: String,
+    /// The WMTS layer in use, the capabilities it came from and their fetching.
+    basemap_layer: Option<String>,
+    wmts: Option<crate::ui::basemap::wmts::Capabilities>,
+    wmts_job: Task<crate::ui::basemap::wmts::Capabilities>,
     map_memory: MapMemory,
     /// The right map of a side-by-side comparison (kept equal to `map_memory`).
     split_memory: MapMemory,
@@ -215,6 +221,7 @@ impl KestrelApp {
             view,
             basemap,
             basemap_url,
+            basemap_layer,
             basemap_file,
             search,
             find,
@@ -231,6 +238,9 @@ impl KestrelApp {
             map_memory,
             basemap: Basemap::new(basemap, &basemap_url, ctx),
             basemap_url,
+            basemap_layer,
+            wmts: None,
+            wmts_job: Task::default(),
             messages: Vec::new(),
             file_dialog: Dialog::default(),
             pending_open: files,
@@ -273,6 +283,12 @@ impl KestrelApp {
         {
             app.set_basemap_file(f, ctx);
         }
+        // a WMTS chosen last time: its capabilities fetched again on a worker
+        if app.basemap_choice == BasemapChoice::Custom
+            && crate::ui::basemap::wmts::is_capabilities_url(&app.basemap_url)
+        {
+            app.set_basemap(BasemapChoice::Custom, None, ctx);
+        }
         app
     }
 
@@ -297,6 +313,7 @@ impl KestrelApp {
             view: self.view,
             basemap: self.basemap_choice,
             basemap_url: self.basemap_url.clone(),
+            basemap_layer: self.basemap_layer.clone(),
             basemap_file: self.basemap_file.clone(),
             search: self.search.settings.clone(),
             find: self.find.settings.clone(),
@@ -993,8 +1010,14 @@ impl KestrelApp {
                     )
                 });
             overlays::draw_scale_bar(painter, projector);
+            // the tiles' credit, and above it the offline basemap's (GeoNames' CC BY asks
+            // for it where the names are seen)
+            let mut rows = 0.0;
             if let Some(a) = &attribution {
-                draw_attribution(ui, a);
+                rows += draw_attribution(ui, a, rows);
+            }
+            if offline_draw.is_some() {
+                draw_attribution(ui, &NATURAL_EARTH_CREDIT, rows);
             }
             // A click (not a drag) inspects the pixel under the pointer.
             let click = response
@@ -1141,26 +1164,45 @@ fn view_lonlat(r: &Bounds) -> [f64; 4] {
     [w, s.max(-90.0), e, n.min(90.0)]
 }
 
-/// The basemap's attribution in the lower-right corner, clickable.
-fn draw_attribution(ui: &egui::Ui, a: &walkers::sources::Attribution) {
+/// The offline basemap's sources, credited on the map while it is drawn.
+const NATURAL_EARTH_CREDIT: walkers::sources::Attribution = walkers::sources::Attribution {
+    text: "Natural Earth · © GeoNames, CC BY 4.0",
+    url: "https://www.geonames.org/",
+    logo_light: None,
+    logo_dark: None,
+};
+
+/// A basemap attribution in the lower-right corner, `above` points up from the bottom,
+/// clickable; the height it took.
+fn draw_attribution(ui: &egui::Ui, a: &walkers::sources::Attribution, above: f32) -> f32 {
     let painter = ui.painter();
     let rect = ui.max_rect();
-    let text = format!("© {}", a.text);
+    let text = if a.text.contains('©') {
+        a.text.to_owned()
+    } else {
+        format!("© {}", a.text)
+    };
     let galley = painter.layout_no_wrap(text, egui::FontId::proportional(11.0), Color32::BLACK);
     let pos = egui::pos2(
         rect.max.x - galley.size().x - 6.0,
-        rect.max.y - galley.size().y - 4.0,
+        rect.max.y - galley.size().y - 4.0 - above,
     );
+    let height = galley.size().y + 4.0;
     let bg = egui::Rect::from_min_size(
         pos - egui::vec2(3.0, 1.0),
         galley.size() + egui::vec2(6.0, 2.0),
     );
     painter.rect_filled(bg, 2.0, Color32::from_white_alpha(200));
     painter.galley(pos, galley, Color32::BLACK);
-    let resp = ui.interact(bg, ui.scope_id().with("attribution"), egui::Sense::click());
-    if resp.on_hover_text(a.url).clicked() {
+    let resp = ui.interact(
+        bg,
+        ui.scope_id().with(("attribution", a.text)),
+        egui::Sense::click(),
+    );
+    if resp.on_hover_text(a.url).clicked() && !a.url.is_empty() {
         ui.ctx().open_url(egui::OpenUrl::new_tab(a.url));
     }
+    height
 }
 
 impl eframe::App for KestrelApp {

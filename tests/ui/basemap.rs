@@ -4,8 +4,11 @@
 //! basemap); an MBTiles file written here (rows through GDAL's SQLite driver) and a PMTiles
 //! file written by the PyPI `pmtiles` package (tests/fixtures/basemap) fill the map with
 //! their tiles' colour, and a file that is no tile archive, or holds vector tiles, is
-//! refused naming the file; the bundled Natural Earth basemap at a regional zoom is
-//! snapshot, with its per-frame drawing time printed.
+//! refused naming the file, and one of WebP tiles shows them; a WMTS GetCapabilities URL
+//! (served with its tiles on loopback) becomes the basemap, its layers can be switched and
+//! come back after a restart, and a document that is not WMTS is refused naming its URL;
+//! the bundled Natural Earth basemap at a regional zoom is snapshot, with its per-frame
+//! drawing time printed.
 
 use std::path::{Path, PathBuf};
 
@@ -124,9 +127,14 @@ fn app_with(settings: Settings) -> Harness<'static, KestrelApp> {
 }
 
 fn png_of(rgb: [u8; 3]) -> Vec<u8> {
+    encoded(rgb, image::ImageFormat::Png)
+}
+
+/// A solid 256 px tile of `rgb` in `format`.
+fn encoded(rgb: [u8; 3], format: image::ImageFormat) -> Vec<u8> {
     let tile = image::RgbImage::from_pixel(256, 256, image::Rgb(rgb));
     let mut out = std::io::Cursor::new(Vec::new());
-    tile.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    tile.write_to(&mut out, format).unwrap();
     out.into_inner()
 }
 
@@ -204,13 +212,7 @@ fn a_local_mbtiles_or_pmtiles_file_is_the_basemap() {
     std::fs::write(&junk, "not tiles at all").unwrap();
     let vector = dir.join("vector.mbtiles");
     write_mbtiles(&vector, "pbf", b"\x1a\x03abc");
-    let webp = dir.join("photo.mbtiles");
-    write_mbtiles(&webp, "webp", b"RIFF\0\0\0\0WEBPVP8 ");
-    for (bad, why) in [
-        (&junk, "not a tile archive"),
-        (&vector, "vector tiles"),
-        (&webp, "WebP"),
-    ] {
+    for (bad, why) in [(&junk, "not a tile archive"), (&vector, "vector tiles")] {
         h.state_mut().set_basemap_file(bad.clone(), &ctx);
         step_until(&mut h, "the refusal", |app| !app.tile_file_opening());
         let name = bad.file_name().unwrap().to_string_lossy().into_owned();
@@ -241,6 +243,131 @@ fn a_local_mbtiles_or_pmtiles_file_is_the_basemap() {
         app.basemap_health() == BasemapHealth::Online
     });
     wait_for_colour(&mut h, PMTILES_TILE, "the PMTiles tiles");
+
+    // WebP tiles (lossless, as the image crate encodes them) decode too
+    let webp = dir.join("photo.mbtiles");
+    write_mbtiles(&webp, "webp", &encoded(WEBP_TILE, image::ImageFormat::WebP));
+    h.state_mut().set_basemap_file(webp.clone(), &ctx);
+    step_until(&mut h, "the WebP tiles", |app| {
+        app.basemap_file() == Some(webp.as_path())
+    });
+    wait_for_colour(&mut h, WEBP_TILE, "the WebP tiles");
+}
+
+const WEBP_TILE: [u8; 3] = [20, 90, 210];
+const WMTS_A: [u8; 3] = [180, 30, 40];
+const WMTS_B: [u8; 3] = [30, 160, 170];
+
+/// A WMTS capabilities document with two REST layers `a` and `b` on the Google tiling
+/// (matrices `g:0`..`g:6`) and one in UTM only, served with its tiles.
+fn wmts_capabilities(base: &str) -> String {
+    let matrices: String = (0..=6u32)
+        .map(|z| {
+            format!(
+                "<TileMatrix><ows:Identifier>g:{z}</ows:Identifier>\
+                 <ScaleDenominator>{}</ScaleDenominator>\
+                 <TopLeftCorner>-20037508.3427892 20037508.3427892</TopLeftCorner>\
+                 <TileWidth>256</TileWidth><TileHeight>256</TileHeight>\
+                 <MatrixWidth>{n}</MatrixWidth><MatrixHeight>{n}</MatrixHeight></TileMatrix>",
+                559_082_264.028_717_8 / f64::from(1u32 << z),
+                n = 1u32 << z
+            )
+        })
+        .collect();
+    let layer = |id: &str, title: &str, set: &str| {
+        format!(
+            "<Layer><ows:Title>{title}</ows:Title><ows:Identifier>{id}</ows:Identifier>\
+             <Style isDefault=\"true\"><ows:Identifier>default</ows:Identifier></Style>\
+             <Format>image/png</Format><TileMatrixSetLink><TileMatrixSet>{set}</TileMatrixSet>\
+             </TileMatrixSetLink><ResourceURL format=\"image/png\" resourceType=\"tile\" \
+             template=\"{base}/wmts/{id}/{{Style}}/{{TileMatrixSet}}/{{TileMatrix}}/{{TileRow}}/{{TileCol}}.png\"/>\
+             </Layer>"
+        )
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Capabilities xmlns=\"http://www.opengis.net/wmts/1.0\" \
+         xmlns:ows=\"http://www.opengis.net/ows/1.1\" version=\"1.0.0\"><Contents>{}{}{}\
+         <TileMatrixSet><ows:Identifier>google</ows:Identifier>\
+         <ows:SupportedCRS>urn:ogc:def:crs:EPSG::3857</ows:SupportedCRS>{matrices}</TileMatrixSet>\
+         <TileMatrixSet><ows:Identifier>utm</ows:Identifier>\
+         <ows:SupportedCRS>urn:ogc:def:crs:EPSG::25832</ows:SupportedCRS></TileMatrixSet>\
+         </Contents></Capabilities>",
+        layer("a", "Layer A", "google"),
+        layer("b", "Layer B", "google"),
+        layer("u", "UTM only", "utm"),
+    )
+}
+
+#[test]
+fn a_wmts_capabilities_url_is_the_basemap_with_a_choice_of_layers() {
+    let www = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-wmts");
+    let _ = std::fs::remove_dir_all(&www);
+    // zoom 4 tiles of both layers (rows and columns 0..16), matrix g:4
+    for (id, colour) in [("a", WMTS_A), ("b", WMTS_B)] {
+        let png = encoded(colour, image::ImageFormat::Png);
+        for row in 0..16 {
+            let dir = www.join(format!("wmts/{id}/default/google/g:4/{row}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for col in 0..16 {
+                std::fs::write(dir.join(format!("{col}.png")), &png).unwrap();
+            }
+        }
+    }
+    let server = RangeServer::start(www.clone(), u64::MAX);
+    std::fs::write(
+        www.join("WMTSCapabilities.xml"),
+        wmts_capabilities(&server.base),
+    )
+    .unwrap();
+    std::fs::write(www.join("not-wmts.xml"), "<html><body>hello</body></html>").unwrap();
+    let url = format!("{}/WMTSCapabilities.xml", server.base);
+
+    let mut h = app_with(europe(4.0));
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .set_basemap(BasemapChoice::Custom, Some(url.clone()), &ctx);
+    step_until(&mut h, "the capabilities", |app| !app.wmts_fetching());
+    assert_eq!(
+        h.state().wmts_layers(),
+        ["a", "b"],
+        "the UTM layer is left out"
+    );
+    wait_for_colour(&mut h, WMTS_A, "WMTS layer a");
+    let s = h.state().settings();
+    assert_eq!(
+        (s.basemap, s.basemap_url.as_str()),
+        (BasemapChoice::Custom, url.as_str())
+    );
+    assert_eq!(s.basemap_layer.as_deref(), Some("a"));
+
+    // the other layer
+    h.state_mut().use_wmts_layer(Some("b"), &ctx);
+    wait_for_colour(&mut h, WMTS_B, "WMTS layer b");
+    assert_eq!(h.state().settings().basemap_layer.as_deref(), Some("b"));
+
+    // reopened with those settings: the capabilities are read again, layer b drawn
+    let mut again = app_with(h.state().settings());
+    step_until(&mut again, "the capabilities again", |app| {
+        app.wmts_layers().len() == 2
+    });
+    wait_for_colour(&mut again, WMTS_B, "WMTS layer b after a restart");
+
+    // a document that is not WMTS capabilities is refused, naming the URL; the map stays
+    let bad = format!("{}/not-wmts.xml", server.base);
+    h.state_mut()
+        .set_basemap(BasemapChoice::Custom, Some(bad.clone()), &ctx);
+    step_until(&mut h, "the refusal", |app| !app.wmts_fetching());
+    assert!(
+        h.state()
+            .messages
+            .iter()
+            .any(|m| m.error && m.text.contains(&bad) && m.text.contains("not WMTS")),
+        "{:?}",
+        h.state().messages
+    );
+    assert_eq!(h.state().settings().basemap_url, url, "the WMTS stays");
+    wait_for_colour(&mut h, WMTS_B, "the WMTS that stays");
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! View › Basemap: choosing the map's background, the XYZ URL and the local tile file
+//! View › Basemap: choosing the map's background, the XYZ / WMTS URL (a WMTS GetCapabilities
+//! URL is fetched and read on a worker, then one of its layers chosen), the local tile file
 //! (picked in a native dialog on its thread, opened and checked on a worker; an error names
-//! the file and leaves the basemap as it was), and the bundled Natural Earth basemap,
-//! decoded once on a worker the first time it is needed.
+//! the file or URL and leaves the basemap as it was), and the bundled Natural Earth
+//! basemap, decoded once on a worker the first time it is needed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use super::KestrelApp;
 use crate::ui::basemap::natural_earth::NaturalEarth;
 use crate::ui::basemap::tile_file::TileArchive;
+use crate::ui::basemap::wmts;
 use crate::ui::basemap::{Basemap, BasemapChoice, BasemapHealth};
 use crate::ui::task::{DialogEvent, TaskEvent};
 
@@ -46,13 +48,21 @@ impl KestrelApp {
                     .hint_text("https://tile.example/{z}/{x}/{y}.png")
                     .desired_width(320.0),
             )
-            .labelled_by(l.id);
+            .labelled_by(l.id)
+            .on_hover_text(
+                "an XYZ template ({z}/{x}/{y}), a WMTS REST template \
+                 ({TileMatrix}/{TileRow}/{TileCol}) or a WMTS GetCapabilities URL",
+            );
             if ui.button("use").clicked() {
                 let url = self.basemap_url_edit.clone();
                 self.set_basemap(BasemapChoice::Custom, Some(url), ui.ctx());
                 ui.close();
             }
         });
+        if self.wmts_job.is_running() {
+            ui.label("reading the WMTS capabilities…");
+        }
+        self.wmts_layer_picker(ui);
         ui.separator();
         ui.horizontal(|ui| {
             if ui
@@ -99,12 +109,22 @@ impl KestrelApp {
         match choice {
             BasemapChoice::Custom => {
                 let url = url.unwrap_or_else(|| self.basemap_url.clone());
+                let url = url.trim().to_owned();
+                if wmts::is_capabilities_url(&url) {
+                    self.basemap_url_edit = url.clone();
+                    self.wmts_job.start("wmts-capabilities", ctx, move |_| {
+                        wmts::fetch_layers(&url).map_err(anyhow::Error::msg)
+                    });
+                    return;
+                }
                 if let Err(e) = crate::ui::basemap::XyzSource::new(&url) {
                     self.error(e);
                     return;
                 }
-                self.basemap_url = url.trim().to_owned();
+                self.basemap_url = url;
                 self.basemap_url_edit = self.basemap_url.clone();
+                self.wmts = None;
+                self.basemap_layer = None;
             }
             BasemapChoice::LocalFile => {
                 match self.basemap_file.clone() {
@@ -118,6 +138,7 @@ impl KestrelApp {
             _ => {}
         }
         self.tile_file_job.cancel();
+        self.wmts_job.cancel();
         self.basemap_choice = choice;
         self.basemap = Basemap::new(choice, &self.basemap_url, ctx);
     }
@@ -165,6 +186,21 @@ impl KestrelApp {
             }
             TaskEvent::Nothing => {}
         }
+        match self.wmts_job.poll() {
+            TaskEvent::Finished => {
+                if let Some(caps) = self.wmts_job.take() {
+                    self.tile_file_job.cancel();
+                    self.basemap_url = caps.url.clone();
+                    self.basemap_url_edit = caps.url.clone();
+                    self.basemap_choice = BasemapChoice::Custom;
+                    let wanted = self.basemap_layer.clone();
+                    self.wmts = Some(caps);
+                    self.use_wmts_layer(wanted.as_deref(), ctx);
+                }
+            }
+            TaskEvent::Failed(e) => self.error(format!("basemap not changed: {e}")),
+            TaskEvent::Nothing => {}
+        }
         match self.natural_earth.poll() {
             TaskEvent::Failed(e) => log::error!("{e}"),
             TaskEvent::Finished | TaskEvent::Nothing => {}
@@ -194,6 +230,70 @@ impl KestrelApp {
     /// Whether the bundled Natural Earth basemap is decoded (tests wait for it).
     pub fn natural_earth_ready(&self) -> bool {
         self.natural_earth.value().is_some()
+    }
+
+    /// Draw the WMTS layer `identifier` of the capabilities read (none, or one they do not
+    /// have: their first usable layer).
+    pub fn use_wmts_layer(&mut self, identifier: Option<&str>, ctx: &egui::Context) {
+        let Some(layer) = self.wmts.as_ref().and_then(|c| c.pick(identifier)).cloned() else {
+            return;
+        };
+        let n = self.wmts.as_ref().map_or(0, |c| c.layers.len());
+        self.info(format!(
+            "basemap: WMTS layer {} ({}, {}; {n} usable layer{} in {})",
+            layer.title,
+            layer.identifier,
+            layer.matrix_set,
+            if n == 1 { "" } else { "s" },
+            self.basemap_url
+        ));
+        self.basemap_layer = Some(layer.identifier.clone());
+        self.basemap = Basemap::from_source(layer.source, ctx);
+    }
+
+    /// A choice of the WMTS's layers, when it has more than one.
+    fn wmts_layer_picker(&mut self, ui: &mut egui::Ui) {
+        let Some(caps) = &self.wmts else { return };
+        if caps.layers.len() < 2 || self.basemap_choice != BasemapChoice::Custom {
+            return;
+        }
+        let current = self.basemap_layer.clone().unwrap_or_default();
+        let title = |id: &str| {
+            caps.layers
+                .iter()
+                .find(|l| l.identifier == id)
+                .map_or_else(|| id.to_owned(), |l| l.title.clone())
+        };
+        let mut picked = None;
+        egui::ComboBox::from_label("WMTS layer")
+            .selected_text(title(&current))
+            .show_ui(ui, |ui| {
+                for l in &caps.layers {
+                    if ui
+                        .selectable_label(l.identifier == current, &l.title)
+                        .on_hover_text(format!("{} ({})", l.identifier, l.matrix_set))
+                        .clicked()
+                    {
+                        picked = Some(l.identifier.clone());
+                    }
+                }
+            });
+        if let Some(id) = picked {
+            self.use_wmts_layer(Some(&id), ui.ctx());
+        }
+    }
+
+    /// The WMTS layers read from the basemap's capabilities URL (tests).
+    pub fn wmts_layers(&self) -> Vec<String> {
+        self.wmts
+            .as_ref()
+            .map(|c| c.layers.iter().map(|l| l.identifier.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether WMTS capabilities are being fetched.
+    pub fn wmts_fetching(&self) -> bool {
+        self.wmts_job.is_running()
     }
 
     /// The tile file in use or last used.

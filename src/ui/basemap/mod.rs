@@ -11,6 +11,7 @@
 
 pub mod natural_earth;
 pub mod tile_file;
+pub mod wmts;
 pub mod world;
 
 use std::time::{Duration, Instant};
@@ -73,42 +74,71 @@ pub struct Basemap {
 /// `Online` again as soon as any tile arrives.
 const OFFLINE_AFTER: Duration = Duration::from_secs(4);
 
-/// Tiles from a URL template with `{z}`, `{x}` and `{y}` (and optionally `{s}`, replaced
-/// by `a`).
+/// Tiles from a URL template: XYZ (`{z}`, `{x}`, `{y}`, and optionally `{s}`, replaced by
+/// `a`) or WMTS REST (`{TileMatrix}`, `{TileRow}`, `{TileCol}`), the TileMatrix identifiers
+/// by zoom when a WMTS capabilities document gave them ([`wmts`]), else the zoom number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct XyzSource {
     pub template: String,
+    /// `(zoom, TileMatrix identifier)`, sorted by zoom; empty: every zoom is its number.
+    pub matrices: Vec<(u8, String)>,
+    pub tile_size: u32,
 }
 
 impl XyzSource {
     /// A source for `template`, or why it is not one.
     pub fn new(template: &str) -> Result<XyzSource, String> {
+        Self::with_matrices(template, Vec::new(), 256)
+    }
+
+    /// A source for a WMTS `template` whose zooms have the TileMatrix identifiers
+    /// `matrices`, tiles `tile_size` pixels wide.
+    pub fn with_matrices(
+        template: &str,
+        matrices: Vec<(u8, String)>,
+        tile_size: u32,
+    ) -> Result<XyzSource, String> {
         let t = template.trim();
         if !(t.starts_with("http://") || t.starts_with("https://")) {
-            return Err(format!(
-                "{t:?}: an XYZ tile URL starts with http:// or https://"
-            ));
+            return Err(format!("{t:?}: a tile URL starts with http:// or https://"));
         }
-        for part in ["{z}", "{x}", "{y}"] {
-            if !t.contains(part) {
-                return Err(format!(
-                    "{t:?}: an XYZ tile URL needs {{z}}, {{x}} and {{y}}"
-                ));
-            }
+        let has = |parts: &[&str]| parts.iter().all(|p| t.contains(p));
+        if !has(&["{z}", "{x}", "{y}"]) && !has(&["{TileMatrix}", "{TileRow}", "{TileCol}"]) {
+            return Err(format!(
+                "{t:?}: an XYZ tile URL needs {{z}}, {{x}} and {{y}} (a WMTS one \
+                 {{TileMatrix}}, {{TileRow}} and {{TileCol}}, or give its GetCapabilities URL)"
+            ));
         }
         Ok(XyzSource {
             template: t.to_owned(),
+            matrices,
+            tile_size,
         })
+    }
+
+    /// The TileMatrix identifier of `zoom`.
+    fn matrix(&self, zoom: u8) -> String {
+        if self.matrices.is_empty() {
+            return zoom.to_string();
+        }
+        self.matrices
+            .iter()
+            .find(|(z, _)| *z == zoom)
+            .map_or_else(|| zoom.to_string(), |(_, id)| id.clone())
     }
 }
 
 impl walkers::sources::TileSource for XyzSource {
     fn tile_url(&self, tile_id: TileId) -> String {
+        let (x, y) = (tile_id.x.to_string(), tile_id.y.to_string());
         self.template
             .replace("{z}", &tile_id.zoom.to_string())
-            .replace("{x}", &tile_id.x.to_string())
-            .replace("{y}", &tile_id.y.to_string())
+            .replace("{x}", &x)
+            .replace("{y}", &y)
             .replace("{s}", "a")
+            .replace("{TileMatrix}", &self.matrix(tile_id.zoom))
+            .replace("{TileRow}", &y)
+            .replace("{TileCol}", &x)
     }
 
     fn attribution(&self) -> Attribution {
@@ -119,6 +149,15 @@ impl walkers::sources::TileSource for XyzSource {
             logo_dark: None,
         }
     }
+
+    fn tile_size(&self) -> u32 {
+        self.tile_size
+    }
+
+    /// The deepest WMTS matrix (walkers enlarges its tiles past it), else OSM's 19.
+    fn max_zoom(&self) -> u8 {
+        self.matrices.last().map_or(19, |(z, _)| *z)
+    }
 }
 
 impl Basemap {
@@ -128,21 +167,7 @@ impl Basemap {
     pub fn new(choice: BasemapChoice, xyz: &str, ctx: &egui::Context) -> Self {
         let tiles: Option<Box<dyn Tiles>> = match choice {
             BasemapChoice::Plain | BasemapChoice::NaturalEarth | BasemapChoice::LocalFile => None,
-            BasemapChoice::Custom => XyzSource::new(xyz).ok().map(|source| {
-                // a tile cache of its own per URL template; none for a server on this
-                // machine (nothing to save, and tests leave nothing behind)
-                let key = format!("{:016x}", fnv1a(source.template.as_bytes()));
-                let local = ["://127.0.0.1", "://localhost", "://[::1]"]
-                    .iter()
-                    .any(|h| source.template.contains(h));
-                let options = HttpOptions {
-                    cache: dirs::cache_dir()
-                        .filter(|_| !local)
-                        .map(|d| d.join("kestrel").join("tiles-xyz").join(key)),
-                    ..HttpOptions::default()
-                };
-                Box::new(HttpTiles::with_options(source, options, ctx.clone())) as Box<dyn Tiles>
-            }),
+            BasemapChoice::Custom => XyzSource::new(xyz).ok().map(|s| http_tiles(s, ctx)),
             BasemapChoice::OpenStreetMap => {
                 let options = HttpOptions {
                     cache: dirs::cache_dir().map(|d| d.join("kestrel").join("tiles")),
@@ -156,6 +181,11 @@ impl Basemap {
             }
         };
         Self::with_tiles(tiles)
+    }
+
+    /// Tiles of a URL template or WMTS layer ([`BasemapChoice::Custom`]).
+    pub fn from_source(source: XyzSource, ctx: &egui::Context) -> Self {
+        Self::with_tiles(Some(http_tiles(source, ctx)))
     }
 
     /// Tiles from an opened archive ([`BasemapChoice::LocalFile`]).
@@ -247,6 +277,27 @@ impl Tiles for Basemap {
     fn stats(&self) -> walkers::Stats {
         self.tiles.as_ref().map(|t| t.stats()).unwrap_or_default()
     }
+}
+
+/// walkers' HTTP tiles for `source`, with a tile cache of their own per template (and WMTS
+/// matrices); none for a server on this machine (nothing to save, and tests leave nothing
+/// behind).
+fn http_tiles(source: XyzSource, ctx: &egui::Context) -> Box<dyn Tiles> {
+    let mut name = source.template.clone();
+    if !source.matrices.is_empty() {
+        name.push_str(&format!("{:?}", source.matrices));
+    }
+    let key = format!("{:016x}", fnv1a(name.as_bytes()));
+    let local = ["://127.0.0.1", "://localhost", "://[::1]"]
+        .iter()
+        .any(|h| source.template.contains(h));
+    let options = HttpOptions {
+        cache: dirs::cache_dir()
+            .filter(|_| !local)
+            .map(|d| d.join("kestrel").join("tiles-xyz").join(key)),
+        ..HttpOptions::default()
+    };
+    Box::new(HttpTiles::with_options(source, options, ctx.clone()))
 }
 
 /// FNV-1a, to name a tile cache folder after its URL template.

@@ -98,13 +98,6 @@ impl TileArchive {
         } else {
             Err("not a tile archive (neither MBTiles nor PMTiles)".into())
         };
-        // refused now rather than a blank map later, tile by tile
-        let r = r.and_then(|a| match a.format {
-            TileFormat::Webp => {
-                Err("WebP tiles, which this build cannot decode (PNG or JPEG can be)".into())
-            }
-            TileFormat::Png | TileFormat::Jpeg => Ok(a),
-        });
         r.map_err(|e| format!("{shown}: {e}"))
     }
 
@@ -546,7 +539,7 @@ impl FileTiles {
     }
 }
 
-/// A tile's bytes to an image (PNG or JPEG: the image crate is built without WebP).
+/// A tile's bytes to an image (PNG, JPEG or WebP).
 fn decode(bytes: &[u8]) -> Result<ColorImage, String> {
     let img = image::load_from_memory(bytes)
         .map_err(|e| format!("a tile that does not decode: {e}"))?
