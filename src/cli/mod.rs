@@ -250,7 +250,8 @@ pub struct ModelArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
-    /// Compute precision (f16/bf16 only on GPUs).
+    /// Compute precision (f16 only on GPUs; bf16 on GPUs and CPUs with AMX-BF16 or
+    /// AVX512-BF16; auto: the fastest exact-enough one here).
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     pub dtype: DtypeArg,
     /// BPE vocabulary (open_clip's `bpe_simple_vocab_16e6.txt.gz`). Default: the built-in copy.
@@ -275,6 +276,10 @@ pub enum DtypeArg {
     F32,
     F16,
     Bf16,
+    /// The fastest precision measured exact enough on this device (bf16 on CPUs with
+    /// AMX-BF16 or AVX512-BF16 and on CUDA, else f32); the choice is printed and recorded as
+    /// what it resolved to.
+    Auto,
 }
 
 #[derive(Debug, Args)]

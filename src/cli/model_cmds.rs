@@ -72,6 +72,7 @@ pub(super) fn precision(d: DtypeArg) -> Precision {
         DtypeArg::F32 => Precision::F32,
         DtypeArg::F16 => Precision::F16,
         DtypeArg::Bf16 => Precision::Bf16,
+        DtypeArg::Auto => Precision::Auto,
     }
 }
 
@@ -351,8 +352,12 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<()> {
         None => ClipConfig::llama3_ms_clip(),
     };
     let (device, why) = select_device(device_pref(args.device))?;
-    let dtype = check_precision(&device, precision(args.dtype))?;
+    let (resolved, auto) = precision(args.dtype).resolve(&device);
+    let dtype = check_precision(&device, resolved)?;
     eprintln!("kestrel: bench {} on {why}", cfg.name);
+    if let Some(a) = &auto {
+        eprintln!("kestrel: {a}");
+    }
     let opts = BenchOptions {
         batch: args.batch.max(1),
         iters: args.iters.max(1),
@@ -369,6 +374,9 @@ pub fn bench_model(args: BenchModelArgs) -> anyhow::Result<()> {
     if let Some(obj) = v.as_object_mut() {
         obj.insert("device".into(), device_name(&device).into());
         obj.insert("dtype".into(), format!("{dtype:?}").to_lowercase().into());
+        if let Some(a) = auto {
+            obj.insert("precision_choice".into(), a.into());
+        }
     }
     if args.json {
         println!("{v}");

@@ -22,5 +22,7 @@ pub mod nn;
 pub mod tasks;
 pub mod tokenize;
 
+/// The device and dtype types of the API (candle's), for callers without their own candle.
+pub use candle_core::{DType, Device};
 pub use error::ModelError;
 pub use tasks::embedder::{Embedder, ModelSpec, TextEmbedding};

@@ -81,6 +81,8 @@ pub struct SearchSettings {
     /// Local checkpoint of the picked model; empty = the Hugging Face cache / download.
     pub checkpoint: String,
     pub device: DevicePreference,
+    /// f32 (exact), auto or bf16; indexes are cached per resolved precision.
+    pub precision: Precision,
     pub index: IndexOptions,
     pub classes: Vec<String>,
     pub templates: TemplateSet,
@@ -95,6 +97,7 @@ impl Default for SearchSettings {
             model_id: crate::model::load::registry::entries()[0].id.to_owned(),
             checkpoint: String::new(),
             device: DevicePreference::Auto,
+            precision: Precision::F32,
             index: IndexOptions::default(),
             classes: [
                 "forest",
@@ -726,7 +729,7 @@ impl SearchPanel {
                 checkpoint: local.clone(),
                 config: None,
                 device: self.settings.device,
-                precision: Precision::F32,
+                precision: self.settings.precision,
                 cache_root: self.cache_root.clone(),
                 ..ModelSpec::default()
             },

@@ -6,7 +6,7 @@ use egui::{Color32, RichText, Ui};
 use super::SearchPanel;
 use super::results::progress_text;
 use crate::jobs::Progress;
-use crate::model::device::DevicePreference;
+use crate::model::device::{DevicePreference, Precision};
 use crate::ui::scene_layer::SceneLayer;
 
 const ERROR_COLOUR: Color32 = Color32::from_rgb(255, 120, 120);
@@ -49,6 +49,28 @@ impl SearchPanel {
                 (DevicePreference::Metal, "Metal"),
             ] {
                 ui.radio_value(&mut self.settings.device, d, name);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Precision");
+            for (p, name, hover) in [
+                (Precision::F32, "f32", "exact: what the oracle tests match"),
+                (
+                    Precision::Auto,
+                    "auto",
+                    "the fastest precision measured exact enough here: bf16 on CPUs with \
+                     AMX-BF16 or AVX512-BF16 and on CUDA, else f32 (the loaded model says \
+                     which)",
+                ),
+                (
+                    Precision::Bf16,
+                    "bf16",
+                    "bf16 products with f32 accumulation (GPUs; CPUs with AMX-BF16 or \
+                     AVX512-BF16)",
+                ),
+            ] {
+                ui.radio_value(&mut self.settings.precision, p, name)
+                    .on_hover_text(hover);
             }
         });
         if self.model.is_running() {

@@ -169,7 +169,11 @@ impl Embedder {
         if device.is_cpu() {
             device_note.push_str(&format!("; CPU kernels: {}", crate::nn::isa::detected()));
         }
-        let dtype = check_precision(&device, spec.precision)?;
+        let (precision, auto_note) = spec.precision.resolve(&device);
+        if let Some(n) = auto_note {
+            device_note.push_str(&format!("; {n}"));
+        }
+        let dtype = check_precision(&device, precision)?;
         let ck = Checkpoint::open(&checkpoint)?;
         let weights = ck.load(&config, &device, dtype, progress, cancel)?;
         let model = ClipModel::new(&config, &weights, spec.kernels)?;
@@ -192,7 +196,7 @@ impl Embedder {
             from_hub,
             sha256: OnceLock::new(),
             cache_root: spec.cache_root.clone(),
-            precision: spec.precision,
+            precision,
         })
     }
 
@@ -205,7 +209,8 @@ impl Embedder {
     pub fn model_name(&self) -> &str {
         &self.name
     }
-    /// The precision the towers compute in (what `spec.precision` asked for).
+    /// The precision the towers compute in (what `spec.precision` asked for, `auto`
+    /// resolved).
     pub fn precision(&self) -> Precision {
         self.precision
     }
