@@ -51,7 +51,8 @@ impl LayerSwipe {
     /// Draw the divider and let it be dragged (call inside the map, after the layers).
     pub fn divider_ui(&mut self, ui: &Ui, map: Rect, names: (&str, &str)) {
         self.at = drag_divider(ui, map, self.at, Id::unique("layer-swipe-divider"));
-        draw_divider(ui.painter(), map, self.x(map), names, map.bottom() - 54.0);
+        // above the scale bar and the attributions (bottom left / right)
+        draw_divider(ui.painter(), map, self.x(map), names, map.bottom() - 84.0);
     }
 }
 

@@ -97,8 +97,9 @@ fn swipe_between_two_layers_shows_each_on_its_side() {
 
     let map = h.state().map_rect;
     let x = s.x(map).round() as u32;
-    // the map, without the divider's band, its labels (bottom) and the scale bar
-    let rows = map.top() as u32 + 4..map.bottom() as u32 - 60;
+    // the map, without the divider's band, its labels (above the scale bar) and the scale
+    // bar
+    let rows = map.top() as u32 + 4..map.bottom() as u32 - 90;
     let rows_all = rows.clone();
     let left = map.left() as u32 + 2..x - 8;
     let right = x + 8..map.right() as u32 - 2;

@@ -258,8 +258,17 @@ fn read_layer(
 struct MatrixSet {
     identifier: String,
     crs: String,
-    /// (identifier, scale denominator, top-left corner, tile width, tile height)
-    matrices: Vec<(String, f64, (f64, f64), u32, u32)>,
+    matrices: Vec<TileMatrix>,
+}
+
+/// A `<TileMatrix>`.
+struct TileMatrix {
+    identifier: String,
+    scale_denominator: f64,
+    /// As written: (easting, northing) for EPSG:3857, though some servers swap them.
+    top_left: (f64, f64),
+    tile_width: u32,
+    tile_height: u32,
 }
 
 impl MatrixSet {
@@ -275,7 +284,13 @@ impl MatrixSet {
                 let (a, b) = (xy.next()?.ok()?, xy.next()?.ok()?);
                 let w: u32 = child_text(m, "TileWidth")?.trim().parse().ok()?;
                 let h: u32 = child_text(m, "TileHeight")?.trim().parse().ok()?;
-                Some((id, scale, (a, b), w, h))
+                Some(TileMatrix {
+                    identifier: id,
+                    scale_denominator: scale,
+                    top_left: (a, b),
+                    tile_width: w,
+                    tile_height: h,
+                })
             })
             .collect();
         Some(MatrixSet {
@@ -296,19 +311,21 @@ impl MatrixSet {
             return Err(format!("CRS {} is not Web Mercator (EPSG:3857)", self.crs));
         }
         let mut out: Vec<(u8, String, u32)> = Vec::new();
-        for (id, scale, (a, b), w, h) in &self.matrices {
+        for m in &self.matrices {
+            let (a, b) = m.top_left;
+            let w = m.tile_width;
             // EPSG:3857 is easting, northing; some servers write them the other way round
             let corner_ok =
                 |x: f64, y: f64| (x + HALF_WORLD).abs() < 1.0 && (y - HALF_WORLD).abs() < 1.0;
-            if w != h || !(corner_ok(*a, *b) || corner_ok(*b, *a)) {
+            if w != m.tile_height || !(corner_ok(a, b) || corner_ok(b, a)) {
                 continue;
             }
-            let span = scale * PIXEL_M * f64::from(*w);
+            let span = m.scale_denominator * PIXEL_M * f64::from(w);
             let z = (2.0 * HALF_WORLD / span).log2();
             if (z - z.round()).abs() > 1e-3 || !(0.0..=24.0).contains(&z.round()) {
                 continue;
             }
-            out.push((z.round() as u8, id.clone(), *w));
+            out.push((z.round() as u8, m.identifier.clone(), w));
         }
         out.sort_by_key(|m| m.0);
         out.dedup_by_key(|m| m.0);
