@@ -1,6 +1,7 @@
 //! Fuzz targets for the parsers of Kestrel's own files: the GeoParquet tile index reader
-//! (footer, `kestrel` metadata, schema, WKB, embeddings, content digest) and STAC item
-//! reading (`stac::item::load` and `ItemScene::from_item`). Each must return a value or an
+//! (footer, `kestrel` metadata, schema, WKB, embeddings, content digest), STAC item
+//! reading (`stac::item::load` and `ItemScene::from_item`), the PMTiles basemap reader
+//! (header, gzip'd varint directories, tiles) and the WMTS capabilities reader. Each must return a value or an
 //! error naming the file for any input: never panic or hang. (The model files and the
 //! tokenizer have theirs in `crates/kestrel-model/tests/it/fuzz.rs`, which also says how
 //! the engine, bolero on stable Rust, is run longer.)
@@ -14,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use kestrel::search::geoparquet::{read_index, read_meta, write_index};
 use kestrel::stac::item::{ItemScene, load};
+use kestrel::ui::basemap::tile_file::TileArchive;
+use kestrel::ui::basemap::wmts::parse_capabilities;
 use serde_json::{Value, json};
 
 use super::geoparquet_roundtrip::{meta, tiles};
@@ -205,6 +208,115 @@ fn fuzz_stac_item() {
                     Err(e) => assert!(!e.to_string().is_empty()),
                 },
                 Err(e) => assert!(e.to_string().contains(&source), "{e}"),
+            }
+        });
+}
+
+/// Byte edits of `base`: `(position, value)` pairs (half of them in the first `head`
+/// bytes), then an optional cut.
+fn mutate(base: &[u8], head: usize, edits: &[(u32, u8, bool)], cut: Option<u32>) -> Vec<u8> {
+    let mut b = base.to_vec();
+    let n = b.len();
+    for &(at, x, in_head) in edits {
+        let i = if in_head {
+            at as usize % head.min(n)
+        } else {
+            at as usize % n
+        };
+        b[i] = x;
+    }
+    if let Some(c) = cut {
+        b.truncate(c as usize % (n + 1));
+    }
+    b
+}
+
+#[test]
+fn fuzz_pmtiles() {
+    // a real v3 archive written by the PyPI pmtiles package (gzip'd directories)
+    let base =
+        std::fs::read(super::common::repo().join("tests/fixtures/basemap/solid.pmtiles")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("fuzz.pmtiles");
+    let name = p.display().to_string();
+    let runs = Runs::new("pmtiles");
+    bolero::check!()
+        .with_type::<(Vec<(u32, u8, bool)>, Option<u32>, Vec<(u8, u32, u32)>)>()
+        .for_each(|(edits, cut, tiles)| {
+            runs.tick();
+            // half the edits in the 127-byte header and the root directory after it
+            std::fs::write(&p, mutate(&base, 512, edits, *cut)).unwrap();
+            match TileArchive::open(&p) {
+                Ok(mut a) => {
+                    assert!(a.min_zoom <= 30 && a.max_zoom <= 30);
+                    for &(z, x, y) in tiles.iter().take(8) {
+                        let z = z % 31;
+                        let side = 1u32 << z;
+                        // a tile that cannot be read is an error, never a panic
+                        let _ = a.tile(z, x % side, y % side);
+                    }
+                }
+                Err(e) => assert!(e.contains(&name), "{e}"),
+            }
+        });
+}
+
+/// A small WMTS capabilities document to mutate (a REST layer, a KVP layer, a matrix set).
+const CAPABILITIES: &str = r#"<?xml version="1.0"?>
+<Capabilities xmlns="http://www.opengis.net/wmts/1.0" xmlns:ows="http://www.opengis.net/ows/1.1"
+ xmlns:xlink="http://www.w3.org/1999/xlink" version="1.0.0">
+<ows:OperationsMetadata><ows:Operation name="GetTile"><ows:DCP><ows:HTTP>
+<ows:Get xlink:href="https://h/wmts?"><ows:Constraint name="GetEncoding"><ows:AllowedValues>
+<ows:Value>KVP</ows:Value></ows:AllowedValues></ows:Constraint></ows:Get></ows:HTTP></ows:DCP>
+</ows:Operation></ows:OperationsMetadata><Contents>
+<Layer><ows:Title>A</ows:Title><ows:Identifier>a</ows:Identifier><Format>image/png</Format>
+<Style isDefault="true"><ows:Identifier>s</ows:Identifier></Style>
+<Dimension><ows:Identifier>Time</ows:Identifier><Default>2024</Default></Dimension>
+<TileMatrixSetLink><TileMatrixSet>g</TileMatrixSet></TileMatrixSetLink>
+<ResourceURL format="image/png" resourceType="tile" template="https://h/{Time}/{TileMatrix}/{TileRow}/{TileCol}.png"/></Layer>
+<Layer><ows:Identifier>b</ows:Identifier><Format>image/jpeg</Format>
+<TileMatrixSetLink><TileMatrixSet>g</TileMatrixSet></TileMatrixSetLink></Layer>
+<TileMatrixSet><ows:Identifier>g</ows:Identifier><ows:SupportedCRS>urn:ogc:def:crs:EPSG::3857</ows:SupportedCRS>
+<TileMatrix><ows:Identifier>0</ows:Identifier><ScaleDenominator>559082264.0287178</ScaleDenominator>
+<TopLeftCorner>-20037508.3427892 20037508.3427892</TopLeftCorner><TileWidth>256</TileWidth><TileHeight>256</TileHeight></TileMatrix>
+<TileMatrix><ows:Identifier>1</ows:Identifier><ScaleDenominator>279541132.0143589</ScaleDenominator>
+<TopLeftCorner>-20037508.3427892 20037508.3427892</TopLeftCorner><TileWidth>256</TileWidth><TileHeight>256</TileHeight></TileMatrix>
+</TileMatrixSet></Contents></Capabilities>"#;
+
+#[test]
+fn fuzz_wmts_capabilities() {
+    use walkers::sources::TileSource as _;
+    // the unmutated document reads, so the mutations start from something that parses
+    assert_eq!(
+        parse_capabilities(CAPABILITIES, "u").unwrap().layers.len(),
+        2
+    );
+    let runs = Runs::new("wmts_capabilities");
+    bolero::check!()
+        .with_type::<(Vec<(u32, u8, bool)>, Option<u32>, Option<String>)>()
+        .for_each(|(edits, cut, raw)| {
+            runs.tick();
+            let bytes = match raw {
+                Some(text) if text.len() % 2 == 0 => text.clone().into_bytes(),
+                _ => mutate(CAPABILITIES.as_bytes(), 1200, edits, *cut),
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            match parse_capabilities(&text, "https://h/caps.xml") {
+                Ok(c) => {
+                    for l in &c.layers {
+                        // every usable layer makes tile URLs at every zoom
+                        for z in [0u8, 1, 5, 19] {
+                            let url = l.source.tile_url(walkers::TileId {
+                                x: 1,
+                                y: 0,
+                                zoom: z,
+                            });
+                            assert!(url.starts_with("http"), "{url}");
+                        }
+                        assert!(l.source.max_zoom() <= 24);
+                    }
+                }
+                Err(e) => assert!(!e.is_empty()),
             }
         });
 }

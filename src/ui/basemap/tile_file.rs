@@ -98,6 +98,17 @@ impl TileArchive {
         } else {
             Err("not a tile archive (neither MBTiles nor PMTiles)".into())
         };
+        // a damaged header or table can claim any zooms (found by fuzzing)
+        let r = r.and_then(|a| {
+            if a.min_zoom > a.max_zoom {
+                Err(format!(
+                    "its zoom levels run from {} down to {} (beyond 30, or reversed)",
+                    a.min_zoom, a.max_zoom
+                ))
+            } else {
+                Ok(a)
+            }
+        });
         r.map_err(|e| format!("{shown}: {e}"))
     }
 
@@ -306,10 +317,19 @@ impl PmTiles {
         let data = match self.compression {
             0 | 1 => raw,
             2 => {
+                // a directory is a few bytes per tile run: past this it is a gzip bomb
+                const MAX_DIRECTORY: u64 = 64 << 20;
                 let mut out = Vec::new();
                 flate2::read::GzDecoder::new(&raw[..])
+                    .take(MAX_DIRECTORY + 1)
                     .read_to_end(&mut out)
                     .map_err(|e| format!("a directory that does not decompress: {e}"))?;
+                if out.len() as u64 > MAX_DIRECTORY {
+                    return Err(format!(
+                        "a directory that decompresses to more than {} MB",
+                        MAX_DIRECTORY >> 20
+                    ));
+                }
                 out
             }
             c => {
