@@ -109,7 +109,15 @@ fn embedder_rejects_bad_requests() {
     assert!(t[2].warning.as_ref().unwrap().contains("200 tokens"));
     assert_eq!(t[2].ids, e.tokenizer().as_clip().unwrap().encode(&long));
     let alone = e.embed_texts(&[long.as_str()]).unwrap();
-    assert_eq!(alone[0].embedding, t[2].embedding);
+    if cfg!(target_arch = "x86_64") {
+        // Kestrel's packed kernels: a text's embedding does not depend on its batch
+        assert_eq!(alone[0].embedding, t[2].embedding);
+    } else {
+        // candle's gemm elsewhere (aarch64 under qemu: differences of ~4e-8) blocks its
+        // sums by the batch's shape
+        let d = max_abs_diff(&alone[0].embedding, &t[2].embedding);
+        assert!(d <= 1e-6, "batched vs alone: {d}");
+    }
     let err = e
         .classifier(&[], TemplateSet::Msclip)
         .unwrap_err()
