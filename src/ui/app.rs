@@ -486,7 +486,14 @@ impl KestrelApp {
                     }
                 });
             });
-            ui.menu_button("View", |ui| self.basemap_menu(ui));
+            // the menu holds a URL field: a click into it must not close the menu (egui's
+            // default for menus closes on any click); its choices close it themselves
+            egui::containers::menu::MenuButton::new("View")
+                .config(
+                    egui::containers::menu::MenuConfig::new()
+                        .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside),
+                )
+                .ui(ui, |ui| self.basemap_menu(ui));
             ui.menu_button("Help", |ui| {
                 ui.menu_button("Keyboard shortcuts", |ui| {
                     egui::Grid::new("shortcuts").num_columns(2).show(ui, |ui| {

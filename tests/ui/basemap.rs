@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
 use kestrel::ui::KestrelApp;
 use kestrel::ui::app::{Settings, ViewState};
 use kestrel::ui::basemap::{BasemapChoice, BasemapHealth};
@@ -325,9 +326,19 @@ fn a_wmts_capabilities_url_is_the_basemap_with_a_choice_of_layers() {
 
     let mut h = app_with(europe(4.0));
     let ctx = h.ctx.clone();
-    h.state_mut()
-        .set_basemap(BasemapChoice::Custom, Some(url.clone()), &ctx);
-    step_until(&mut h, "the capabilities", |app| !app.wmts_fetching());
+    // as a user does it: View, a click into the URL field (which must not close the menu,
+    // as egui's menus do on any click by default), the URL typed, "use"
+    h.get_by_label("View").click();
+    h.run_steps(2);
+    h.get_by_label("XYZ or WMTS tiles (URL)").click();
+    h.run_steps(2);
+    h.get_by_label("XYZ or WMTS tiles (URL)").type_text(&url);
+    h.run_steps(2);
+    h.get_by_label("use").click();
+    h.run_steps(2);
+    step_until(&mut h, "the capabilities", |app| {
+        !app.wmts_fetching() && !app.wmts_layers().is_empty()
+    });
     assert_eq!(
         h.state().wmts_layers(),
         ["a", "b"],
@@ -341,8 +352,11 @@ fn a_wmts_capabilities_url_is_the_basemap_with_a_choice_of_layers() {
     );
     assert_eq!(s.basemap_layer.as_deref(), Some("a"));
 
-    // the other layer
-    h.state_mut().use_wmts_layer(Some("b"), &ctx);
+    // the other layer, picked in the menu
+    h.get_by_label("View").click();
+    h.run_steps(2);
+    h.get_by_label("Layer B").click();
+    h.run_steps(2);
     wait_for_colour(&mut h, WMTS_B, "WMTS layer b");
     assert_eq!(h.state().settings().basemap_layer.as_deref(), Some("b"));
 

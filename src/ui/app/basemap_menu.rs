@@ -251,26 +251,23 @@ impl KestrelApp {
         self.basemap = Basemap::from_source(layer.source, ctx);
     }
 
-    /// A choice of the WMTS's layers, when it has more than one.
+    /// A choice of the WMTS's layers, when it has more than one: radio buttons in the menu
+    /// (a combo box's popup inside the menu would close the menu), scrolled when long.
     fn wmts_layer_picker(&mut self, ui: &mut egui::Ui) {
         let Some(caps) = &self.wmts else { return };
         if caps.layers.len() < 2 || self.basemap_choice != BasemapChoice::Custom {
             return;
         }
         let current = self.basemap_layer.clone().unwrap_or_default();
-        let title = |id: &str| {
-            caps.layers
-                .iter()
-                .find(|l| l.identifier == id)
-                .map_or_else(|| id.to_owned(), |l| l.title.clone())
-        };
         let mut picked = None;
-        egui::ComboBox::from_label("WMTS layer")
-            .selected_text(title(&current))
-            .show_ui(ui, |ui| {
+        ui.label(format!("WMTS layer ({} usable)", caps.layers.len()));
+        egui::ScrollArea::vertical()
+            .max_height(200.0)
+            .id_salt("wmts-layers")
+            .show(ui, |ui| {
                 for l in &caps.layers {
                     if ui
-                        .selectable_label(l.identifier == current, &l.title)
+                        .radio(l.identifier == current, &l.title)
                         .on_hover_text(format!("{} ({})", l.identifier, l.matrix_set))
                         .clicked()
                     {
@@ -280,6 +277,7 @@ impl KestrelApp {
             });
         if let Some(id) = picked {
             self.use_wmts_layer(Some(&id), ui.ctx());
+            ui.close();
         }
     }
 

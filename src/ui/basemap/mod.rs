@@ -42,7 +42,7 @@ impl BasemapChoice {
         match self {
             Self::OpenStreetMap => "OpenStreetMap",
             Self::Plain => "Plain (offline)",
-            Self::Custom => "XYZ tiles (URL)",
+            Self::Custom => "XYZ or WMTS tiles (URL)",
             Self::NaturalEarth => "Natural Earth (offline)",
             Self::LocalFile => "Local tile file",
         }
