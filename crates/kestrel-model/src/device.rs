@@ -134,9 +134,18 @@ pub fn select_device(pref: DevicePreference) -> Result<(Device, String), ModelEr
                 Err(e) => e,
             };
             let threads = rayon::current_num_threads();
+            // the usual case said briefly; a GPU that is built in but failed, in full
+            let why = if !candle_core::utils::cuda_is_available()
+                && !candle_core::utils::metal_is_available()
+            {
+                "this build has no CUDA or Metal support; build with --features cuda or metal"
+                    .to_owned()
+            } else {
+                format!("{cuda}; {metal}")
+            };
             Ok((
                 Device::Cpu,
-                format!("CPU with {threads} threads (auto: {cuda}; {metal})"),
+                format!("CPU with {threads} threads (auto: {why})"),
             ))
         }
     }
@@ -180,7 +189,7 @@ mod tests {
         }
         assert!(d.is_cpu());
         assert!(
-            why.contains("no CUDA support") && why.contains("no Metal support"),
+            why.contains("no CUDA or Metal support") && why.contains("--features cuda"),
             "{why}"
         );
         let e = select_device(DevicePreference::Cuda)
