@@ -55,7 +55,7 @@ impl Precision {
     /// `auto` picks bf16 (f32 accumulation; LayerNorm, softmax and the residual stream in
     /// f32) where it was measured to be faster than f32 and its per-block error stays within
     /// 1.5× PyTorch bf16's (`tests/fixtures/bf16_blocks`): on CPUs with AMX-BF16 (2.7× f32 on
-    /// a Sapphire Rapids Xeon, 2 threads) or AVX512-BF16 (1.7× on AMD Zen 4), and on CUDA
+    /// a Sapphire Rapids Xeon, 2 threads) or AVX512-BF16 (1.7× on AMD Zen 4 and Zen 5), and on CUDA
     /// (2.3× on an H100). Elsewhere f32: CPUs without a bf16 kernel, and Metal, whose bf16
     /// was never measured.
     pub fn resolve(self, device: &Device) -> (Precision, Option<String>) {
@@ -77,7 +77,7 @@ impl Precision {
                 ),
                 Some(crate::nn::isa::Bf16Isa::Avx512Bf16) => (
                     Self::Bf16,
-                    "bf16 with AVX512-BF16 (1.7× f32 on AMD Zen 4)".to_owned(),
+                    "bf16 with AVX512-BF16 (1.7× f32 on AMD Zen 4 and Zen 5)".to_owned(),
                 ),
                 None => (Self::F32, "f32: this CPU has no bf16 kernel".to_owned()),
             }

@@ -188,14 +188,56 @@ fn use_avx512() -> bool {
     detected().f32 >= crate::nn::isa::F32Isa::Avx512f
 }
 
-/// `act` on every element of one chunk, with AVX-512F where the process uses it.
+/// Whether the element-wise kernels use AVX2+FMA vectors (the f32 kernel choice, as
+/// [`use_avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn use_avx2() -> bool {
+    detected().f32 >= crate::nn::isa::F32Isa::Avx2Fma
+}
+
+/// `act` on every element of one chunk, with AVX-512F or AVX2+FMA vectors where the
+/// process uses them (the same bits as the scalar FMA build).
 pub fn activation_chunk(xs: &mut [f32], act: Activation) {
     #[cfg(target_arch = "x86_64")]
     if use_avx512() {
         // SAFETY: AVX-512F was detected.
         return unsafe { avx512::activation(xs, act) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2() {
+        // SAFETY: AVX2 and FMA were detected.
+        return unsafe { avx2::activation(xs, act) };
+    }
     apply_activation_chunk(xs, act)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::super::simd256::{self as v, ld8, st8};
+    use super::Activation;
+    use std::arch::x86_64::__m256;
+
+    /// # Safety
+    /// AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn activation(xs: &mut [f32], act: Activation) {
+        let body = xs.len() / 8 * 8;
+        let (head, tail) = xs.split_at_mut(body);
+        let p = head.as_mut_ptr();
+        let f: unsafe fn(__m256) -> __m256 = match act {
+            Activation::Gelu => v::gelu_erf,
+            Activation::QuickGelu => v::quick_gelu,
+        };
+        let mut i = 0;
+        // SAFETY: `i + 8 <= body`, inside `head`; AVX2 and FMA (this function's contract).
+        while i < body {
+            unsafe { st8(p.add(i), f(ld8(p.add(i)))) };
+            i += 8;
+        }
+        // the last < 8 values in the scalar FMA build, which gives the same bits
+        super::apply_activation_chunk(tail, act);
+    }
 }
 
 /// The element-wise kernels on 16 lanes ([`crate::nn::simd512`]).
@@ -685,6 +727,33 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX2 vectors give the scalar FMA build's bits, value for value (so the AVX2,
+    /// AVX-512 and scalar paths agree and the oracles hold on each).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_activations_match_the_scalar_fma_build_bit_for_bit() {
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+            eprintln!("skip: no AVX2+FMA here");
+            return;
+        }
+        let mut xs: Vec<f32> = (0..200_003)
+            .map(|i| (i as f32 - 100_000.0) * 1.3e-4)
+            .collect();
+        xs.extend([
+            0.0, -0.0, 1e-30, -1e-30, 1e-45, 87.0, -87.0, 100.0, -100.0, 1e30, -1e30,
+        ]);
+        for act in [Activation::Gelu, Activation::QuickGelu] {
+            let mut vector = xs.clone();
+            // SAFETY: AVX2 and FMA were detected above.
+            unsafe { avx2::activation(&mut vector, act) };
+            let mut scalar = xs.clone();
+            apply_activation_chunk(&mut scalar, act);
+            for ((x, v), s) in xs.iter().zip(&vector).zip(&scalar) {
+                assert_eq!(v.to_bits(), s.to_bits(), "{act:?}({x}): {v} vs {s}");
+            }
+        }
+    }
 
     /// erf in f64: Taylor series for |x| < 2.5, the erfc continued fraction beyond.
     fn erf_ref(x: f64) -> f64 {

@@ -395,53 +395,11 @@ unsafe fn block_avx2(
     });
 }
 
-/// Load 8 f32 from `p` (unaligned) with a plain `vmovups`: `_mm256_loadu_ps` is
-/// `ptr::read_unaligned`, whose overlap check in builds with debug assertions (the dev
-/// profile) routed every accumulator of [`kernel_6x16`] through the stack (121 stack
-/// accesses in the function against none with `asm!`; release builds were already clean).
-///
-/// # Safety
-/// AVX; `p` valid for 8 reads.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx")]
-unsafe fn ld8(p: *const f32) -> std::arch::x86_64::__m256 {
-    let v;
-    // SAFETY: the caller's contract; the asm only reads 32 bytes at `p`.
-    unsafe {
-        std::arch::asm!(
-            "vmovups {v}, [{p}]",
-            v = out(ymm_reg) v,
-            p = in(reg) p,
-            options(pure, readonly, nostack, preserves_flags)
-        )
-    };
-    v
-}
-
-/// Store 8 f32 at `p` (unaligned), as [`ld8`].
-///
-/// # Safety
-/// AVX; `p` valid for 8 writes.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx")]
-unsafe fn st8(p: *mut f32, v: std::arch::x86_64::__m256) {
-    // SAFETY: the caller's contract; the asm only writes 32 bytes at `p`.
-    unsafe {
-        std::arch::asm!(
-            "vmovups [{p}], {v}",
-            v = in(ymm_reg) v,
-            p = in(reg) p,
-            options(nostack, preserves_flags)
-        )
-    };
-}
-
 /// `C[6×16] += Ap[kc×6]ᵀ-strip · Bp[kc×16]`, C row stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+    use crate::nn::simd256::{ld8, st8};
     use std::arch::x86_64::*;
     // SAFETY (whole body): the caller passes `kc·6` packed A values, `kc·16` packed B values
     // and a C tile of 6 rows × 16 columns with row stride `ldc`.
@@ -644,6 +602,41 @@ unsafe fn kernel_avx512<const NP: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GFLOP/s of each packed kernel on a ViT-B/16 MLP product (1576 × 3072 × 768, batch 8),
+    /// on the current rayon pool: `cargo test -p kestrel-model --lib matmul_rate --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn matmul_rate() {
+        let (m, n, k) = (1576, 3072, 768);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i % 97) as f32 - 48.0) * 1e-2)
+            .collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i % 89) as f32 - 44.0) * 1e-2)
+            .collect();
+        let packed = PackedWeights::pack(&w, n, k);
+        for isa in [F32Isa::Avx2Fma, F32Isa::Avx512f] {
+            if !isa::f32_supported(isa) {
+                continue;
+            }
+            let mut c = vec![0f32; m * n];
+            matmul_acc_with(isa, &a, m, &packed, &mut c);
+            let t = std::time::Instant::now();
+            let reps = 5;
+            for _ in 0..reps {
+                matmul_acc_with(isa, &a, m, &packed, &mut c);
+            }
+            let s = t.elapsed().as_secs_f64() / reps as f64;
+            eprintln!(
+                "{}: {:.1} GFLOP/s ({:.1} ms)",
+                isa.name(),
+                2.0 * (m * n * k) as f64 / s * 1e-9,
+                s * 1e3
+            );
+        }
+    }
 
     /// Every packed kernel this CPU has, against an f64 reference on ragged shapes: rows
     /// not a multiple of 6 or 14, an odd number of panels (a lone last panel with AVX-512),

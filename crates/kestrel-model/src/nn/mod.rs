@@ -13,4 +13,6 @@ pub mod layers;
 pub mod matmul;
 pub mod matmul_bf16;
 #[cfg(target_arch = "x86_64")]
+mod simd256;
+#[cfg(target_arch = "x86_64")]
 mod simd512;
