@@ -12,6 +12,10 @@
 //!
 //! Other CPUs (no AVX2/FMA, or not x86-64) use [`crate::nn::kernels`]' `gemm` path.
 
+// The packed kernels are x86_64 code; elsewhere (aarch64) only the portable path runs, and
+// the packing helpers it never calls would warn as dead code.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
 use rayon::prelude::*;
 
 use crate::nn::isa::{self, F32Isa};

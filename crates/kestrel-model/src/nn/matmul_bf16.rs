@@ -20,6 +20,10 @@
 //! Which kernel runs is [`crate::nn::isa::detected`]'s `bf16`; without one, bf16 is refused
 //! before a model is built ([`crate::device::check_precision`]).
 
+// The packed kernels are x86_64 code; elsewhere (aarch64) only the portable path runs, and
+// the packing helpers it never calls would warn as dead code.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
 use rayon::prelude::*;
 
 use crate::nn::isa::{self, Bf16Isa};
