@@ -1,4 +1,4 @@
-//! The blocking HTTP client of the STAC module (reqwest): JSON GET and POST with a short
+//! The blocking HTTP client of the STAC module and the WMTS basemap (reqwest): JSON GET and POST with a short
 //! connect timeout (an unreachable API fails within seconds), retries of transient failures
 //! (connection resets, 429, 502–504) with a growing pause, and errors that name the URL and
 //! the HTTP status.
@@ -16,6 +16,19 @@ pub const CONNECT_TIMEOUT_S: u64 = 5;
 pub const REQUEST_TIMEOUT_S: u64 = 60;
 /// Attempts for a transient failure (the first included).
 const ATTEMPTS: usize = 3;
+
+/// Percent-encode `s` for a URL query value (everything but `A-Z a-z 0-9 - _ . ~`).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// A client for one search or item load.
 pub struct Http {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::error::StacError;
-use super::http::Http;
+use super::http::{Http, percent_encode};
 use super::search;
 use crate::raster::bands::{BandRole, S2Band, role_from_text};
 
@@ -235,18 +235,6 @@ fn sign(http: &Http, endpoint: &str, href: &str) -> Result<String, StacError> {
             what: "signing answer",
             detail: "no \"href\" in it".into(),
         })
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Whether an href looks like it needs a SAS token (Azure blob storage without one).

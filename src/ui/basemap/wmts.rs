@@ -9,12 +9,13 @@
 //! be `EPSG:3857:5` or `05`). Matrices that are not such a zoom are skipped; a layer with
 //! none is listed as unusable with the reason, as QGIS would refuse to draw it unprojected.
 //! Tiles are asked for by the layer's REST `ResourceURL` template when it has one, else by
-//! KVP GetTile on the operation's GET address. Pure parsing; the document is fetched by the
-//! caller ([`fetch_layers`] on a worker).
+//! KVP GetTile on the operation's GET address. Parsing is pure; [`fetch_layers`] fetches the
+//! document (on a worker) with the STAC module's HTTP client.
 
 use std::collections::HashMap;
 
 use super::XyzSource;
+use crate::stac::http::percent_encode;
 
 /// Half the Web Mercator world's width, metres.
 const HALF_WORLD: f64 = 20_037_508.342_789_244;
@@ -63,26 +64,18 @@ pub fn is_capabilities_url(url: &str) -> bool {
                 .is_some_and(|p| p.ends_with(".xml")))
 }
 
-/// Fetch and read the capabilities document at `url` (blocking; run on a worker).
+/// The largest capabilities document read (NASA GIBS's, among the largest, is about 10 MB).
+const MAX_CAPABILITIES_BYTES: usize = 64 << 20;
+
+/// Fetch and read the capabilities document at `url` (blocking; run on a worker), through
+/// the STAC module's client: a short connect timeout, retries of transient failures, and
+/// errors naming the URL and the HTTP status.
 pub fn fetch_layers(url: &str) -> Result<Capabilities, String> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(20))
-        .user_agent(concat!("kestrel/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("{url}: {e}"))?;
-    let resp = client
-        .get(url)
-        .send()
-        .map_err(|e| format!("{url}: could not fetch the WMTS capabilities: {e}"))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!(
-            "{url}: the WMTS capabilities answered HTTP {status}"
-        ));
-    }
-    let text = resp
-        .text()
-        .map_err(|e| format!("{url}: reading the WMTS capabilities: {e}"))?;
+    let http = crate::stac::http::Http::new().map_err(|e| e.to_string())?;
+    let bytes = http
+        .get_bytes(url, "WMTS capabilities", MAX_CAPABILITIES_BYTES)
+        .map_err(|e| format!("{e} (reading the WMTS capabilities)"))?;
+    let text = String::from_utf8_lossy(&bytes);
     let mut caps = parse_capabilities(&text, url).map_err(|e| format!("{url}: {e}"))?;
     caps.url = url.to_owned();
     if caps.layers.is_empty() {
@@ -229,10 +222,10 @@ fn read_layer(
                 "{kvp}{sep}SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={}&STYLE={}\
                  &TILEMATRIXSET={}&TILEMATRIX={{TileMatrix}}&TILEROW={{TileRow}}\
                  &TILECOL={{TileCol}}&FORMAT={}",
-                encode(id),
-                encode(&style),
-                encode(&set.identifier),
-                encode(format)
+                percent_encode(id),
+                percent_encode(&style),
+                percent_encode(&set.identifier),
+                percent_encode(format)
             )
         }
     };
@@ -388,18 +381,6 @@ fn text_of(node: roxmltree::Node) -> String {
         .filter_map(|n| n.is_text().then(|| n.text()).flatten())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Percent-encode a KVP value.
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

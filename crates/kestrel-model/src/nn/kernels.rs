@@ -72,6 +72,39 @@ impl Madd for Plain {
     }
 }
 
+/// `exp`'s input range: below, about 1e-38 instead of a denormal; above, f32's largest.
+pub(crate) const EXP_MIN: f32 = -87.3;
+pub(crate) const EXP_MAX: f32 = 88.3;
+/// ln 2 in two parts for `exp`'s range reduction (Cephes).
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
+pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
+/// Cephes `expf` polynomial in the reduced argument, highest degree first: the scalar,
+/// AVX2 and AVX-512 `exp` all step through it, so they give the same bits.
+#[allow(clippy::excessive_precision)] // coefficients as published
+pub(crate) const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    5.000_000_1e-1,
+];
+/// Numerical Recipes `erfcc` polynomial in `t = 1/(1 + z/2)`, highest degree first (shared
+/// as [`EXP_POLY`] is).
+#[allow(clippy::excessive_precision)] // coefficients as published
+pub(crate) const ERFC_POLY: [f32; 10] = [
+    0.170_872_77,
+    -0.822_152_23,
+    1.488_515_87,
+    -1.135_203_98,
+    0.278_868_07,
+    -0.186_288_06,
+    0.096_784_18,
+    0.374_091_96,
+    1.000_023_7,
+    -1.265_512_2,
+];
+
 /// `e^x` for f32, branch-free so that it vectorises (Cephes `expf` polynomial, about 1 ulp).
 /// Inputs below −87.3 give about 1e-38 instead of a denormal or 0.
 #[inline(always)]
@@ -80,23 +113,13 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // coefficients as published
 fn exp_with<M: Madd>(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.3, 88.3);
-    let n = M::madd(x, LOG2E, 0.5).floor();
-    let r = M::madd(-n, C2, M::madd(-n, C1, x));
+    let x = x.clamp(EXP_MIN, EXP_MAX);
+    let n = M::madd(x, std::f32::consts::LOG2_E, 0.5).floor();
+    let r = M::madd(-n, LN2_LO, M::madd(-n, LN2_HI, x));
     let z = r * r;
-    let mut p = 1.987_569_1e-4;
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        5.000_000_1e-1,
-    ] {
+    let mut p = EXP_POLY[0];
+    for &c in &EXP_POLY[1..] {
         p = M::madd(p, r, c);
     }
     let y = M::madd(p, z, r) + 1.0;
@@ -110,21 +133,10 @@ fn exp_with<M: Madd>(x: f32) -> f32 {
 /// Complementary error function for `z >= 0` (Numerical Recipes `erfcc`: fractional error
 /// below 1.2e-7), branch-free.
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // coefficients as published
 fn erfc_nonneg<M: Madd>(z: f32) -> f32 {
     let t = 1.0 / M::madd(0.5, z, 1.0);
-    let mut poly = 0.170_872_77;
-    for c in [
-        -0.822_152_23,
-        1.488_515_87,
-        -1.135_203_98,
-        0.278_868_07,
-        -0.186_288_06,
-        0.096_784_18,
-        0.374_091_96,
-        1.000_023_7,
-        -1.265_512_2,
-    ] {
+    let mut poly = ERFC_POLY[0];
+    for &c in &ERFC_POLY[1..] {
         poly = M::madd(poly, t, c);
     }
     t * exp_with::<M>(M::madd(-z, z, poly))

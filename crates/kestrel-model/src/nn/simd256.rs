@@ -11,6 +11,8 @@
 
 use std::arch::x86_64::*;
 
+use super::kernels::{ERFC_POLY, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO};
+
 /// Load 8 f32 from `p` (unaligned) with a plain `vmovups`: `_mm256_loadu_ps` is
 /// `ptr::read_unaligned`, whose overlap check in builds with debug assertions (the dev
 /// profile) routed every register through the stack.
@@ -57,25 +59,14 @@ pub unsafe fn st8(p: *mut f32, v: __m256) {
 /// AVX2 and FMA.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::excessive_precision)] // coefficients as published
 pub unsafe fn exp(x: __m256) -> __m256 {
     let s = _mm256_set1_ps;
-    let x = _mm256_max_ps(_mm256_min_ps(x, s(88.3)), s(-87.3));
+    let x = _mm256_max_ps(_mm256_min_ps(x, s(EXP_MAX)), s(EXP_MIN));
     let n = _mm256_floor_ps(_mm256_fmadd_ps(x, s(std::f32::consts::LOG2_E), s(0.5)));
-    let r = _mm256_fnmadd_ps(
-        n,
-        s(-2.121_944_4e-4),
-        _mm256_fnmadd_ps(n, s(0.693_359_4), x),
-    );
+    let r = _mm256_fnmadd_ps(n, s(LN2_LO), _mm256_fnmadd_ps(n, s(LN2_HI), x));
     let z = _mm256_mul_ps(r, r);
-    let mut p = s(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        5.000_000_1e-1,
-    ] {
+    let mut p = s(EXP_POLY[0]);
+    for &c in &EXP_POLY[1..] {
         p = _mm256_fmadd_ps(p, r, s(c));
     }
     let y = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), s(1.0));
@@ -96,24 +87,13 @@ pub unsafe fn exp(x: __m256) -> __m256 {
 /// AVX2 and FMA.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::excessive_precision)] // coefficients as published
 pub unsafe fn gelu_erf(x: __m256) -> __m256 {
     let s = _mm256_set1_ps;
     let abs = _mm256_andnot_ps(s(-0.0), x);
     let z = _mm256_mul_ps(abs, s(std::f32::consts::FRAC_1_SQRT_2));
     let t = _mm256_div_ps(s(1.0), _mm256_fmadd_ps(s(0.5), z, s(1.0)));
-    let mut poly = s(0.170_872_77);
-    for c in [
-        -0.822_152_23,
-        1.488_515_87,
-        -1.135_203_98,
-        0.278_868_07,
-        -0.186_288_06,
-        0.096_784_18,
-        0.374_091_96,
-        1.000_023_7,
-        -1.265_512_2,
-    ] {
+    let mut poly = s(ERFC_POLY[0]);
+    for &c in &ERFC_POLY[1..] {
         poly = _mm256_fmadd_ps(poly, t, s(c));
     }
     // SAFETY: AVX2 and FMA (this function's contract).

@@ -11,6 +11,8 @@
 
 use std::arch::x86_64::*;
 
+use super::kernels::{ERFC_POLY, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO};
+
 /// Load 16 f32 from `p` (unaligned).
 ///
 /// # Safety
@@ -62,29 +64,18 @@ fn tail_mask(n: usize) -> __mmask16 {
 /// # Safety
 /// AVX-512F.
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // coefficients as published
 pub unsafe fn exp(x: __m512) -> __m512 {
     // SAFETY: register-only AVX-512F operations (the caller's contract).
     unsafe {
         let s = _mm512_set1_ps;
-        let x = _mm512_max_ps(_mm512_min_ps(x, s(88.3)), s(-87.3));
+        let x = _mm512_max_ps(_mm512_min_ps(x, s(EXP_MAX)), s(EXP_MIN));
         let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(
             _mm512_fmadd_ps(x, s(std::f32::consts::LOG2_E), s(0.5)),
         );
-        let r = _mm512_fnmadd_ps(
-            n,
-            s(-2.121_944_4e-4),
-            _mm512_fnmadd_ps(n, s(0.693_359_4), x),
-        );
+        let r = _mm512_fnmadd_ps(n, s(LN2_LO), _mm512_fnmadd_ps(n, s(LN2_HI), x));
         let z = _mm512_mul_ps(r, r);
-        let mut p = s(1.987_569_1e-4);
-        for c in [
-            1.398_199_9e-3,
-            8.333_452e-3,
-            4.166_579_6e-2,
-            1.666_666_5e-1,
-            5.000_000_1e-1,
-        ] {
+        let mut p = s(EXP_POLY[0]);
+        for &c in &EXP_POLY[1..] {
             p = _mm512_fmadd_ps(p, r, s(c));
         }
         let y = _mm512_add_ps(_mm512_fmadd_ps(p, z, r), s(1.0));
@@ -105,25 +96,14 @@ pub unsafe fn exp(x: __m512) -> __m512 {
 /// # Safety
 /// AVX-512F.
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // coefficients as published
 pub unsafe fn gelu_erf(x: __m512) -> __m512 {
     // SAFETY: register-only AVX-512F operations (the caller's contract).
     unsafe {
         let s = _mm512_set1_ps;
         let z = _mm512_mul_ps(_mm512_abs_ps(x), s(std::f32::consts::FRAC_1_SQRT_2));
         let t = _mm512_div_ps(s(1.0), _mm512_fmadd_ps(s(0.5), z, s(1.0)));
-        let mut poly = s(0.170_872_77);
-        for c in [
-            -0.822_152_23,
-            1.488_515_87,
-            -1.135_203_98,
-            0.278_868_07,
-            -0.186_288_06,
-            0.096_784_18,
-            0.374_091_96,
-            1.000_023_7,
-            -1.265_512_2,
-        ] {
+        let mut poly = s(ERFC_POLY[0]);
+        for &c in &ERFC_POLY[1..] {
             poly = _mm512_fmadd_ps(poly, t, s(c));
         }
         let e = _mm512_mul_ps(t, exp(_mm512_fnmadd_ps(z, z, poly)));
