@@ -604,3 +604,45 @@ fn rgb_pictures_go_straight_into_an_rgb_model() {
     ]);
     assert_clean_failure(&out, &["637U_59R_1_3.tif", "8-bit RGB", "kestrel index"]);
 }
+
+#[test]
+fn bench_index_measures_each_precision_asked_for() {
+    // the README's `kestrel bench-index SCENE [--rows N] [--dtype f32,bf16]`, with auto
+    let demo = s(&repo().join("assets/demo/T33UUU_20170216_L1C"));
+    let model = s(&tiny());
+    let out = kestrel(&[
+        "bench-index",
+        "--model",
+        &model,
+        "--rows",
+        "1",
+        "--dtype",
+        "f32,auto",
+        "--json",
+        &demo,
+    ]);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "one report per precision");
+    let (f32_run, auto_run) = (&lines[0], &lines[1]);
+    assert_eq!(f32_run["precision"], "f32");
+    assert!(f32_run["precision_choice"].is_null());
+    assert_eq!(f32_run["tiles_per_s_vs_first_mode"], 1.0);
+    // auto is bf16 where this CPU has a bf16 kernel, f32 elsewhere, and says which
+    let want = if kestrel::model::nn::isa::detected().bf16.is_some() {
+        "bf16"
+    } else {
+        "f32"
+    };
+    assert_eq!(auto_run["precision"], want);
+    let why = auto_run["precision_choice"].as_str().unwrap();
+    assert!(
+        why.starts_with("auto precision: ") && why.contains(want),
+        "{why}"
+    );
+    for r in &lines {
+        // the demo scene is 7 tiles wide; the first row only
+        assert_eq!(r["tiles"], 7, "{r}");
+        assert!(r["tiles_per_s"].as_f64().unwrap() > 0.0);
+        assert!(!r["cpu_kernels"].as_str().unwrap().is_empty());
+    }
+}
